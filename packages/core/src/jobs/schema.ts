@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+export const RESOLUTIONS = ['720p', '1080p'] as const;
+export const ResolutionSchema = z.enum(RESOLUTIONS);
+export type Resolution = z.infer<typeof ResolutionSchema>;
+
+/** An absolute http(s) URL: other schemes (file:, data:, ftp:) are refused here. */
+export const HttpUrlSchema = z
+  .string({ message: 'must be a string URL' })
+  .max(4096, 'must be at most 4096 characters')
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an absolute http(s) URL' },
+  );
+
+export interface JobSchemaLimits {
+  /** The app accepts 1-4 reference images; upstream listings say 3, so keep it configurable. */
+  maxImages: number;
+  /** Serialized size limit of `metadata`, in bytes. */
+  maxMetadataBytes: number;
+  /** Largest `duration_seconds` hint accepted. */
+  maxDurationSeconds: number;
+}
+
+export const DEFAULT_JOB_SCHEMA_LIMITS: JobSchemaLimits = {
+  maxImages: 4,
+  maxMetadataBytes: 4096,
+  maxDurationSeconds: 3600,
+};
+
+/** The `pruna/p-video-replace` input, field for field, with the app's defaults. */
+export function createReplaceInputShape(limits: JobSchemaLimits) {
+  return {
+    video: HttpUrlSchema,
+    images: z
+      .array(HttpUrlSchema, { message: 'must be an array of image URLs' })
+      .min(1, 'must hold at least 1 image')
+      .max(limits.maxImages, `must hold at most ${limits.maxImages} images`),
+    instruction_prompt: z.string({ message: 'must be a string or null' }).max(2000).nullable().default(null),
+    resolution: z.enum(RESOLUTIONS, { message: 'must be "720p" or "1080p"' }).default('720p'),
+    turbo: z.boolean({ message: 'must be a boolean' }).default(false),
+    target_fps: z.enum(['original', '24', '48'], { message: 'must be "original", "24" or "48"' }).default('original'),
+    save_audio: z.boolean({ message: 'must be a boolean' }).default(true),
+    ignore_audio: z.boolean({ message: 'must be a boolean' }).default(false),
+    seed: z.int({ message: 'must be an integer or null' }).nullable().default(null),
+    disable_safety_checker: z.boolean({ message: 'must be a boolean' }).default(false),
+  };
+}
+
+export function createReplaceInputSchema(limits: JobSchemaLimits = DEFAULT_JOB_SCHEMA_LIMITS) {
+  return z.strictObject(createReplaceInputShape(limits));
+}
+export const ReplaceInputSchema = createReplaceInputSchema();
+export type ReplaceInput = z.infer<typeof ReplaceInputSchema>;
+
+/** Recast's own fields, next to the app's. */
+export function createRecastFieldsShape(limits: JobSchemaLimits) {
+  return {
+    duration_seconds: z
+      .number({ message: 'must be a number of seconds' })
+      .positive('must be greater than 0')
+      .max(limits.maxDurationSeconds, `must be at most ${limits.maxDurationSeconds}`)
+      .optional(),
+    metadata: z
+      .record(z.string(), z.unknown(), { message: 'must be an object' })
+      .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= limits.maxMetadataBytes, {
+        message: `must serialize to at most ${limits.maxMetadataBytes} bytes`,
+      })
+      .optional(),
+    /** Reserved: outbound callbacks on terminal states arrive with the delivery-guarantees work. */
+    callback_url: HttpUrlSchema.optional(),
+  };
+}
+
+/** The body of `POST /v1/jobs`: the app's input plus Recast's fields; unknown fields are refused. */
+export function createJobRequestSchema(limits: JobSchemaLimits = DEFAULT_JOB_SCHEMA_LIMITS) {
+  return z.strictObject({ ...createReplaceInputShape(limits), ...createRecastFieldsShape(limits) });
+}
+export const JobRequestSchema = createJobRequestSchema();
+export type JobRequest = z.infer<typeof JobRequestSchema>;
+
+const REPLACE_INPUT_KEYS = Object.keys(createReplaceInputShape(DEFAULT_JOB_SCHEMA_LIMITS)) as (keyof ReplaceInput)[];
+
+/** Split a parsed request into the app's input and Recast's fields. */
+export function splitJobRequest(request: JobRequest): {
+  input: ReplaceInput;
+  recast: { duration_seconds?: number; metadata?: Record<string, unknown>; callback_url?: string };
+} {
+  const input = Object.fromEntries(REPLACE_INPUT_KEYS.map((k) => [k, request[k]])) as ReplaceInput;
+  const { duration_seconds, metadata, callback_url } = request;
+  return {
+    input,
+    recast: {
+      ...(duration_seconds !== undefined ? { duration_seconds } : {}),
+      ...(metadata !== undefined ? { metadata } : {}),
+      ...(callback_url !== undefined ? { callback_url } : {}),
+    },
+  };
+}

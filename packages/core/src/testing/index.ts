@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { createLogger, type Logger } from '../infra/logger.js';
+
+export * from './redis-server.js';
+
+/** The Redis URL of this test run (see global-setup.ts). */
+export function testRedisUrl(): string {
+  return inject('redisUrl');
+}
+
+/** A key prefix no other test uses, so tests never see each other's keys or queues. */
+export function uniquePrefix(label = 't'): string {
+  return `test-${label}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A plain client on the test Redis; the caller quits it. */
+export function testRedisClient(): Redis {
+  const client = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  client.on('error', () => {});
+  return client;
+}
+
+/** A quiet logger for tests; set LOG_LEVEL=debug to see what the code under test says. */
+export function testLogger(): Logger {
+  return createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'test' });
+}
+
+/** Poll until `check` returns a truthy value or the timeout passes. */
+export async function waitFor<T>(check: () => Promise<T> | T, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  let last: T | undefined;
+  for (;;) {
+    last = await check();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'condition'} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+  }
+}
