@@ -1,0 +1,94 @@
+import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
+import { z } from 'zod';
+import type { Keys } from '../infra/keys.js';
+
+/**
+ * The one job catalog: every BullMQ job Recast enqueues, with its queue, payload schema and
+ * default options. Producers and processors both read it, so they cannot drift apart.
+ * The BullMQ job id of a dispatch is the Recast job id, so a job can be enqueued at most once.
+ */
+export const DispatchPayloadSchema = z.object({ jobId: z.string() });
+export type DispatchPayload = z.infer<typeof DispatchPayloadSchema>;
+
+export const SettlePayloadSchema = z.object({
+  jobId: z.string(),
+  taskId: z.string(),
+  /** What the webhook claimed; a hint only: settle confirms with GET /tasks/:id. */
+  statusHint: z.string().optional(),
+  /** How many times a settle found the task not yet terminal and re-checked. */
+  recheck: z.number().int().nonnegative().default(0),
+});
+export type SettlePayload = z.infer<typeof SettlePayloadSchema>;
+
+const retention: Pick<DefaultJobOptions, 'removeOnComplete' | 'removeOnFail'> = {
+  // BullMQ is the delivery mechanism, not the record: keep finished jobs a day, failed a week.
+  removeOnComplete: { age: 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export const JOB_CATALOG = {
+  'job.dispatch': {
+    queue: 'dispatch',
+    schema: DispatchPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
+  'job.settle': {
+    queue: 'settle',
+    schema: SettlePayloadSchema,
+    options: {
+      ...retention,
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
+} as const;
+
+export type JobName = keyof typeof JOB_CATALOG;
+export const QUEUE_NAMES = ['dispatch', 'settle'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/** BullMQ custom ids may not contain ':'; Recast ids never do, provider ids are sanitized. */
+export function bullJobId(...parts: string[]): string {
+  return parts.map((p) => p.replace(/[^A-Za-z0-9_.-]/g, '_')).join('-');
+}
+
+export interface Queues {
+  dispatch: Queue<DispatchPayload>;
+  settle: Queue<SettlePayload>;
+  close(): Promise<void>;
+}
+
+/** Producer-side queues sharing one connection (fail-fast: see infra/redis.ts). */
+export function createQueues(connection: ConnectionOptions, keys: Keys): Queues {
+  const dispatch = new Queue<DispatchPayload>('dispatch', {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: JOB_CATALOG['job.dispatch'].options,
+  });
+  const settle = new Queue<SettlePayload>('settle', {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: JOB_CATALOG['job.settle'].options,
+  });
+  return {
+    dispatch,
+    settle,
+    async close() {
+      await Promise.all([dispatch.close(), settle.close()]);
+    },
+  };
+}
+
+export function enqueueDispatch(queues: Queues, jobId: string) {
+  return queues.dispatch.add('job.dispatch', { jobId }, { jobId: bullJobId(jobId) });
+}
+
+export function enqueueSettle(queues: Queues, payload: SettlePayload, options: { delay?: number } = {}) {
+  // One settle per (job, task, status hint, recheck): a storm of duplicate webhooks is one settle.
+  const id = bullJobId('settle', payload.jobId, payload.taskId, payload.statusHint ?? 'poll', String(payload.recheck));
+  return queues.settle.add('job.settle', payload, { jobId: id, ...(options.delay ? { delay: options.delay } : {}) });
+}

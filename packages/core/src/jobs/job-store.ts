@@ -1,0 +1,95 @@
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors/app-error.js';
+import type { Keys } from '../infra/keys.js';
+import { loadLua } from '../infra/lua.js';
+import { decodeRecord, encodeFields, type JobRecord } from './record.js';
+import { allowedFrom, type JobState } from './states.js';
+
+export type TransitionResult =
+  | { ok: true; from: JobState; state: JobState; version: number }
+  | { ok: false; state: JobState; version: number };
+
+export interface TransitionOptions {
+  /** Only move when the record's attempt equals this (guards against a stale attempt's update). */
+  attempt?: number;
+  /** Override the default allowed-from set (still a compare-and-set). */
+  from?: readonly JobState[];
+  now?: Date;
+}
+
+type TransitionReply = [1, JobState, number] | [0, JobState, number] | [-1];
+
+interface JobRedis extends Redis {
+  recastTransition(key: string, to: string, from: string, now: string, attempt: string, ...fields: string[]): Promise<TransitionReply>;
+}
+
+/** Recast's job records in Redis: create, read, and compare-and-set state transitions. */
+export class JobStore {
+  private readonly redis: JobRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    const script = loadLua(new URL('./lua/transition-1.lua', import.meta.url));
+    if (!('recastTransition' in redis)) {
+      redis.defineCommand('recastTransition', script);
+    }
+    this.redis = redis as JobRedis;
+  }
+
+  async create(record: JobRecord): Promise<void> {
+    const key = this.keys.job(record.id);
+    // HSETNX on `id` claims the key so a colliding id can never overwrite another job's record.
+    const claimed = await this.redis.hsetnx(key, 'id', record.id);
+    if (claimed === 0) throw new AppError('CONFLICT', `job ${record.id} already exists`, { statusCode: 409 });
+    await this.redis.hset(key, encodeFields(record));
+  }
+
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    const hash = await this.redis.hgetall(this.keys.job(jobId));
+    if (!hash.state) return undefined;
+    return decodeRecord(hash);
+  }
+
+  async exists(jobId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.job(jobId), 'state')) === 1;
+  }
+
+  /** Best-effort removal of a record that never became visible (its enqueue failed). */
+  async remove(jobId: string): Promise<void> {
+    await this.redis.del(this.keys.job(jobId));
+  }
+
+  /**
+   * Move a job to `to` if (and only if) it is in a state that may precede it, writing `fields` in
+   * the same atomic step. Fields set to `null` are deleted.
+   */
+  async transition(
+    jobId: string,
+    to: JobState,
+    fields: Partial<Record<keyof JobRecord, string | number | null>> = {},
+    options: TransitionOptions = {},
+  ): Promise<TransitionResult> {
+    const from = options.from ?? allowedFrom(to);
+    const args: string[] = [];
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      if (key === 'state' || key === 'version' || key === 'updated_at') {
+        throw new AppError('INTERNAL', `field ${key} is managed by the transition itself`);
+      }
+      args.push(key, value === null ? '' : String(value));
+    }
+    const reply = await this.redis.recastTransition(
+      this.keys.job(jobId),
+      to,
+      from.join(','),
+      (options.now ?? new Date()).toISOString(),
+      options.attempt === undefined ? '' : String(options.attempt),
+      ...args,
+    );
+    if (reply[0] === -1) throw new AppError('NOT_FOUND', `job ${jobId} not found`, { statusCode: 404 });
+    if (reply[0] === 1) return { ok: true, from: reply[1], state: to, version: Number(reply[2]) };
+    return { ok: false, state: reply[1], version: Number(reply[2]) };
+  }
+}

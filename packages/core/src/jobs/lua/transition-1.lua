@@ -1,0 +1,41 @@
+--[[
+  Compare-and-set a job's state.
+  KEYS[1]  the job's record (hash)
+  ARGV[1]  the new state
+  ARGV[2]  comma-separated states the job may be in for the move to happen
+  ARGV[3]  now (ISO-8601 UTC), written to updated_at
+  ARGV[4]  attempt guard: '' for none, else the move only happens when the record's attempt equals it
+  ARGV[5..] field, value pairs to write with the move ('' value deletes the field)
+  Returns  {1, previous_state, new_version}  moved
+           {0, current_state, version}       refused: the job is not in an allowed state
+           {-1}                              no such job
+  Atomic, so concurrent workers and duplicate webhooks see one winner.
+]]
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then
+  return {-1}
+end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local allowed = false
+for state in string.gmatch(ARGV[2], '[^,]+') do
+  if state == current then
+    allowed = true
+    break
+  end
+end
+if allowed and ARGV[4] ~= '' then
+  allowed = (redis.call('HGET', KEYS[1], 'attempt') or '0') == ARGV[4]
+end
+if not allowed then
+  return {0, current, version}
+end
+version = version + 1
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3], 'version', version)
+for i = 5, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return {1, current, version}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { ReplaceInputSchema } from './schema.js';
+import { JOB_STATES } from './states.js';
+
+/**
+ * Recast's own record of a job, kept in a Redis hash that outlives the BullMQ job. What users read.
+ * Money in integer micro-dollars, durations in integer milliseconds, times ISO-8601 UTC.
+ */
+export const JobRecordSchema = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  state: z.enum(JOB_STATES),
+  version: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  input: ReplaceInputSchema,
+  duration_seconds: z.number().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  callback_url: z.string().optional(),
+  idempotency_key: z.string().optional(),
+  /** Submit attempts so far; the webhook URL of an attempt carries its number. */
+  attempt: z.number().int(),
+  task_id: z.string().optional(),
+  provider_status: z.string().optional(),
+  submitted_at: z.string().optional(),
+  finished_at: z.string().optional(),
+  output_url: z.string().optional(),
+  billed_ms: z.number().int().optional(),
+  cost_micro_usd: z.number().int().optional(),
+  price_version: z.string().optional(),
+  error_code: z.string().optional(),
+  error_message: z.string().optional(),
+});
+export type JobRecord = z.infer<typeof JobRecordSchema>;
+
+const JSON_FIELDS = new Set(['input', 'metadata']);
+const NUMBER_FIELDS = new Set(['version', 'attempt', 'duration_seconds', 'billed_ms', 'cost_micro_usd']);
+
+/** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */
+export function encodeFields(fields: Partial<JobRecord>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[key] = JSON_FIELDS.has(key) ? JSON.stringify(value) : String(value);
+  }
+  return out;
+}
+
+export function decodeRecord(hash: Record<string, string>): JobRecord {
+  const raw: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(hash)) {
+    if (JSON_FIELDS.has(key)) raw[key] = JSON.parse(value);
+    else if (NUMBER_FIELDS.has(key)) raw[key] = Number(value);
+    else raw[key] = value;
+  }
+  return JobRecordSchema.parse(raw);
+}

@@ -1,0 +1,50 @@
+/**
+ * The job state machine (ARCHITECTURE.md). It is ours to own: the allowed edges below are the
+ * single source of truth, enforced atomically by transition-1.lua with compare-and-set, so a late
+ * or duplicated provider update can never move a job backwards.
+ *
+ * queued → (waiting_budget ⇄ queued) → submitting → submitted → running → completed | failed,
+ * cancelling → cancelled from any non-terminal state.
+ */
+export const JOB_STATES = [
+  'queued',
+  'waiting_budget',
+  'submitting',
+  'submitted',
+  'running',
+  'completed',
+  'failed',
+  'cancelling',
+  'cancelled',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+
+export function isTerminalState(state: JobState): boolean {
+  return TERMINAL_STATES.has(state);
+}
+
+/** to-state → the states it may be entered from. */
+const ALLOWED_FROM: Record<JobState, readonly JobState[]> = {
+  queued: ['waiting_budget', 'submitting'],
+  waiting_budget: ['queued'],
+  // `submitting` back to `queued` only when the provider refused the submit (nothing was accepted).
+  submitting: ['queued'],
+  // A webhook can overtake the dispatcher's own write of the task id, so the provider's view may
+  // move a job from `submitting` straight to any later state.
+  submitted: ['submitting'],
+  running: ['submitting', 'submitted'],
+  completed: ['submitting', 'submitted', 'running', 'cancelling'],
+  failed: ['queued', 'waiting_budget', 'submitting', 'submitted', 'running', 'cancelling'],
+  cancelling: ['submitting', 'submitted', 'running'],
+  cancelled: ['queued', 'waiting_budget', 'submitting', 'submitted', 'running', 'cancelling'],
+};
+
+export function allowedFrom(to: JobState): readonly JobState[] {
+  return ALLOWED_FROM[to];
+}
+
+export function canTransition(from: JobState, to: JobState): boolean {
+  return ALLOWED_FROM[to].includes(from);
+}

@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors/app-error.js';
+import { parseOrThrow } from '../errors/zod-issues.js';
+import { newJobId } from '../ids.js';
+import type { Keys } from '../infra/keys.js';
+import { enqueueDispatch, type Queues } from './catalog.js';
+import type { JobStore } from './job-store.js';
+import type { JobRecord } from './record.js';
+import { createJobRequestSchema, DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits, splitJobRequest } from './schema.js';
+
+export interface SubmitDeps {
+  redis: Redis;
+  keys: Keys;
+  store: JobStore;
+  queues: Queues;
+  limits?: JobSchemaLimits;
+  /** How long an Idempotency-Key is remembered. */
+  idempotencyTtlSeconds?: number;
+}
+
+export interface SubmitRequest {
+  tenant: string;
+  body: unknown;
+  idempotencyKey?: string;
+  now?: Date;
+}
+
+export interface SubmitResult {
+  job: JobRecord;
+  /** False when an Idempotency-Key matched an earlier submission and its job was returned. */
+  created: boolean;
+}
+
+export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/** Deterministic JSON (sorted keys) so the same body always hashes the same. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Validate a job request, write Recast's record and put the job on the dispatch queue.
+ * Nothing is written when validation fails. With an Idempotency-Key, the same body returns the
+ * same job and a different body is refused (422), per the IETF Idempotency-Key draft.
+ */
+export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
+  const parsed = parseOrThrow(createJobRequestSchema(deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS), request.body);
+  if (!TENANT_PATTERN.test(request.tenant)) {
+    throw new AppError('VALIDATION_FAILED', 'invalid tenant: lowercase letters, digits, _ and - (1-63 chars)', {
+      statusCode: 400,
+      issues: [{ path: 'X-Tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
+    });
+  }
+  const now = request.now ?? new Date();
+  const jobId = newJobId(now.getTime());
+  const { input, recast } = splitJobRequest(parsed);
+
+  let idemKey: string | undefined;
+  if (request.idempotencyKey !== undefined) {
+    if (!IDEMPOTENCY_KEY_PATTERN.test(request.idempotencyKey)) {
+      throw new AppError('VALIDATION_FAILED', 'invalid Idempotency-Key: 1-255 printable ASCII characters', {
+        statusCode: 400,
+        issues: [{ path: 'Idempotency-Key', message: '1-255 printable ASCII characters' }],
+      });
+    }
+    const bodyHash = createHash('sha256').update(canonicalJson(parsed)).digest('hex');
+    idemKey = deps.keys.idempotency(request.tenant, createHash('sha256').update(request.idempotencyKey).digest('hex'));
+    const claimed = await deps.redis.set(idemKey, `${jobId} ${bodyHash}`, 'EX', deps.idempotencyTtlSeconds ?? 86_400, 'NX');
+    if (claimed === null) {
+      const existing = await deps.redis.get(idemKey);
+      const [existingJobId, existingHash] = (existing ?? '').split(' ');
+      if (existingHash !== bodyHash) {
+        throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request body', {
+          statusCode: 422,
+        });
+      }
+      const job = existingJobId ? await deps.store.get(existingJobId) : undefined;
+      if (!job) {
+        throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is still being processed; retry shortly', {
+          statusCode: 409,
+          retryable: true,
+        });
+      }
+      return { job, created: false };
+    }
+  }
+
+  const record: JobRecord = {
+    id: jobId,
+    tenant: request.tenant,
+    state: 'queued',
+    version: 1,
+    created_at: now.toISOString(),
+    updated_at: now.toISOString(),
+    input,
+    ...recast,
+    ...(request.idempotencyKey !== undefined ? { idempotency_key: request.idempotencyKey } : {}),
+    attempt: 0,
+  };
+  try {
+    await deps.store.create(record);
+    await enqueueDispatch(deps.queues, jobId);
+  } catch (err) {
+    // Undo what became visible so a client retry starts clean; the 5xx tells it to retry.
+    await Promise.allSettled([deps.store.remove(jobId), idemKey ? deps.redis.del(idemKey) : Promise.resolve()]);
+    if (err instanceof AppError) throw err;
+    throw new AppError('REDIS_UNAVAILABLE', 'could not store the job; retry', { statusCode: 503, retryable: true, cause: err });
+  }
+  return { job: record, created: true };
+}
