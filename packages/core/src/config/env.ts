@@ -12,7 +12,10 @@ export const envInt = (min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.numbe
 export const envUrl = z.url({ protocol: /^(https?|rediss?)$/ });
 
 /** Parse a config schema against an env object; the error names each bad variable. */
-export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.output<S> {
+export function parseConfig<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): z.output<S> {
   // Empty strings mean "unset", as in most process managers.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);

@@ -18,7 +18,11 @@ export function fieldIssues(error: z.ZodError): FieldIssue[] {
 }
 
 /** Parse with a schema, or throw a 400 `VALIDATION_FAILED` whose message names the first bad field. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what = 'request body'): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what = 'request body',
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues = fieldIssues(result.error);

@@ -39,7 +39,10 @@ export function createRedis(options: RedisFactoryOptions): Redis {
     const now = Date.now();
     if (now - lastLogged < 1_000) return;
     lastLogged = now;
-    options.logger.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code }, role: options.role }, 'redis error');
+    options.logger.error(
+      { err: { message: err.message, code: (err as NodeJS.ErrnoException).code }, role: options.role },
+      'redis error',
+    );
   });
   return client;
 }
@@ -81,7 +84,10 @@ export async function checkEvictionPolicy(client: Redis, logger: Logger): Promis
     return policy;
   } catch (err) {
     // Managed services sometimes forbid CONFIG; that is worth a warning, not a crash.
-    logger.warn({ err: (err as Error).message }, 'could not read maxmemory-policy; make sure it is noeviction');
+    logger.warn(
+      { err: (err as Error).message },
+      'could not read maxmemory-policy; make sure it is noeviction',
+    );
     return undefined;
   }
 }

@@ -89,6 +89,15 @@ export function enqueueDispatch(queues: Queues, jobId: string) {
 
 export function enqueueSettle(queues: Queues, payload: SettlePayload, options: { delay?: number } = {}) {
   // One settle per (job, task, status hint, recheck): a storm of duplicate webhooks is one settle.
-  const id = bullJobId('settle', payload.jobId, payload.taskId, payload.statusHint ?? 'poll', String(payload.recheck));
-  return queues.settle.add('job.settle', payload, { jobId: id, ...(options.delay ? { delay: options.delay } : {}) });
+  const id = bullJobId(
+    'settle',
+    payload.jobId,
+    payload.taskId,
+    payload.statusHint ?? 'poll',
+    String(payload.recheck),
+  );
+  return queues.settle.add('job.settle', payload, {
+    jobId: id,
+    ...(options.delay ? { delay: options.delay } : {}),
+  });
 }

@@ -27,7 +27,10 @@ function record(overrides: Partial<JobRecord> = {}): JobRecord {
     version: 1,
     created_at: now,
     updated_at: now,
-    input: ReplaceInputSchema.parse({ video: 'https://example.com/a.mp4', images: ['https://example.com/p.png'] }),
+    input: ReplaceInputSchema.parse({
+      video: 'https://example.com/a.mp4',
+      images: ['https://example.com/p.png'],
+    }),
     attempt: 0,
     ...overrides,
   };

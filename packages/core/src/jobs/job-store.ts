@@ -20,7 +20,14 @@ export interface TransitionOptions {
 type TransitionReply = [1, JobState, number] | [0, JobState, number] | [-1];
 
 interface JobRedis extends Redis {
-  recastTransition(key: string, to: string, from: string, now: string, attempt: string, ...fields: string[]): Promise<TransitionReply>;
+  recastTransition(
+    key: string,
+    to: string,
+    from: string,
+    now: string,
+    attempt: string,
+    ...fields: string[]
+  ): Promise<TransitionReply>;
 }
 
 /** Recast's job records in Redis: create, read, and compare-and-set state transitions. */

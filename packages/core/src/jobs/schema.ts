@@ -46,7 +46,9 @@ export function createReplaceInputShape(limits: JobSchemaLimits) {
     instruction_prompt: z.string({ message: 'must be a string or null' }).max(2000).nullable().default(null),
     resolution: z.enum(RESOLUTIONS, { message: 'must be "720p" or "1080p"' }).default('720p'),
     turbo: z.boolean({ message: 'must be a boolean' }).default(false),
-    target_fps: z.enum(['original', '24', '48'], { message: 'must be "original", "24" or "48"' }).default('original'),
+    target_fps: z
+      .enum(['original', '24', '48'], { message: 'must be "original", "24" or "48"' })
+      .default('original'),
     save_audio: z.boolean({ message: 'must be a boolean' }).default(true),
     ignore_audio: z.boolean({ message: 'must be a boolean' }).default(false),
     seed: z.int({ message: 'must be an integer or null' }).nullable().default(null),
@@ -86,7 +88,9 @@ export function createJobRequestSchema(limits: JobSchemaLimits = DEFAULT_JOB_SCH
 export const JobRequestSchema = createJobRequestSchema();
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
-const REPLACE_INPUT_KEYS = Object.keys(createReplaceInputShape(DEFAULT_JOB_SCHEMA_LIMITS)) as (keyof ReplaceInput)[];
+const REPLACE_INPUT_KEYS = Object.keys(
+  createReplaceInputShape(DEFAULT_JOB_SCHEMA_LIMITS),
+) as (keyof ReplaceInput)[];
 
 /** Split a parsed request into the app's input and Recast's fields. */
 export function splitJobRequest(request: JobRequest): {

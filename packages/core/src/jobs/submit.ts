@@ -7,7 +7,12 @@ import type { Keys } from '../infra/keys.js';
 import { enqueueDispatch, type Queues } from './catalog.js';
 import type { JobStore } from './job-store.js';
 import type { JobRecord } from './record.js';
-import { createJobRequestSchema, DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits, splitJobRequest } from './schema.js';
+import {
+  createJobRequestSchema,
+  DEFAULT_JOB_SCHEMA_LIMITS,
+  type JobSchemaLimits,
+  splitJobRequest,
+} from './schema.js';
 
 export interface SubmitDeps {
   redis: Redis;
@@ -55,10 +60,14 @@ function canonicalJson(value: unknown): string {
 export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
   const parsed = parseOrThrow(createJobRequestSchema(deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS), request.body);
   if (!TENANT_PATTERN.test(request.tenant)) {
-    throw new AppError('VALIDATION_FAILED', 'invalid tenant: lowercase letters, digits, _ and - (1-63 chars)', {
-      statusCode: 400,
-      issues: [{ path: 'X-Tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
-    });
+    throw new AppError(
+      'VALIDATION_FAILED',
+      'invalid tenant: lowercase letters, digits, _ and - (1-63 chars)',
+      {
+        statusCode: 400,
+        issues: [{ path: 'X-Tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
+      },
+    );
   }
   const now = request.now ?? new Date();
   const jobId = newJobId(now.getTime());
@@ -73,22 +82,39 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
       });
     }
     const bodyHash = createHash('sha256').update(canonicalJson(parsed)).digest('hex');
-    idemKey = deps.keys.idempotency(request.tenant, createHash('sha256').update(request.idempotencyKey).digest('hex'));
-    const claimed = await deps.redis.set(idemKey, `${jobId} ${bodyHash}`, 'EX', deps.idempotencyTtlSeconds ?? 86_400, 'NX');
+    idemKey = deps.keys.idempotency(
+      request.tenant,
+      createHash('sha256').update(request.idempotencyKey).digest('hex'),
+    );
+    const claimed = await deps.redis.set(
+      idemKey,
+      `${jobId} ${bodyHash}`,
+      'EX',
+      deps.idempotencyTtlSeconds ?? 86_400,
+      'NX',
+    );
     if (claimed === null) {
       const existing = await deps.redis.get(idemKey);
       const [existingJobId, existingHash] = (existing ?? '').split(' ');
       if (existingHash !== bodyHash) {
-        throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request body', {
-          statusCode: 422,
-        });
+        throw new AppError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'this Idempotency-Key was used with a different request body',
+          {
+            statusCode: 422,
+          },
+        );
       }
       const job = existingJobId ? await deps.store.get(existingJobId) : undefined;
       if (!job) {
-        throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is still being processed; retry shortly', {
-          statusCode: 409,
-          retryable: true,
-        });
+        throw new AppError(
+          'IDEMPOTENCY_IN_PROGRESS',
+          'a request with this Idempotency-Key is still being processed; retry shortly',
+          {
+            statusCode: 409,
+            retryable: true,
+          },
+        );
       }
       return { job, created: false };
     }
@@ -111,9 +137,16 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     await enqueueDispatch(deps.queues, jobId);
   } catch (err) {
     // Undo what became visible so a client retry starts clean; the 5xx tells it to retry.
-    await Promise.allSettled([deps.store.remove(jobId), idemKey ? deps.redis.del(idemKey) : Promise.resolve()]);
+    await Promise.allSettled([
+      deps.store.remove(jobId),
+      idemKey ? deps.redis.del(idemKey) : Promise.resolve(),
+    ]);
     if (err instanceof AppError) throw err;
-    throw new AppError('REDIS_UNAVAILABLE', 'could not store the job; retry', { statusCode: 503, retryable: true, cause: err });
+    throw new AppError('REDIS_UNAVAILABLE', 'could not store the job; retry', {
+      statusCode: 503,
+      retryable: true,
+      cause: err,
+    });
   }
   return { job: record, created: true };
 }

@@ -19,7 +19,10 @@ export function jobView(job: JobRecord) {
     finished_at: job.finished_at ?? null,
     output:
       job.state === 'completed'
-        ? { video_url: job.output_url ?? null, seconds: job.billed_ms === undefined ? null : job.billed_ms / 1000 }
+        ? {
+            video_url: job.output_url ?? null,
+            seconds: job.billed_ms === undefined ? null : job.billed_ms / 1000,
+          }
         : null,
     cost:
       job.cost_micro_usd === undefined

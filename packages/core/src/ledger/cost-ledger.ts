@@ -50,8 +50,12 @@ export class CostLedger {
 
   /** Returns true when this call recorded the charge, false when it was already recorded. */
   async charge(charge: Charge): Promise<boolean> {
-    for (const [name, value] of [['ms', charge.ms], ['microUsd', charge.microUsd]] as const) {
-      if (!Number.isSafeInteger(value) || value < 0) throw new Error(`ledger ${name} must be a non-negative integer`);
+    for (const [name, value] of [
+      ['ms', charge.ms],
+      ['microUsd', charge.microUsd],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw new Error(`ledger ${name} must be a non-negative integer`);
     }
     const reply = await this.redis.recastCharge(
       this.keys.ledgerCharged(),
@@ -71,7 +75,14 @@ export class CostLedger {
     const entry = await this.redis.hget(this.keys.ledgerCharged(), jobId);
     if (!entry) return undefined;
     const [day, resolution, ms, microUsd, priceVersion] = entry.split('|');
-    return { jobId, day: day!, resolution: resolution as Resolution, ms: Number(ms), microUsd: Number(microUsd), priceVersion: priceVersion! };
+    return {
+      jobId,
+      day: day!,
+      resolution: resolution as Resolution,
+      ms: Number(ms),
+      microUsd: Number(microUsd),
+      priceVersion: priceVersion!,
+    };
   }
 
   async day(day: string): Promise<DayTotals> {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { costMicroUsd, costOf, DEFAULT_PRICE_TABLE, microUsdToUsd, parsePriceTable, secondsToMs } from './price-table.js';
+import {
+  costMicroUsd,
+  costOf,
+  DEFAULT_PRICE_TABLE,
+  microUsdToUsd,
+  parsePriceTable,
+  secondsToMs,
+} from './price-table.js';
 
 describe('price table', () => {
   it('prices 720p at $0.03/s and 1080p at $0.06/s in integer micro-dollars', () => {
@@ -28,8 +35,12 @@ describe('price table', () => {
   });
 
   it('parses a configured table and names what is wrong', () => {
-    expect(parsePriceTable('{"version":"v2","micro_usd_per_second":{"720p":1,"1080p":2}}').version).toBe('v2');
+    expect(parsePriceTable('{"version":"v2","micro_usd_per_second":{"720p":1,"1080p":2}}').version).toBe(
+      'v2',
+    );
     expect(() => parsePriceTable('{')).toThrow(/not valid JSON/);
-    expect(() => parsePriceTable('{"version":"v2","micro_usd_per_second":{"720p":0.5,"1080p":2}}')).toThrow(/720p/);
+    expect(() => parsePriceTable('{"version":"v2","micro_usd_per_second":{"720p":0.5,"1080p":2}}')).toThrow(
+      /720p/,
+    );
   });
 });

@@ -33,7 +33,10 @@ export function parsePriceTable(json: string): PriceTable {
   }
   const result = PriceTableSchema.safeParse(raw);
   if (!result.success) {
-    throw new AppError('CONFIG_INVALID', `PRICE_TABLE is invalid: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new AppError(
+      'CONFIG_INVALID',
+      `PRICE_TABLE is invalid: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   return result.data;
 }
@@ -60,7 +63,11 @@ export function priceFor(table: PriceTable, resolution: Resolution): number {
 }
 
 /** Cost of an output of `seconds` at `resolution` under `table`. */
-export function costOf(table: PriceTable, resolution: Resolution, seconds: number): { ms: number; microUsd: number } {
+export function costOf(
+  table: PriceTable,
+  resolution: Resolution,
+  seconds: number,
+): { ms: number; microUsd: number } {
   const ms = secondsToMs(seconds);
   return { ms, microUsd: costMicroUsd(ms, priceFor(table, resolution)) };
 }

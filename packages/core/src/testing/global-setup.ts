@@ -11,6 +11,8 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const redis = await startTestRedis();
   project.provide('redisUrl', redis.url);
-  process.stderr.write(`[test harness] Redis from ${redis.source} at ${redis.url.replace(/\/\/.*@/, '//***@')}\n`);
+  process.stderr.write(
+    `[test harness] Redis from ${redis.source} at ${redis.url.replace(/\/\/.*@/, '//***@')}\n`,
+  );
   return () => redis.stop();
 }

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { createLogger, type Logger } from '../infra/logger.js';
 
+export * from '../infra/private-redis.js';
 export * from './redis-server.js';
 
 /** The Redis URL of this test run (see global-setup.ts). */
@@ -28,13 +29,17 @@ export function testLogger(): Logger {
 }
 
 /** Poll until `check` returns a truthy value or the timeout passes. */
-export async function waitFor<T>(check: () => Promise<T> | T, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   let last: T | undefined;
   for (;;) {
     last = await check();
     if (last) return last as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'condition'} (last: ${JSON.stringify(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${options.what ?? 'condition'} (last: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
   }
 }

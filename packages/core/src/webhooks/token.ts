@@ -19,7 +19,10 @@ export function verifyWebhookToken(secret: string, jobId: string, token: string 
 
 /** The URL the worker hands the provider for one job's terminal webhook. */
 export function webhookUrl(publicUrl: string, secret: string, jobId: string, attempt: number): string {
-  const url = new URL(`webhooks/inference/${encodeURIComponent(jobId)}`, publicUrl.endsWith('/') ? publicUrl : `${publicUrl}/`);
+  const url = new URL(
+    `webhooks/inference/${encodeURIComponent(jobId)}`,
+    publicUrl.endsWith('/') ? publicUrl : `${publicUrl}/`,
+  );
   url.searchParams.set('attempt', String(attempt));
   url.searchParams.set('token', webhookToken(secret, jobId));
   return url.toString();

@@ -1,0 +1,48 @@
+import type { Logger } from '@recast/core';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ApiConfig } from './config.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { recastPlugin } from './plugins/recast.js';
+import healthRoutes from './routes/health/index.js';
+import jobRoutes from './routes/jobs/index.js';
+import webhookRoutes from './routes/webhooks/index.js';
+
+export interface BuildAppOptions {
+  config: ApiConfig;
+  logger: Logger;
+}
+
+/** The API without listening: routes, plugins and error handling. Tests use it with inject(). */
+export async function buildApp({ config, logger }: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Requests are logged below by route pattern, so webhook tokens in URLs never reach a log.
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+  await app.register(errorsPlugin);
+  await app.register(recastPlugin, {
+    redisUrl: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+    webhookSecret: config.WEBHOOK_SECRET,
+    logger,
+    limits: { maxImages: config.MAX_IMAGES, maxMetadataBytes: config.MAX_METADATA_BYTES },
+  });
+  await app.register(healthRoutes);
+  await app.register(jobRoutes);
+  await app.register(webhookRoutes, { bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES });
+  return app;
+}

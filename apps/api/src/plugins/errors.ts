@@ -1,0 +1,40 @@
+import { AppError, isAppError } from '@recast/core';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+/**
+ * One error shape for every route: `{error: {code, message, issues?}}` with a stable code.
+ * Redis being unreachable (the producer connection fails fast) becomes a 503 the client can retry.
+ */
+export const errorsPlugin = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((err: FastifyError | AppError | Error, request, reply) => {
+    let error: AppError;
+    if (isAppError(err)) {
+      error = err;
+    } else if ('validation' in err && err.validation) {
+      error = new AppError('VALIDATION_FAILED', err.message, { statusCode: 400 });
+    } else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
+      // Fastify's own client errors: malformed JSON, body too large, wrong content type.
+      const code = err.statusCode === 413 ? 'VALIDATION_FAILED' : 'VALIDATION_FAILED';
+      error = new AppError(code, err.message, { statusCode: err.statusCode });
+    } else if (
+      /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue/.test(err.message)
+    ) {
+      error = new AppError('REDIS_UNAVAILABLE', 'storage is unavailable; retry shortly', {
+        statusCode: 503,
+        retryable: true,
+        cause: err,
+      });
+    } else {
+      error = new AppError('INTERNAL', 'internal error', { statusCode: 500, cause: err });
+    }
+    if (error.statusCode >= 500) request.log.error({ err }, 'request failed');
+    if (error.retryable && error.statusCode >= 500) void reply.header('retry-after', '1');
+    return reply.status(error.statusCode).send({ error: error.toJSON() });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({
+      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+    }),
+  );
+});

@@ -1,0 +1,36 @@
+import { AppError, isJobId, jobView, submitJob } from '@recast/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+/** Until API keys exist, the tenant is the `X-Tenant` header (default `default`). */
+export function tenantOf(request: FastifyRequest): string {
+  const header = request.headers['x-tenant'];
+  return typeof header === 'string' && header.length > 0 ? header : 'default';
+}
+
+export default async function jobRoutes(app: FastifyInstance) {
+  app.post('/v1/jobs', async (request, reply) => {
+    const idempotencyKey = request.headers['idempotency-key'];
+    const { job, created } = await submitJob(app.recast, {
+      tenant: tenantOf(request),
+      body: request.body,
+      ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
+    });
+    request.log.info(
+      { jobId: job.id, tenant: job.tenant, created },
+      created ? 'job accepted' : 'idempotent replay',
+    );
+    void reply.header('location', `/v1/jobs/${job.id}`);
+    if (!created) void reply.header('idempotent-replayed', 'true');
+    return reply.status(created ? 202 : 200).send(jobView(job));
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
+    const { id } = request.params;
+    const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
+    // Another tenant's job is indistinguishable from a missing one.
+    if (!job || job.tenant !== tenantOf(request)) {
+      throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+    }
+    return jobView(job);
+  });
+}

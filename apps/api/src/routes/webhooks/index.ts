@@ -1,0 +1,38 @@
+import { AppError, enqueueSettle, isJobId, parseWebhookPayload, verifyWebhookToken } from '@recast/core';
+import type { FastifyInstance } from 'fastify';
+
+export interface WebhookRoutesOptions {
+  bodyLimit: number;
+}
+
+/**
+ * The provider's terminal-state webhook for one job. The provider signs nothing, so the URL
+ * carries a per-job HMAC token. A webhook is only a hint: it is put on the settle queue (in Redis
+ * before the 2xx, so an accepted webhook is never lost) and the settle step confirms the task's
+ * state with GET /tasks/:id before any money moves.
+ */
+export default async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions) {
+  app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
+    '/webhooks/inference/:jobId',
+    { bodyLimit: options.bodyLimit },
+    async (request, reply) => {
+      const { jobId } = request.params;
+      const token = typeof request.query.token === 'string' ? request.query.token : undefined;
+      if (!isJobId(jobId) || !verifyWebhookToken(app.recast.webhookSecret, jobId, token)) {
+        throw new AppError('UNAUTHORIZED', 'invalid webhook token', { statusCode: 401 });
+      }
+      if (!(await app.recast.store.exists(jobId))) {
+        throw new AppError('NOT_FOUND', `job ${jobId} not found`, { statusCode: 404 });
+      }
+      const payload = parseWebhookPayload(request.body);
+      await enqueueSettle(app.recast.queues, {
+        jobId,
+        taskId: payload.taskId,
+        statusHint: payload.statusText ?? payload.status,
+        recheck: 0,
+      });
+      request.log.info({ jobId, taskId: payload.taskId, status: payload.status }, 'webhook accepted');
+      return reply.status(202).send({ accepted: true });
+    },
+  );
+}

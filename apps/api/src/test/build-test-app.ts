@@ -1,0 +1,24 @@
+import { testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../app.js';
+import { loadConfig } from '../config.js';
+
+export const TEST_WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
+
+/** The real app on the run's Redis, under a key prefix of its own. */
+export async function buildTestApp(env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const config = loadConfig({
+    REDIS_URL: testRedisUrl(),
+    REDIS_PREFIX: uniquePrefix('api'),
+    WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    ...env,
+  });
+  const app = await buildApp({ config, logger: testLogger() });
+  await app.ready();
+  return app;
+}
+
+export const validJob = {
+  video: 'https://cdn.example.com/source.mp4',
+  images: ['https://cdn.example.com/person-a.png'],
+};

@@ -1,0 +1,32 @@
+import { CommonConfigShape, envInt, parseConfig } from '@recast/core';
+import { z } from 'zod';
+
+export const WorkerConfigSchema = z.object({
+  ...CommonConfigShape,
+  INFERENCE_API_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+    .default('https://api.inference.sh'),
+  INFERENCE_API_KEY: z.string({ message: 'is required (the provider API key, inf_...)' }).min(1),
+  INFERENCE_APP: z.string().default('pruna/p-video-replace'),
+  INFERENCE_STATUS_NUMBERING: z.enum(['current', 'legacy']).default('current'),
+  INFERENCE_TIMEOUT_MS: envInt(100).default(30_000),
+  INFERENCE_CONNECTIONS: envInt(1, 1024).default(16),
+  /** Where the provider reaches this deployment's webhook receiver (the API's public base URL). */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+    .default('http://127.0.0.1:3000'),
+  DISPATCH_CONCURRENCY: envInt(1, 1000).default(8),
+  SETTLE_CONCURRENCY: envInt(1, 1000).default(16),
+  /** JSON price table `{version, micro_usd_per_second: {"720p", "1080p"}}`; default $0.03/$0.06. */
+  PRICE_TABLE: z.string().optional(),
+  /** When a webhook arrives before the task is terminal, check again after this long. */
+  SETTLE_RECHECK_MS: envInt(10).default(15_000),
+  SETTLE_MAX_RECHECKS: envInt(0).default(40),
+  /** Pause after a 429 that names no wait (no Retry-After, no X-RateLimit-Reset). */
+  RATE_LIMIT_FALLBACK_MS: envInt(10).default(5_000),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+  return parseConfig(WorkerConfigSchema, env);
+}

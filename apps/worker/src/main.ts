@@ -1,0 +1,52 @@
+import {
+  checkEvictionPolicy,
+  createInferenceClient,
+  createLogger,
+  createRedis,
+  DEFAULT_PRICE_TABLE,
+  parsePriceTable,
+} from '@recast/core';
+import closeWithGrace from 'close-with-grace';
+import { loadConfig } from './config.js';
+import { startWorkers } from './workers.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+const prices = config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
+
+const probe = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker-probe' });
+await checkEvictionPolicy(probe, logger);
+await probe.quit();
+
+const client = createInferenceClient({
+  baseUrl: config.INFERENCE_API_URL,
+  apiKey: config.INFERENCE_API_KEY,
+  app: config.INFERENCE_APP,
+  statusNumbering: config.INFERENCE_STATUS_NUMBERING,
+  requestTimeoutMs: config.INFERENCE_TIMEOUT_MS,
+  connections: config.INFERENCE_CONNECTIONS,
+  logger,
+});
+
+const workers = await startWorkers({
+  redisUrl: config.REDIS_URL,
+  prefix: config.REDIS_PREFIX,
+  logger,
+  client,
+  prices,
+  publicUrl: config.PUBLIC_URL,
+  webhookSecret: config.WEBHOOK_SECRET,
+  dispatchConcurrency: config.DISPATCH_CONCURRENCY,
+  settleConcurrency: config.SETTLE_CONCURRENCY,
+  recheckMs: config.SETTLE_RECHECK_MS,
+  maxRechecks: config.SETTLE_MAX_RECHECKS,
+  rateLimitFallbackMs: config.RATE_LIMIT_FALLBACK_MS,
+});
+logger.info({ provider: new URL(config.INFERENCE_API_URL).origin, prices: prices.version }, 'worker started');
+
+closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'closing after error');
+  else logger.info({ signal }, 'shutting down: finishing in-flight steps');
+  await workers.close();
+  await client.close();
+});

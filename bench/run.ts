@@ -1,0 +1,21 @@
+/**
+ * `pnpm bench [name...]`: run the benchmarks (all by default). Each prints its figures next to a
+ * baseline measured in the same run, and the ratio between them.
+ */
+import { benchSubmit } from './submit.js';
+
+const benches: Record<string, () => Promise<unknown>> = {
+  submit: benchSubmit,
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) {
+  if (!benches[name]) {
+    process.stderr.write(`unknown benchmark "${name}"; have: ${Object.keys(benches).join(', ')}\n`);
+    process.exit(2);
+  }
+}
+for (const [name, run] of Object.entries(benches)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  await run();
+}

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { envInt } from './env.js';
+
+/** Settings every Recast process shares; each app adds its own next to these. */
+export const CommonConfigShape = {
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, message: 'must be a redis:// or rediss:// URL' })
+    .default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('recast'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Signs per-job webhook tokens. Same value on every API and worker process of a deployment. */
+  WEBHOOK_SECRET: z
+    .string({ message: 'is required (a random string of at least 16 characters)' })
+    .min(16, 'must be at least 16 characters'),
+  MAX_IMAGES: envInt(1, 4).default(4),
+  MAX_METADATA_BYTES: envInt(0, 65_536).default(4096),
+};

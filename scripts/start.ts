@@ -1,0 +1,111 @@
+/**
+ * `pnpm start`: the whole system on one machine: Redis (yours, or a private one), the emulator
+ * (unless INFERENCE_API_KEY points at the real provider), the API and a worker.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { type PrivateRedis, redisServerBinary, startPrivateRedis } from '@recast/core';
+import { Redis } from 'ioredis';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const say = (line: string) => process.stderr.write(`[recast start] ${line}\n`);
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1_500,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+const env: Record<string, string | undefined> = { ...process.env };
+env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+let privateRedis: PrivateRedis | undefined;
+if (!(await redisAnswers(env.REDIS_URL))) {
+  if (!redisServerBinary()) {
+    say(`nothing answers at ${env.REDIS_URL} and no redis-server is installed.`);
+    say('Get Redis one of these ways, then run `pnpm start` again:');
+    say('  docker compose up -d redis            (the compose service, AOF on, noeviction)');
+    say('  sudo apt-get install redis-server     (Debian/Ubuntu; brew install redis on macOS)');
+    say('  or point REDIS_URL at a Redis you have.');
+    process.exit(1);
+  }
+  privateRedis = await startPrivateRedis({ appendonly: true });
+  env.REDIS_URL = privateRedis.url;
+  say(
+    `nothing answered at the configured Redis; started a private redis-server at ${privateRedis.url} (AOF on, data in ${privateRedis.dir}, removed on exit)`,
+  );
+}
+
+if (!env.WEBHOOK_SECRET) {
+  env.WEBHOOK_SECRET = randomBytes(24).toString('base64url');
+  say('WEBHOOK_SECRET not set: generated one for this run');
+}
+env.PORT ??= '3000';
+env.PUBLIC_URL ??= `http://127.0.0.1:${env.PORT}`;
+
+const services: { name: string; entry: string; env: Record<string, string | undefined> }[] = [];
+if (!env.INFERENCE_API_KEY) {
+  const port = env.EMULATOR_PORT ?? '4010';
+  const key = env.EMULATOR_API_KEY ?? 'inf_local_emulator';
+  services.push({
+    name: 'emulator',
+    entry: 'apps/emulator/src/server.ts',
+    env: { ...env, EMULATOR_PORT: port, EMULATOR_API_KEY: key },
+  });
+  env.INFERENCE_API_URL = `http://127.0.0.1:${port}`;
+  env.INFERENCE_API_KEY = key;
+  say(`INFERENCE_API_KEY not set: using the local emulator at ${env.INFERENCE_API_URL}`);
+}
+services.push({ name: 'api', entry: 'apps/api/src/server.ts', env });
+services.push({ name: 'worker', entry: 'apps/worker/src/main.ts', env });
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+async function stopAll(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say('stopping...');
+    const exits = [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) =>
+          child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+        ),
+    );
+    for (const child of children.values()) child.kill('SIGTERM');
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 15_000))]);
+    await privateRedis?.stop();
+    process.exit(code);
+  }
+  return new Promise<never>(() => {});
+}
+
+for (const service of services) {
+  const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
+    cwd: root,
+    env: service.env,
+    stdio: 'inherit',
+  });
+  children.set(service.name, child);
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    say(`${service.name} exited (${signal ?? code}); stopping the rest`);
+    void stopAll(code ?? 1);
+  });
+}
+say(`API on http://127.0.0.1:${env.PORT} (Ctrl-C to stop)`);
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));

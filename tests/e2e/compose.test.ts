@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+// No Docker engine runs in CI, so the compose file is checked statically: the Redis settings
+// that keep jobs safe, and that every service's build and command point at files that exist.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8')) as {
+  services: Record<
+    string,
+    { image?: string; command?: string[] | string; build?: { context: string; dockerfile: string } }
+  >;
+};
+
+function argv(command: string[] | string | undefined): string[] {
+  return Array.isArray(command) ? command.map(String) : (command ?? '').split(/\s+/).filter(Boolean);
+}
+
+describe('docker-compose.yml', () => {
+  it('runs redis, api, worker and emulator', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'emulator', 'redis', 'worker']);
+  });
+
+  it('runs Redis with AOF on and noeviction', () => {
+    const args = argv(compose.services.redis?.command);
+    expect(args[0]).toBe('redis-server');
+    expect(args[args.indexOf('--appendonly') + 1]).toBe('yes');
+    expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
+  });
+
+  for (const name of ['api', 'worker', 'emulator']) {
+    it(`${name}: the Dockerfile and the command's entry file exist`, () => {
+      const service = compose.services[name]!;
+      expect(service.build?.context).toBe('.');
+      const dockerfile = `${root}${service.build!.dockerfile}`;
+      expect(existsSync(dockerfile)).toBe(true);
+      const args = argv(service.command);
+      expect(args.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
+      const entry = args[3]!;
+      expect(existsSync(`${root}${entry}`)).toBe(true);
+      // The image's default command runs the same entry, and copies what it needs.
+      const text = readFileSync(dockerfile, 'utf8');
+      expect(text).toContain(`CMD ["node", "--import", "tsx", "${entry}"]`);
+      expect(text).toContain(`COPY apps/${name} apps/${name}`);
+      for (const copied of text.matchAll(/^COPY (?!--from)(\S+)/gm)) {
+        for (const path of copied[0]
+          .replace(/^COPY /, '')
+          .split(/\s+/)
+          .slice(0, -1)) {
+          expect(existsSync(`${root}${path}`), `${dockerfile}: ${path}`).toBe(true);
+        }
+      }
+    });
+  }
+});
