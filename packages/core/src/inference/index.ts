@@ -1,0 +1,50 @@
+export { type Unwrapped, unwrapEnvelope } from './envelope.js';
+export {
+  createInferenceClient,
+  DEFAULT_APP,
+  InferenceClient,
+  type InferenceClientConfig,
+  InferenceClientConfigSchema,
+  type InferenceClientOptions,
+  type ListParams,
+  type RunParams,
+} from './inference-client.js';
+export {
+  classifyHttpStatus,
+  InferenceError,
+  type InferenceErrorOptions,
+  isInferenceError,
+  type ProviderErrorCode,
+} from './inference-error.js';
+export { DEFAULT_MAX_RETRY_AFTER_MS, type RateLimitInfo, readRateLimit, retryAfterMs } from './rate-limit.js';
+export {
+  isTerminalStatus,
+  parseTaskStatus,
+  type StatusNumbering,
+  StatusNumberingSchema,
+  statusFromNumber,
+  statusToNumber,
+  type TaskStatusName,
+  TaskStatusNameSchema,
+  TaskStatusNames,
+} from './status.js';
+export {
+  billedSeconds,
+  outputVideoUrl,
+  type Task,
+  type TaskEvent,
+  type TaskList,
+  type TaskLog,
+  type TaskResult,
+  type TaskStatusFields,
+  type TaskStatusInfo,
+  taskError,
+} from './task.js';
+export {
+  parseWebhookPayload,
+  type WebhookEnvelope,
+  WebhookEnvelopeSchema,
+  type WebhookTask,
+  WebhookTaskSchema,
+  type WebhookUpdate,
+} from './webhook-payload.js';
