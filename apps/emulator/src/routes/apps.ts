@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  appInputSchema,
+  DEFAULT_APP_VERSION,
+  parseOrThrow,
+  RunRequestSchema,
+  resolveApp,
+} from '../app-input.js';
+import { baseUrlOf, drawFate, type EmulatorContext, sendData } from '../context.js';
+import { ProblemError } from '../problem.js';
+import { slimView } from '../tasks/views.js';
+import { providerScope } from './provider-guard.js';
+
+export function registerAppRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
+  const inputSchema = appInputSchema(ctx.maxReferenceImages);
+
+  providerScope(app, ctx, 'run', (scope) => {
+    scope.post('/apps/run', async (request, reply) => {
+      const {
+        app: appName,
+        input: rawInput,
+        ...rest
+      } = parseOrThrow(RunRequestSchema, request.body ?? {}, '');
+      const version = resolveApp(appName);
+      const input = parseOrThrow(inputSchema, rawInput, 'input');
+      const task = ctx.engine.submit(
+        {
+          rawInput,
+          input,
+          request: rest,
+          appVersionId: version ?? DEFAULT_APP_VERSION,
+          baseUrl: baseUrlOf(ctx, request),
+        },
+        drawFate(ctx),
+      );
+      ctx.stats.recordSubmit(ctx.engine.inFlight());
+      request.log.info({ taskId: task.id, resolution: input.resolution }, 'task accepted');
+      if (!rest.wait) return sendData(ctx, reply, slimView(task, ctx.faults()));
+
+      // `wait: true` holds the request until the task ends; failed and cancelled answer 422.
+      const done = await ctx.engine.waitTerminal(task);
+      if (done.status === 'failed' || done.status === 'cancelled') {
+        throw new ProblemError(
+          422,
+          'task_failed',
+          `task ${done.id} ${done.status}: ${done.error ?? done.status}`,
+        );
+      }
+      return sendData(ctx, reply, slimView(done, ctx.faults()));
+    });
+  });
+}
