@@ -1,13 +1,12 @@
 /**
- * POST /v1/jobs over a real listening server, next to raw BullMQ Queue.add of the same payload
- * on the same Redis in the same run. The ratio is what counts: machines are noisy.
+ * POST /v1/jobs over a real listening server (the API in its own process, as deployed), next to
+ * raw BullMQ Queue.add of the same payload on the same Redis in the same run. The ratio is what
+ * counts: machines are noisy.
  */
-import { buildApp } from '@recast/api';
-import { loadConfig } from '@recast/api/config';
-import { createLogger } from '@recast/core';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
+import { startApiProcess } from './api-process.js';
 import { benchRedis, fmt, measure, report } from './lib.js';
 
 const TOTAL = Number(process.env.BENCH_SUBMIT_TOTAL ?? 4000);
@@ -23,19 +22,16 @@ const body = {
 
 export async function benchSubmit(): Promise<{ ratio: number }> {
   const redis = await benchRedis();
-  const logger = createLogger({ level: 'silent' });
   const prefix = `bench-${Date.now().toString(36)}`;
 
   const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
   const raw = new Queue('raw-baseline', { connection, prefix: `{${prefix}-raw}` });
-  const config = loadConfig({
+  const api = await startApiProcess({
     REDIS_URL: redis.url,
     REDIS_PREFIX: prefix,
     WEBHOOK_SECRET: 'bench-secret-0123456789abcdef',
   });
-  const app = await buildApp({ config, logger });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  const pool = new Pool(url, { connections: CONCURRENCY, pipelining: 1 });
+  const pool = new Pool(api.url, { connections: CONCURRENCY, pipelining: 1 });
 
   const baseline = () =>
     measure(TOTAL, CONCURRENCY, (i) =>
@@ -67,15 +63,36 @@ export async function benchSubmit(): Promise<{ ratio: number }> {
     bestOurs = Math.max(bestOurs, (await ours()).perSecond);
   }
   const ratio = bestOurs / bestRaw;
+
+  // Reference: what a bare HTTP route (no Redis, no validation) reaches on this machine.
+  const bare = await startApiProcess({}, 'bench/bare-server.ts');
+  const barePool = new Pool(bare.url, { connections: CONCURRENCY, pipelining: 1 });
+  let bestBare = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const rate = await measure(TOTAL, CONCURRENCY, async () => {
+      const res = await barePool.request({
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      await res.body.dump();
+    });
+    bestBare = Math.max(bestBare, rate.perSecond);
+  }
+  await barePool.close();
+  await bare.stop();
   report('submit: POST /v1/jobs vs raw BullMQ Queue.add', [
     ['requests per round', `${fmt(TOTAL)} at concurrency ${CONCURRENCY}, best of ${ROUNDS}`],
     ['raw Queue.add', `${fmt(bestRaw)} ops/s`],
     ['POST /v1/jobs', `${fmt(bestOurs)} req/s`],
     ['ratio', `${fmt(ratio, 2)} (goal >= 0.50)`],
+    ['ceiling: bare Fastify POST', `${fmt(bestBare)} req/s (${fmt(bestBare / bestRaw, 2)} of raw Queue.add)`],
+    ['POST /v1/jobs / bare POST', fmt(bestOurs / bestBare, 2)],
   ]);
 
   await pool.close();
-  await app.close();
+  await api.stop();
   await raw.obliterate({ force: true }).catch(() => {});
   await raw.close();
   await connection.quit();

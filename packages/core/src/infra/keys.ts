@@ -1,9 +1,9 @@
 /**
  * Every Redis key Recast owns, built in one place. Keys a Lua script touches together share
  * one hash tag (`{...}`) so the scripts keep working on Redis Cluster:
- * - a job's record and its per-job keys share `{job:<id>}`;
+ * - BullMQ's own keys live under `bullPrefix` (itself a hash tag, e.g. `{recast}`), and job records
+ *   share that tag, so a record and its BullMQ job are written in one MULTI (both or neither);
  * - the cost ledger's keys share `{ledger}`.
- * BullMQ's own keys live under `bullPrefix` (itself a hash tag), one per deployment.
  */
 export interface Keys {
   readonly prefix: string;
@@ -23,7 +23,7 @@ export function createKeys(prefix: string): Keys {
   return {
     prefix,
     bullPrefix: `{${prefix}}`,
-    job: (jobId) => `${prefix}:{job:${jobId}}`,
+    job: (jobId) => `{${prefix}}:job:${jobId}`,
     idempotency: (tenant, key) => `${prefix}:idem:${tenant}:${key}`,
     ledgerCharged: () => `${prefix}:{ledger}:charged`,
     ledgerDay: (day) => `${prefix}:{ledger}:day:${day}`,

@@ -31,7 +31,12 @@ export function createRedis(options: RedisFactoryOptions): Redis {
   const roleOptions: RedisOptions =
     options.role === 'worker'
       ? { maxRetriesPerRequest: null, enableOfflineQueue: true }
-      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 };
+      : {
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          connectTimeout: 5_000,
+          enableAutoPipelining: true,
+        };
   const client = new Redis(options.url, { ...base, ...roleOptions });
   let lastLogged = 0;
   client.on('error', (err: Error) => {

@@ -1,6 +1,10 @@
-import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
+import { type ConnectionOptions, type DefaultJobOptions, Job, Queue } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import { z } from 'zod';
+import { AppError } from '../errors/app-error.js';
 import type { Keys } from '../infra/keys.js';
+import type { JobStore } from './job-store.js';
+import type { JobRecord } from './record.js';
 
 /**
  * The one job catalog: every BullMQ job Recast enqueues, with its queue, payload schema and
@@ -100,4 +104,28 @@ export function enqueueSettle(queues: Queues, payload: SettlePayload, options: {
     jobId: id,
     ...(options.delay ? { delay: options.delay } : {}),
   });
+}
+
+/**
+ * Write a new job's record and its dispatch job in ONE transaction: a crash or a dropped
+ * connection leaves both or neither, never a record nobody will dispatch. It is also one round
+ * trip instead of two. Uses BullMQ's `Job#addJob(client)`, the same call its own addBulk makes
+ * on a pipeline; the record shares the queue's hash tag, so this holds on Redis Cluster too.
+ */
+export async function createAndEnqueue(store: JobStore, queues: Queues, record: JobRecord): Promise<void> {
+  const queue = queues.dispatch;
+  const client = await queue.client;
+  const multi = client.multi();
+  store.createIn(multi as unknown as ChainableCommander, record);
+  const opts = { ...JOB_CATALOG['job.dispatch'].options, jobId: bullJobId(record.id) };
+  await new Job(queue, 'job.dispatch', { jobId: record.id }, opts, opts.jobId).addJob(multi);
+  const results = await multi.exec();
+  if (!results)
+    throw new AppError('REDIS_UNAVAILABLE', 'the job transaction was aborted', {
+      statusCode: 503,
+      retryable: true,
+    });
+  for (const [err] of results) if (err) throw err;
+  if (results[0]?.[1] === 0)
+    throw new AppError('CONFLICT', `job ${record.id} already exists`, { statusCode: 409 });
 }

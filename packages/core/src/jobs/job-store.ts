@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Keys } from '../infra/keys.js';
 import { loadLua } from '../infra/lua.js';
@@ -20,6 +20,7 @@ export interface TransitionOptions {
 type TransitionReply = [1, JobState, number] | [0, JobState, number] | [-1];
 
 interface JobRedis extends Redis {
+  recastCreate(key: string, ...fields: string[]): Promise<number>;
   recastTransition(
     key: string,
     to: string,
@@ -38,19 +39,26 @@ export class JobStore {
     redis: Redis,
     private readonly keys: Keys,
   ) {
-    const script = loadLua(new URL('./lua/transition-1.lua', import.meta.url));
     if (!('recastTransition' in redis)) {
-      redis.defineCommand('recastTransition', script);
+      redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-1.lua', import.meta.url)));
+      redis.defineCommand('recastCreate', loadLua(new URL('./lua/create-1.lua', import.meta.url)));
     }
     this.redis = redis as JobRedis;
   }
 
+  /** Queue the record's creation on a MULTI (see createAndEnqueue); the reply is 1 created, 0 exists. */
+  createIn(multi: ChainableCommander, record: JobRecord): void {
+    (multi as unknown as JobRedis).recastCreate(
+      this.keys.job(record.id),
+      ...Object.entries(encodeFields(record)).flat(),
+    );
+  }
+
   async create(record: JobRecord): Promise<void> {
-    const key = this.keys.job(record.id);
-    // HSETNX on `id` claims the key so a colliding id can never overwrite another job's record.
-    const claimed = await this.redis.hsetnx(key, 'id', record.id);
-    if (claimed === 0) throw new AppError('CONFLICT', `job ${record.id} already exists`, { statusCode: 409 });
-    await this.redis.hset(key, encodeFields(record));
+    const fields = Object.entries(encodeFields(record)).flat();
+    // One round trip, and a colliding id can never overwrite another job's record.
+    const created = await this.redis.recastCreate(this.keys.job(record.id), ...fields);
+    if (created === 0) throw new AppError('CONFLICT', `job ${record.id} already exists`, { statusCode: 409 });
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {

@@ -4,7 +4,7 @@ import { AppError } from '../errors/app-error.js';
 import { parseOrThrow } from '../errors/zod-issues.js';
 import { newJobId } from '../ids.js';
 import type { Keys } from '../infra/keys.js';
-import { enqueueDispatch, type Queues } from './catalog.js';
+import { createAndEnqueue, type Queues } from './catalog.js';
 import type { JobStore } from './job-store.js';
 import type { JobRecord } from './record.js';
 import {
@@ -37,6 +37,17 @@ export interface SubmitResult {
   created: boolean;
 }
 
+// Building a zod schema is costly (zod 4 compiles a fast path per instance), so build it once per limits.
+const schemaCache = new WeakMap<JobSchemaLimits, ReturnType<typeof createJobRequestSchema>>();
+function requestSchema(limits: JobSchemaLimits) {
+  let schema = schemaCache.get(limits);
+  if (!schema) {
+    schema = createJobRequestSchema(limits);
+    schemaCache.set(limits, schema);
+  }
+  return schema;
+}
+
 export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -58,7 +69,7 @@ function canonicalJson(value: unknown): string {
  * same job and a different body is refused (422), per the IETF Idempotency-Key draft.
  */
 export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
-  const parsed = parseOrThrow(createJobRequestSchema(deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS), request.body);
+  const parsed = parseOrThrow(requestSchema(deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS), request.body);
   if (!TENANT_PATTERN.test(request.tenant)) {
     throw new AppError(
       'VALIDATION_FAILED',
@@ -133,14 +144,10 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     attempt: 0,
   };
   try {
-    await deps.store.create(record);
-    await enqueueDispatch(deps.queues, jobId);
+    await createAndEnqueue(deps.store, deps.queues, record);
   } catch (err) {
-    // Undo what became visible so a client retry starts clean; the 5xx tells it to retry.
-    await Promise.allSettled([
-      deps.store.remove(jobId),
-      idemKey ? deps.redis.del(idemKey) : Promise.resolve(),
-    ]);
+    // Nothing became visible (one MULTI); free the key so a client retry starts clean.
+    if (idemKey) await deps.redis.del(idemKey).catch(() => {});
     if (err instanceof AppError) throw err;
     throw new AppError('REDIS_UNAVAILABLE', 'could not store the job; retry', {
       statusCode: 503,

@@ -1,0 +1,58 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@recast/core';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export interface ApiProcess {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The API as its own process, as deployed: the load generator then does not share an event loop
+ * with the server it measures.
+ */
+export async function startApiProcess(
+  env: Record<string, string>,
+  entry = 'apps/api/src/server.ts',
+): Promise<ApiProcess> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', entry],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+        ...env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error(`API process exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('API process did not become ready in 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
