@@ -1,0 +1,170 @@
+import { buildApp } from '@recast/api';
+import { loadConfig as loadApiConfig } from '@recast/api/config';
+import {
+  CostLedger,
+  createInferenceClient,
+  createKeys,
+  createQueues,
+  DEFAULT_PRICE_TABLE,
+  JobStore,
+  type JobView,
+  type Logger,
+} from '@recast/core';
+import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
+import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
+import { startWorkers } from '@recast/worker';
+import { loadConfig as loadWorkerConfig } from '@recast/worker/config';
+
+const SECRET = 'e2e-webhook-secret-0123456789';
+const API_KEY = 'inf_e2e_key';
+
+export interface SystemOptions {
+  emulator?: EmulatorOptions;
+  worker?: Record<string, string>;
+}
+
+/**
+ * The whole system in one process, each part over real HTTP on loopback and on the run's real
+ * Redis: the emulator as the provider, the API, and a worker configured the way `main.ts` does it.
+ */
+export async function startSystem(options: SystemOptions = {}) {
+  const logger: Logger = testLogger();
+  const prefix = uniquePrefix('e2e');
+  const redisUrl = testRedisUrl();
+
+  const emulator = await buildEmulator({
+    apiKey: API_KEY,
+    stepMs: 20,
+    seed: 42,
+    rateLimits: false,
+    logger,
+    ...options.emulator,
+  });
+  const emulatorUrl = await emulator.listen({ port: 0, host: '127.0.0.1' });
+
+  const api = await buildApp({
+    config: loadApiConfig({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix, WEBHOOK_SECRET: SECRET }),
+    logger,
+  });
+  const apiUrl = await api.listen({ port: 0, host: '127.0.0.1' });
+
+  const workerConfig = loadWorkerConfig({
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    WEBHOOK_SECRET: SECRET,
+    INFERENCE_API_URL: emulatorUrl,
+    INFERENCE_API_KEY: API_KEY,
+    PUBLIC_URL: apiUrl,
+    SETTLE_RECHECK_MS: '200',
+    RATE_LIMIT_FALLBACK_MS: '200',
+    ...options.worker,
+  });
+  const client = createInferenceClient({
+    baseUrl: workerConfig.INFERENCE_API_URL,
+    apiKey: workerConfig.INFERENCE_API_KEY,
+    statusNumbering: workerConfig.INFERENCE_STATUS_NUMBERING,
+    requestTimeoutMs: workerConfig.INFERENCE_TIMEOUT_MS,
+    logger,
+  });
+  const workers = await startWorkers({
+    redisUrl,
+    prefix,
+    logger,
+    client,
+    prices: DEFAULT_PRICE_TABLE,
+    publicUrl: workerConfig.PUBLIC_URL,
+    webhookSecret: SECRET,
+    dispatchConcurrency: workerConfig.DISPATCH_CONCURRENCY,
+    settleConcurrency: workerConfig.SETTLE_CONCURRENCY,
+    recheckMs: workerConfig.SETTLE_RECHECK_MS,
+    maxRechecks: workerConfig.SETTLE_MAX_RECHECKS,
+    rateLimitFallbackMs: workerConfig.RATE_LIMIT_FALLBACK_MS,
+  });
+
+  const redis = testRedisClient();
+  const keys = createKeys(prefix);
+  const store = new JobStore(redis, keys);
+  const ledger = new CostLedger(redis, keys);
+  const queues = createQueues(redis, keys);
+
+  async function submit(
+    body: Record<string, unknown>,
+    headers: Record<string, string> = {},
+  ): Promise<JobView> {
+    const res = await fetch(`${apiUrl}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as JobView;
+  }
+
+  async function getJob(id: string): Promise<JobView> {
+    const res = await fetch(`${apiUrl}/v1/jobs/${id}`);
+    if (!res.ok) throw new Error(`GET job answered ${res.status}`);
+    return (await res.json()) as JobView;
+  }
+
+  async function waitTerminal(id: string, timeoutMs = 20_000): Promise<JobView> {
+    return waitFor(
+      async () => {
+        const job = await getJob(id);
+        return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
+      },
+      { timeoutMs, what: `job ${id} terminal` },
+    );
+  }
+
+  async function emulatorState(): Promise<EmulatorState> {
+    return (await (await fetch(`${emulatorUrl}/_emulator/state`)).json()) as EmulatorState;
+  }
+
+  async function setFaults(patch: FaultsPatch): Promise<void> {
+    const res = await fetch(`${emulatorUrl}/_emulator/faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(patch),
+    });
+    if (!res.ok) throw new Error(`set faults answered ${res.status}: ${await res.text()}`);
+  }
+
+  /** Wait until no settle or dispatch step is waiting, running or delayed. */
+  async function drained(): Promise<void> {
+    await waitFor(
+      async () => {
+        const counts = await Promise.all(
+          [queues.dispatch, queues.settle].map((q) =>
+            q.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+          ),
+        );
+        return counts.every((c) => Object.values(c).every((n) => n === 0));
+      },
+      { what: 'queues drained' },
+    );
+  }
+
+  return {
+    apiUrl,
+    emulatorUrl,
+    fixture: (name: string) => `${emulatorUrl}/fixtures/${name}`,
+    submit,
+    getJob,
+    waitTerminal,
+    emulatorState,
+    setFaults,
+    drained,
+    store,
+    ledger,
+    async close() {
+      await workers.close();
+      await client.close();
+      await api.close();
+      await emulator.close();
+      await queues.close();
+      await redis.quit();
+    },
+  };
+}
+
+export type System = Awaited<ReturnType<typeof startSystem>>;
