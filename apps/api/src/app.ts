@@ -1,5 +1,5 @@
 import type { Logger } from '@recast/core';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { recastPlugin } from './plugins/recast.js';
@@ -18,7 +18,7 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Requests are logged below by route pattern, so webhook tokens in URLs never reach a log.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   });
