@@ -94,7 +94,10 @@ async function stopAll(code: number): Promise<never> {
 }
 
 for (const service of services) {
+  // Own process group: a terminal's Ctrl-C reaches only this script, which then stops each child
+  // once, gracefully (a second signal would make close-with-grace exit at once).
   const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
+    detached: true,
     cwd: root,
     env: service.env,
     stdio: 'inherit',
@@ -107,5 +110,8 @@ for (const service of services) {
   });
 }
 say(`API on http://127.0.0.1:${env.PORT} (Ctrl-C to stop)`);
+process.on('exit', () => {
+  for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
+});
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
