@@ -1,11 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { newJobId } from '../ids.js';
 import { createKeys } from '../infra/keys.js';
-import { testRedisClient, uniquePrefix } from '../testing/index.js';
+import { queuedJobRecord, testRedisClient, uniquePrefix } from '../testing/index.js';
 import { bullJobId, createAndEnqueue, createQueues } from './catalog.js';
 import { JobStore } from './job-store.js';
-import type { JobRecord } from './record.js';
-import { ReplaceInputSchema } from './schema.js';
 
 const redis = testRedisClient();
 const keys = createKeys(uniquePrefix('catalog'));
@@ -17,22 +14,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function record(): JobRecord {
-  const now = new Date().toISOString();
-  return {
-    id: newJobId(),
-    tenant: 'default',
-    state: 'queued',
-    version: 1,
-    created_at: now,
-    updated_at: now,
-    input: ReplaceInputSchema.parse({
-      video: 'https://example.com/a.mp4',
-      images: ['https://example.com/p.png'],
-    }),
-    attempt: 0,
-  };
-}
+const record = queuedJobRecord;
 
 describe('createAndEnqueue (group commit)', () => {
   it('creates every record and its dispatch job when many arrive in the same turn', async () => {

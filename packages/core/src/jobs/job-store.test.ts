@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newJobId } from '../ids.js';
 import { createKeys } from '../infra/keys.js';
-import { testRedisClient, uniquePrefix } from '../testing/index.js';
+import { queuedJobRecord, testRedisClient, uniquePrefix } from '../testing/index.js';
 import { JobStore } from './job-store.js';
-import type { JobRecord } from './record.js';
-import { ReplaceInputSchema } from './schema.js';
 import { canTransition, JOB_STATES, type JobState, TERMINAL_STATES } from './states.js';
 
 const redis = testRedisClient();
@@ -18,23 +16,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function record(overrides: Partial<JobRecord> = {}): JobRecord {
-  const now = new Date().toISOString();
-  return {
-    id: newJobId(),
-    tenant: 'default',
-    state: 'queued',
-    version: 1,
-    created_at: now,
-    updated_at: now,
-    input: ReplaceInputSchema.parse({
-      video: 'https://example.com/a.mp4',
-      images: ['https://example.com/p.png'],
-    }),
-    attempt: 0,
-    ...overrides,
-  };
-}
+const record = queuedJobRecord;
 
 describe('job state machine', () => {
   it('never leaves a terminal state', () => {

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { newJobId } from '../ids.js';
 import { createLogger, type Logger } from '../infra/logger.js';
+import type { JobRecord } from '../jobs/record.js';
+import { ReplaceInputSchema } from '../jobs/schema.js';
 
 export * from '../infra/private-redis.js';
 export * from './redis-server.js';
@@ -42,4 +45,23 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${options.what ?? 'condition'} (last: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
   }
+}
+
+/** A queued job record with a valid minimal input, for store- and queue-level tests. */
+export function queuedJobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
+  const now = new Date().toISOString();
+  return {
+    id: newJobId(),
+    tenant: 'default',
+    state: 'queued',
+    version: 1,
+    created_at: now,
+    updated_at: now,
+    input: ReplaceInputSchema.parse({
+      video: 'https://example.com/a.mp4',
+      images: ['https://example.com/p.png'],
+    }),
+    attempt: 0,
+    ...overrides,
+  };
 }
