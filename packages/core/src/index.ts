@@ -16,5 +16,8 @@ export * from './jobs/states.js';
 export * from './jobs/submit.js';
 export * from './jobs/view.js';
 export * from './ledger/cost-ledger.js';
+export * from './media/estimate.js';
+export * from './media/probe.js';
+export * from './net/ssrf.js';
 export * from './pricing/price-table.js';
 export * from './webhooks/token.js';

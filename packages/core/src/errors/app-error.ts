@@ -4,6 +4,7 @@
  */
 export const ErrorCodes = [
   'VALIDATION_FAILED',
+  'URL_REFUSED',
   'NOT_FOUND',
   'UNAUTHORIZED',
   'CONFLICT',
