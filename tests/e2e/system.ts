@@ -1,18 +1,21 @@
 import { buildApp } from '@recast/api';
 import { loadConfig as loadApiConfig } from '@recast/api/config';
 import {
-  CostLedger,
+  Budgets,
+  type CostGroup,
+  costReport,
   createInferenceClient,
   createKeys,
   createQueues,
   DEFAULT_PRICE_TABLE,
   JobStore,
   type JobView,
+  Ledger,
   type Logger,
 } from '@recast/core';
 import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
 import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
-import { startWorkers } from '@recast/worker';
+import { startWorkers, workerOptions } from '@recast/worker';
 import { loadConfig as loadWorkerConfig } from '@recast/worker/config';
 
 const SECRET = 'e2e-webhook-secret-0123456789';
@@ -21,6 +24,9 @@ const API_KEY = 'inf_e2e_key';
 export interface SystemOptions {
   emulator?: EmulatorOptions;
   worker?: Record<string, string>;
+  api?: Record<string, string>;
+  /** Start no worker in this process (a test runs its own, e.g. in child processes). */
+  noWorker?: boolean;
 }
 
 /**
@@ -43,12 +49,19 @@ export async function startSystem(options: SystemOptions = {}) {
   const emulatorUrl = await emulator.listen({ port: 0, host: '127.0.0.1' });
 
   const api = await buildApp({
-    config: loadApiConfig({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix, WEBHOOK_SECRET: SECRET }),
+    config: loadApiConfig({
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
+      WEBHOOK_SECRET: SECRET,
+      // The emulator serves the fixtures on loopback; everything else private stays refused.
+      SSRF_ALLOW_HOSTS: new URL(emulatorUrl).host,
+      ...options.api,
+    }),
     logger,
   });
   const apiUrl = await api.listen({ port: 0, host: '127.0.0.1' });
 
-  const workerConfig = loadWorkerConfig({
+  const workerEnv = {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
     WEBHOOK_SECRET: SECRET,
@@ -57,8 +70,12 @@ export async function startSystem(options: SystemOptions = {}) {
     PUBLIC_URL: apiUrl,
     SETTLE_RECHECK_MS: '200',
     RATE_LIMIT_FALLBACK_MS: '200',
+    IN_FLIGHT_POLL_MS: '100',
+    UNPARK_INTERVAL_MS: '500',
+    FEED_INTERVAL_MS: '200',
     ...options.worker,
-  });
+  };
+  const workerConfig = loadWorkerConfig(workerEnv);
   const client = createInferenceClient({
     baseUrl: workerConfig.INFERENCE_API_URL,
     apiKey: workerConfig.INFERENCE_API_KEY,
@@ -66,25 +83,15 @@ export async function startSystem(options: SystemOptions = {}) {
     requestTimeoutMs: workerConfig.INFERENCE_TIMEOUT_MS,
     logger,
   });
-  const workers = await startWorkers({
-    redisUrl,
-    prefix,
-    logger,
-    client,
-    prices: DEFAULT_PRICE_TABLE,
-    publicUrl: workerConfig.PUBLIC_URL,
-    webhookSecret: SECRET,
-    dispatchConcurrency: workerConfig.DISPATCH_CONCURRENCY,
-    settleConcurrency: workerConfig.SETTLE_CONCURRENCY,
-    recheckMs: workerConfig.SETTLE_RECHECK_MS,
-    maxRechecks: workerConfig.SETTLE_MAX_RECHECKS,
-    rateLimitFallbackMs: workerConfig.RATE_LIMIT_FALLBACK_MS,
-  });
+  const workers = options.noWorker
+    ? undefined
+    : await startWorkers(workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }));
 
   const redis = testRedisClient();
   const keys = createKeys(prefix);
   const store = new JobStore(redis, keys);
-  const ledger = new CostLedger(redis, keys);
+  const ledger = new Ledger(redis, keys);
+  const budgets = new Budgets(redis, keys);
   const queues = createQueues(redis, keys);
 
   async function submit(
@@ -100,20 +107,38 @@ export async function startSystem(options: SystemOptions = {}) {
     return (await res.json()) as JobView;
   }
 
-  async function getJob(id: string): Promise<JobView> {
-    const res = await fetch(`${apiUrl}/v1/jobs/${id}`);
+  async function getJob(id: string, tenant?: string): Promise<JobView> {
+    const res = await fetch(`${apiUrl}/v1/jobs/${id}`, { headers: tenant ? { 'x-tenant': tenant } : {} });
     if (!res.ok) throw new Error(`GET job answered ${res.status}`);
     return (await res.json()) as JobView;
   }
 
-  async function waitTerminal(id: string, timeoutMs = 20_000): Promise<JobView> {
+  async function waitTerminal(id: string, timeoutMs = 20_000, tenant?: string): Promise<JobView> {
     return waitFor(
       async () => {
-        const job = await getJob(id);
+        const job = await getJob(id, tenant);
         return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
       },
       { timeoutMs, what: `job ${id} terminal` },
     );
+  }
+
+  /** Spend so far (this month), grouped as asked. */
+  async function costs(groupBy: CostGroup[]) {
+    const today = new Date().toISOString().slice(0, 10);
+    return costReport(redis, keys, { from: `${today.slice(0, 7)}-01`, to: today, groupBy });
+  }
+
+  /** Every task the provider holds, in the order they were submitted. */
+  async function providerTasksOldestFirst() {
+    const tasks: { id: string }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.list({ limit: 500, ...(cursor ? { cursor } : {}) });
+      tasks.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return tasks.reverse();
   }
 
   async function emulatorState(): Promise<EmulatorState> {
@@ -156,8 +181,16 @@ export async function startSystem(options: SystemOptions = {}) {
     drained,
     store,
     ledger,
+    budgets,
+    costs,
+    providerTasksOldestFirst,
+    redis,
+    keys,
+    prefix,
+    redisUrl,
+    workerEnv,
     async close() {
-      await workers.close();
+      await workers?.close();
       await client.close();
       await api.close();
       await emulator.close();

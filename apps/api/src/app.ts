@@ -1,10 +1,13 @@
-import type { Logger } from '@recast/core';
+import { DEFAULT_PRICE_TABLE, type Logger, parsePriceTable } from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { recastPlugin } from './plugins/recast.js';
+import budgetRoutes from './routes/budgets/index.js';
+import costRoutes from './routes/costs/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
+import tenantRoutes from './routes/tenants/index.js';
 import webhookRoutes from './routes/webhooks/index.js';
 
 export interface BuildAppOptions {
@@ -39,10 +42,22 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
     prefix: config.REDIS_PREFIX,
     webhookSecret: config.WEBHOOK_SECRET,
     logger,
+    prices: config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE,
+    fairShareBuffer: config.FAIR_SHARE_BUFFER,
+    urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
+    estimate: {
+      fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,
+      concurrency: config.PROBE_CONCURRENCY,
+      timeoutMs: config.PROBE_TIMEOUT_MS,
+      maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
+    },
     limits: { maxImages: config.MAX_IMAGES, maxMetadataBytes: config.MAX_METADATA_BYTES },
   });
   await app.register(healthRoutes);
   await app.register(jobRoutes);
+  await app.register(budgetRoutes);
+  await app.register(costRoutes);
+  await app.register(tenantRoutes);
   await app.register(webhookRoutes, { bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES });
   return app;
 }

@@ -9,6 +9,25 @@ export const ApiConfigSchema = z.object({
   BODY_LIMIT_BYTES: envInt(1024).default(1_048_576),
   /** Largest webhook body the receiver accepts. */
   WEBHOOK_BODY_LIMIT_BYTES: envInt(1024).default(262_144),
+  /** Expected output seconds of a job with no duration hint whose video could not be probed. */
+  ESTIMATE_FALLBACK_SECONDS: envInt(1, 3600).default(120),
+  /** Reading a source video's MP4 header: whole-probe timeout, concurrent probes, header size cap. */
+  PROBE_TIMEOUT_MS: envInt(100).default(5_000),
+  PROBE_CONCURRENCY: envInt(1, 256).default(8),
+  PROBE_MAX_HEADER_BYTES: envInt(1024).default(8 * 1024 * 1024),
+  /**
+   * Hosts (`name` or `name:port`, comma-separated) that URL fetches may reach although they
+   * resolve to loopback or private addresses; everything else private is refused (SSRF guard).
+   */
+  SSRF_ALLOW_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    ),
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

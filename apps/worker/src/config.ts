@@ -17,13 +17,22 @@ export const WorkerConfigSchema = z.object({
     .default('http://127.0.0.1:3000'),
   DISPATCH_CONCURRENCY: envInt(1, 1000).default(8),
   SETTLE_CONCURRENCY: envInt(1, 1000).default(16),
-  /** JSON price table `{version, micro_usd_per_second: {"720p", "1080p"}}`; default $0.03/$0.06. */
-  PRICE_TABLE: z.string().optional(),
   /** When a webhook arrives before the task is terminal, check again after this long. */
   SETTLE_RECHECK_MS: envInt(10).default(15_000),
   SETTLE_MAX_RECHECKS: envInt(0).default(40),
   /** Pause after a 429 that names no wait (no Retry-After, no X-RateLimit-Reset). */
   RATE_LIMIT_FALLBACK_MS: envInt(10).default(5_000),
+  /** Submits (POST /apps/run) allowed per window, across all workers; 0 = no limit. */
+  PROVIDER_SUBMITS_PER_WINDOW: envInt(0).default(10),
+  PROVIDER_RATE_WINDOW_MS: envInt(1).default(1_000),
+  /** Tasks in flight at the provider (submitted, not yet terminal), across all workers; 0 = no cap. */
+  PROVIDER_MAX_IN_FLIGHT: envInt(0).default(100),
+  /** When every in-flight slot is taken, look again after this long (a settle wakes it sooner). */
+  IN_FLIGHT_POLL_MS: envInt(10).default(1_000),
+  FEED_INTERVAL_MS: envInt(10).default(1_000),
+  /** Try parked jobs at least this often (budget windows roll over at UTC midnight / month start). */
+  UNPARK_INTERVAL_MS: envInt(10).default(5_000),
+  IN_FLIGHT_SWEEP_MS: envInt(100).default(30_000),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

@@ -8,7 +8,7 @@ import {
 } from '@recast/core';
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from './config.js';
-import { startWorkers } from './workers.js';
+import { startWorkers, workerOptions } from './workers.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
@@ -28,20 +28,7 @@ const client = createInferenceClient({
   logger,
 });
 
-const workers = await startWorkers({
-  redisUrl: config.REDIS_URL,
-  prefix: config.REDIS_PREFIX,
-  logger,
-  client,
-  prices,
-  publicUrl: config.PUBLIC_URL,
-  webhookSecret: config.WEBHOOK_SECRET,
-  dispatchConcurrency: config.DISPATCH_CONCURRENCY,
-  settleConcurrency: config.SETTLE_CONCURRENCY,
-  recheckMs: config.SETTLE_RECHECK_MS,
-  maxRechecks: config.SETTLE_MAX_RECHECKS,
-  rateLimitFallbackMs: config.RATE_LIMIT_FALLBACK_MS,
-});
+const workers = await startWorkers(workerOptions(config, { logger, client, prices }));
 logger.info({ provider: new URL(config.INFERENCE_API_URL).origin, prices: prices.version }, 'worker started');
 
 closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {

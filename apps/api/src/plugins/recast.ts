@@ -1,13 +1,21 @@
 import {
+  Budgets,
+  createDurationEstimator,
   createKeys,
   createQueues,
   createRedis,
   DEFAULT_JOB_SCHEMA_LIMITS,
+  type DurationEstimator,
+  FairQueue,
+  JobCreator,
   type JobSchemaLimits,
   JobStore,
   type Keys,
+  Ledger,
   type Logger,
+  type PriceTable,
   type Queues,
+  type UrlPolicy,
   waitForRedis,
 } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
@@ -19,6 +27,12 @@ export interface RecastDeps {
   keys: Keys;
   store: JobStore;
   queues: Queues;
+  fair: FairQueue;
+  creator: JobCreator;
+  ledger: Ledger;
+  budgets: Budgets;
+  estimator: DurationEstimator;
+  prices: PriceTable;
   limits: JobSchemaLimits;
   webhookSecret: string;
 }
@@ -34,33 +48,43 @@ export interface RecastPluginOptions {
   prefix: string;
   webhookSecret: string;
   logger: Logger;
+  prices: PriceTable;
+  fairShareBuffer: number;
+  urlPolicy: UrlPolicy;
+  estimate: { fallbackSeconds: number; concurrency: number; timeoutMs: number; maxMoovBytes: number };
   limits?: Partial<JobSchemaLimits>;
 }
 
-/** Redis, the job store and the producer queues, shared by every route and closed with the app. */
+/** Redis, the job store, queues, ledger and estimator, shared by every route and closed with the app. */
 export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPluginOptions) => {
-  const redis = createRedis({
-    url: options.redisUrl,
-    role: 'producer',
-    logger: options.logger,
-    name: 'recast-api',
-  });
+  const { logger } = options;
+  const redis = createRedis({ url: options.redisUrl, role: 'producer', logger, name: 'recast-api' });
   const keys = createKeys(options.prefix);
   // Producers fail fast while disconnected, so wait for the first connection before serving;
   // if Redis is down at boot the API still starts, and /readyz and 503s say so.
   await waitForRedis(redis).catch((err: Error) =>
-    options.logger.warn({ err: err.message }, 'Redis not reachable at start'),
+    logger.warn({ err: err.message }, 'Redis not reachable at start'),
   );
   const queues = createQueues(redis, keys);
+  const store = new JobStore(redis, keys);
+  const fair = new FairQueue(redis, keys, queues, { buffer: options.fairShareBuffer, logger });
+  const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
   app.decorate('recast', {
     redis,
     keys,
-    store: new JobStore(redis, keys),
+    store,
     queues,
+    fair,
+    creator: new JobCreator(store, fair),
+    ledger: new Ledger(redis, keys),
+    budgets: new Budgets(redis, keys),
+    estimator,
+    prices: options.prices,
     limits: { ...DEFAULT_JOB_SCHEMA_LIMITS, ...options.limits },
     webhookSecret: options.webhookSecret,
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
+    await estimator.close();
     await queues.close();
     await redis.quit().catch(() => redis.disconnect());
   });

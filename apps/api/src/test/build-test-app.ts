@@ -18,7 +18,9 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Fa
   return app;
 }
 
+/** A valid job with a duration hint, so submitting it needs no network (nothing to probe). */
 export const validJob = {
   video: 'https://cdn.example.com/source.mp4',
   images: ['https://cdn.example.com/person-a.png'],
+  duration_seconds: 4,
 };

@@ -4,30 +4,36 @@ import {
   type InferenceClient,
   InferenceError,
   isTerminalStatus,
-  type JobStore,
+  type JobRecord,
   type Logger,
-  type Queues,
+  microUsdToUsd,
   webhookUrl,
 } from '@recast/core';
 import { type Job, Worker } from 'bullmq';
+import type { WorkerContext } from '../context.js';
+import { releaseUnbilled } from '../money.js';
 
-export interface DispatchDeps {
-  store: JobStore;
-  queues: Queues;
-  client: InferenceClient;
+export interface DispatchDeps extends WorkerContext {
   publicUrl: string;
   webhookSecret: string;
-  logger: Logger;
   rateLimitFallbackMs: number;
+  /** How long dispatch waits before looking again when every in-flight slot is taken. */
+  inFlightPollMs: number;
   /** The BullMQ worker running this processor: its manual rate limit pauses the whole queue. */
   worker: () => Worker;
 }
 
-export type DispatchResult = { taskId: string } | { skipped: string } | { failed: string };
+export type DispatchResult =
+  | { taskId: string }
+  | { skipped: string }
+  | { failed: string }
+  | { parked: string };
 
 /**
- * `job.dispatch`: submit one job to the provider and record its task id.
- * queued → submitting (attempt n) → POST /apps/run with the attempt's webhook URL → submitted.
+ * `job.dispatch`: the one place money and pressure are checked before the provider is called.
+ * queued → reserve the estimate against every budget (or park / reject) → admit (in-flight slot,
+ * request rate, 429 pause; all workers share them) → submitting (attempt n) → POST /apps/run with
+ * the attempt's webhook URL → submitted.
  */
 export function createDispatchProcessor(deps: DispatchDeps) {
   return async (job: Job): Promise<DispatchResult> => {
@@ -37,75 +43,153 @@ export function createDispatchProcessor(deps: DispatchDeps) {
       deps.logger.warn({ jobId }, 'dispatch for a job with no record; dropping');
       return { skipped: 'missing' };
     }
-    const log = deps.logger.child({ jobId, tenant: record.tenant });
+    const log = deps.logger.child({ jobId, tenant: record.tenant, batchId: record.batch_id });
 
-    let attempt: number;
-    if (record.state === 'queued') {
-      attempt = record.attempt + 1;
-      const moved = await deps.store.transition(jobId, 'submitting', { attempt }, { from: ['queued'] });
-      if (!moved.ok) return { skipped: moved.state };
-    } else if (record.state === 'submitting' && !record.task_id) {
-      // An earlier run of this dispatch died between claiming the job and recording a task id.
-      attempt = record.attempt;
-      log.warn({ attempt }, 'resuming a submit that was interrupted');
-    } else {
-      return { skipped: record.state };
+    if (record.state === 'submitting' && !record.task_id) {
+      // Another dispatch of the same job (a duplicate pick) is submitting it right now: not ours.
+      if (record.dispatch_id !== job.id) return { skipped: 'submitting elsewhere' };
+      // This very dispatch died (or stalled) between claiming the job and recording a task id.
+      log.warn({ attempt: record.attempt }, 'resuming a submit that was interrupted');
+      const admission = await admitOrWait(deps, jobId, log);
+      return submit(deps, job, record, record.attempt, log, admission.token);
     }
+    if (record.state !== 'queued') return { skipped: record.state };
 
-    let task: Awaited<ReturnType<InferenceClient['run']>>;
-    try {
-      task = await deps.client.run({
-        input: record.input,
-        webhook: webhookUrl(deps.publicUrl, deps.webhookSecret, jobId, attempt),
-        metadata: { recast_job_id: jobId, attempt },
-      });
-    } catch (err) {
-      return handleSubmitError(deps, job, jobId, attempt, err, log);
-    }
+    const owner = { jobId, tenant: record.tenant, batch_id: record.batch_id };
+    const amount = record.estimate_micro_usd ?? 0;
+    const reserved = await deps.ledger.reserve(owner, amount);
+    if (!reserved.ok) return overBudget(deps, record, reserved, log);
 
+    const admission = await admitOrWait(deps, jobId, log);
+
+    const attempt = record.attempt + 1;
     const moved = await deps.store.transition(
       jobId,
-      'submitted',
-      { task_id: task.id, provider_status: task.status, submitted_at: new Date().toISOString() },
-      { attempt },
+      'submitting',
+      { attempt, reserved_micro_usd: amount, budget_blocked_by: null, dispatch_id: job.id ?? null },
+      { from: ['queued'] },
     );
     if (!moved.ok) {
-      // A webhook for this very task can overtake us; settle recorded the task id then.
-      log.info({ taskId: task.id, state: moved.state }, 'task id recorded by a faster update');
+      // Someone else moved the job on (a duplicate dispatch won, or it was cancelled). The slot
+      // belongs to the job, not to this dispatch: free it only if the job is not at the provider.
+      await deps.gate.submitted(admission.token);
+      if (!['submitting', 'submitted', 'running', 'cancelling'].includes(moved.state))
+        await deps.gate.release(jobId);
+      return { skipped: moved.state };
     }
-    log.info({ taskId: task.id, attempt }, 'submitted');
-    if (isTerminalStatus(task.status)) {
-      await enqueueSettle(deps.queues, { jobId, taskId: task.id, statusHint: task.status, recheck: 0 });
-    }
-    return { taskId: task.id };
+    return submit(deps, job, { ...record, attempt }, attempt, log, admission.token);
   };
+}
+
+/**
+ * Take an in-flight slot and a place in the request window, or put the job back in line: the
+ * whole queue then waits, on every worker, for the time the gate named (a rate window, a 429
+ * pause) or until a slot frees (settle lifts the wait early). Reservations are kept.
+ */
+async function admitOrWait(deps: DispatchDeps, jobId: string, log: Logger): Promise<{ token: string }> {
+  const admission = await deps.gate.admit(jobId);
+  if (admission.ok) return admission;
+  const waitMs = admission.reason === 'in_flight' ? deps.inFlightPollMs : admission.waitMs;
+  log.debug({ reason: admission.reason, waitMs }, 'provider gate closed; waiting');
+  await deps.worker().rateLimit(waitMs);
+  throw Worker.RateLimitError();
+}
+
+async function overBudget(
+  deps: DispatchDeps,
+  record: JobRecord,
+  refusal: { scope: string; window: string; limitMicroUsd: number; usedMicroUsd: number },
+  log: Logger,
+): Promise<DispatchResult> {
+  const blockedBy = `${refusal.scope}|${refusal.window}`;
+  if (record.on_budget_exceeded === 'reject') {
+    const message =
+      `the ${refusal.window} budget of ${refusal.scope} ($${microUsdToUsd(refusal.limitMicroUsd)}, ` +
+      `$${microUsdToUsd(refusal.usedMicroUsd)} used) cannot cover this job's estimate of ` +
+      `$${microUsdToUsd(record.estimate_micro_usd ?? 0)}`;
+    await deps.store.transition(
+      record.id,
+      'failed',
+      { error_code: 'BUDGET_EXCEEDED', error_message: message, finished_at: new Date().toISOString() },
+      { from: ['queued'] },
+    );
+    log.warn({ blockedBy }, 'over budget: rejected');
+    return { failed: 'BUDGET_EXCEEDED' };
+  }
+  const parked = await deps.parking.park(record, blockedBy);
+  log.info({ blockedBy, parked }, 'over budget: parked until money frees up');
+  return { parked: blockedBy };
+}
+
+async function submit(
+  deps: DispatchDeps,
+  job: Job,
+  record: JobRecord,
+  attempt: number,
+  log: Logger,
+  token: string,
+): Promise<DispatchResult> {
+  const jobId = record.id;
+  let task: Awaited<ReturnType<InferenceClient['run']>>;
+  try {
+    task = await deps.client.run({
+      input: record.input,
+      webhook: webhookUrl(deps.publicUrl, deps.webhookSecret, jobId, attempt),
+      metadata: { recast_job_id: jobId, attempt },
+    });
+  } catch (err) {
+    const error =
+      err instanceof InferenceError
+        ? err
+        : new InferenceError('PROVIDER_UNAVAILABLE', {
+            detail: (err as Error).message,
+            retryable: true,
+            cause: err,
+          });
+    const pauseMs =
+      error.code === 'PROVIDER_RATE_LIMITED' ? (error.retryAfterMs ?? deps.rateLimitFallbackMs) : 0;
+    await deps.gate.submitted(token, pauseMs);
+    return handleSubmitError(deps, job, record, attempt, error, pauseMs, log);
+  }
+  await deps.gate.submitted(token);
+
+  const moved = await deps.store.transition(
+    jobId,
+    'submitted',
+    { task_id: task.id, provider_status: task.status, submitted_at: new Date().toISOString() },
+    { attempt },
+  );
+  if (!moved.ok) {
+    // A webhook for this very task can overtake us; settle recorded the task id then.
+    log.info({ taskId: task.id, state: moved.state }, 'task id recorded by a faster update');
+  }
+  log.info({ taskId: task.id, attempt }, 'submitted');
+  if (isTerminalStatus(task.status)) {
+    await enqueueSettle(deps.queues, { jobId, taskId: task.id, statusHint: task.status, recheck: 0 });
+  }
+  return { taskId: task.id };
 }
 
 async function handleSubmitError(
   deps: DispatchDeps,
   job: Job,
-  jobId: string,
+  record: JobRecord,
   attempt: number,
-  err: unknown,
+  error: InferenceError,
+  pauseMs: number,
   log: Logger,
 ): Promise<DispatchResult> {
-  const error =
-    err instanceof InferenceError
-      ? err
-      : new InferenceError('PROVIDER_UNAVAILABLE', {
-          detail: (err as Error).message,
-          retryable: true,
-          cause: err,
-        });
+  const jobId = record.id;
   if (error.retryable) {
-    // Nothing was accepted: give the attempt number back and put the job back in line.
+    // Nothing was accepted: free the slot, give the attempt number back and go back in line
+    // (the reservation stays: the job will be submitted again).
+    await deps.gate.release(jobId);
     await deps.store.transition(jobId, 'queued', { attempt: attempt - 1 }, { from: ['submitting'], attempt });
-    if (error.code === 'PROVIDER_RATE_LIMITED') {
-      // A 429 pauses the whole dispatch queue, on every worker, for as long as the provider asked,
-      // and does not use up one of this job's attempts.
-      const waitMs = error.retryAfterMs ?? deps.rateLimitFallbackMs;
-      log.warn({ waitMs }, 'provider rate limit: pausing dispatch');
-      await deps.worker().rateLimit(waitMs);
+    if (pauseMs > 0) {
+      // A 429 pauses every worker (the gate's pause, and this queue's BullMQ rate limit) for as
+      // long as the provider asked, and does not use up one of this job's attempts.
+      log.warn({ waitMs: pauseMs }, 'provider rate limit: pausing dispatch');
+      await deps.worker().rateLimit(pauseMs);
       throw Worker.RateLimitError();
     }
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -123,6 +207,7 @@ async function handleSubmitError(
     { error_code: error.code, error_message: error.message, finished_at: new Date().toISOString() },
     { from: ['queued', 'submitting'] },
   );
+  if (failed.ok) await releaseUnbilled(deps, record);
   log.error({ code: error.code, err: error.message, recorded: failed.ok }, 'submit failed permanently');
   return { failed: error.code };
 }

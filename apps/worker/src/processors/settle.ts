@@ -1,30 +1,22 @@
 import {
   billedSeconds,
-  type CostLedger,
   costOf,
   enqueueSettle,
   type InferenceClient,
   type JobRecord,
   type JobState,
-  type JobStore,
   type Logger,
   outputVideoUrl,
-  type PriceTable,
-  type Queues,
   SettlePayloadSchema,
   type TaskStatusName,
   taskError,
   utcDay,
 } from '@recast/core';
 import type { Job } from 'bullmq';
+import type { WorkerContext } from '../context.js';
+import { chargeBilled, releaseUnbilled } from '../money.js';
 
-export interface SettleDeps {
-  store: JobStore;
-  ledger: CostLedger;
-  queues: Queues;
-  client: InferenceClient;
-  prices: PriceTable;
-  logger: Logger;
+export interface SettleDeps extends WorkerContext {
   recheckMs: number;
   maxRechecks: number;
 }
@@ -55,7 +47,8 @@ function targetState(status: TaskStatusName): JobState | undefined {
 /**
  * `job.settle`: apply a provider update to a job. The webhook that triggered it is only a hint:
  * the task is read back with GET /tasks/:id, the move is a compare-and-set (so duplicates and
- * stale updates do nothing), and the cost is charged to the ledger idempotently by job id.
+ * stale updates do nothing), and on a terminal state the money is settled exactly once: the
+ * actual cost charged (idempotent by job id) and the reservation released, billed or not.
  */
 export function createSettleProcessor(deps: SettleDeps) {
   return async (job: Job) => {
@@ -63,7 +56,7 @@ export function createSettleProcessor(deps: SettleDeps) {
     const { jobId, taskId } = payload;
     const record = await deps.store.get(jobId);
     if (!record) return { skipped: 'missing' };
-    const log = deps.logger.child({ jobId, tenant: record.tenant, taskId });
+    const log = deps.logger.child({ jobId, tenant: record.tenant, batchId: record.batch_id, taskId });
     if (record.task_id && record.task_id !== taskId) {
       log.warn({ recorded: record.task_id }, 'update for a task this job does not own; ignoring');
       return { skipped: 'foreign-task' };
@@ -72,24 +65,12 @@ export function createSettleProcessor(deps: SettleDeps) {
     const task = await deps.client.getTask(taskId);
     const to = targetState(task.status);
     if (!to) return { skipped: `status ${String(task.rawStatus)}` };
+    if (to === 'completed' || to === 'failed' || to === 'cancelled')
+      return settleTerminal(deps, record, task, to, log);
 
-    if (to === 'completed') return settleCompleted(deps, record, task, log);
-
-    const fields: Partial<Record<keyof JobRecord, string | number | null>> = {
-      task_id: taskId,
-      provider_status: task.status,
-    };
-    if (to === 'failed' || to === 'cancelled') {
-      fields.finished_at = new Date().toISOString();
-      if (to === 'failed') {
-        fields.error_code = 'PROVIDER_TASK_FAILED';
-        fields.error_message = taskError(task) ?? 'the provider reported the task as failed';
-      }
-    }
-    const moved = await deps.store.transition(jobId, to, fields);
+    const moved = await deps.store.transition(jobId, to, { task_id: taskId, provider_status: task.status });
     log.info({ to, moved: moved.ok, state: moved.state }, 'settled provider update');
-
-    if (to !== 'failed' && to !== 'cancelled' && payload.recheck < deps.maxRechecks) {
+    if (payload.recheck < deps.maxRechecks) {
       // The webhook came before the task was terminal (or was stale): look again later.
       await enqueueSettle(
         deps.queues,
@@ -101,52 +82,72 @@ export function createSettleProcessor(deps: SettleDeps) {
   };
 }
 
-async function settleCompleted(
+type Task = Awaited<ReturnType<InferenceClient['getTask']>>;
+
+async function settleTerminal(
   deps: SettleDeps,
   record: JobRecord,
-  task: Awaited<ReturnType<InferenceClient['getTask']>>,
+  task: Task,
+  to: 'completed' | 'failed' | 'cancelled',
   log: Logger,
 ) {
   const seconds = billedSeconds(task);
-  if (seconds === undefined) {
+  if (to === 'completed' && seconds === undefined) {
     // Without the billed seconds we cannot price the job; retry (the provider may still be writing it).
     throw new Error(`completed task ${task.id} has no output_meta.outputs[0].seconds`);
   }
   const resolution = record.input.resolution;
-  const { ms, microUsd } = costOf(deps.prices, resolution, seconds);
+  const cost = seconds === undefined ? undefined : costOf(deps.prices, resolution, seconds);
   const finishedAt = new Date();
-  const moved = await deps.store.transition(record.id, 'completed', {
+  const fields: Partial<Record<keyof JobRecord, string | number | null>> = {
     task_id: task.id,
     provider_status: task.status,
-    output_url: outputVideoUrl(task) ?? null,
-    billed_ms: ms,
-    cost_micro_usd: microUsd,
-    price_version: deps.prices.version,
     finished_at: finishedAt.toISOString(),
-  });
-  // Charge from what the record holds: after a crash between the move and the charge, a retry of
-  // this step finds the job completed already and still charges it, exactly once.
+  };
+  if (to === 'completed') fields.output_url = outputVideoUrl(task) ?? null;
+  if (to === 'failed') {
+    fields.error_code = 'PROVIDER_TASK_FAILED';
+    fields.error_message = taskError(task) ?? 'the provider reported the task as failed';
+  }
+  if (cost) {
+    fields.billed_ms = cost.ms;
+    fields.cost_micro_usd = cost.microUsd;
+    fields.price_version = deps.prices.version;
+  }
+  const moved = await deps.store.transition(record.id, to, fields);
+  // Settle money from what the record holds: after a crash between the move and the money, a
+  // retry of this step finds the job terminal already and still settles it, exactly once.
   const settled = moved.ok ? undefined : await deps.store.get(record.id);
-  if (!moved.ok && settled?.state !== 'completed') {
-    log.warn({ state: moved.state }, 'completed update refused by state');
+  if (!moved.ok && settled?.state !== to) {
+    log.warn({ state: moved.state, to }, 'terminal update refused by state');
     return { state: moved.state };
   }
-  const charged = await deps.ledger.charge({
+  const billedMs = settled ? settled.billed_ms : cost?.ms;
+  if (billedMs === undefined) {
+    await releaseUnbilled(deps, record);
+    log.info({ to }, `job ${to}, nothing billed`);
+    return { state: to, charged: false };
+  }
+  const microUsd = settled?.cost_micro_usd ?? cost?.microUsd ?? 0;
+  const charged = await chargeBilled(deps, {
     jobId: record.id,
+    tenant: record.tenant,
+    batch_id: record.batch_id,
     day: utcDay(new Date(settled?.finished_at ?? finishedAt.toISOString())),
     resolution,
-    ms: settled?.billed_ms ?? ms,
-    microUsd: settled?.cost_micro_usd ?? microUsd,
+    ms: billedMs,
+    microUsd,
     priceVersion: settled?.price_version ?? deps.prices.version,
   });
   log.info(
     {
-      seconds: (settled?.billed_ms ?? ms) / 1000,
-      microUsd: settled?.cost_micro_usd ?? microUsd,
+      seconds: billedMs / 1000,
+      microUsd,
+      estimateMicroUsd: record.estimate_micro_usd,
       resolution,
       charged,
     },
-    'job completed',
+    `job ${to}`,
   );
-  return { state: 'completed' as const, charged };
+  return { state: to, charged };
 }

@@ -17,4 +17,8 @@ export const CommonConfigShape = {
     .min(16, 'must be at least 16 characters'),
   MAX_IMAGES: envInt(1, 4).default(4),
   MAX_METADATA_BYTES: envInt(0, 65_536).default(4096),
+  /** JSON price table `{version, micro_usd_per_second: {"720p", "1080p"}}`; default $0.03/$0.06. */
+  PRICE_TABLE: z.string().optional(),
+  /** Dispatch jobs handed to BullMQ ahead of time; a newcomer tenant waits behind at most these. */
+  FAIR_SHARE_BUFFER: envInt(1, 10_000).default(16),
 };

@@ -3,7 +3,10 @@
  * one hash tag (`{...}`) so the scripts keep working on Redis Cluster:
  * - BullMQ's own keys live under `bullPrefix` (itself a hash tag, e.g. `{recast}`), and job records
  *   share that tag, so a record and its BullMQ job are written in one MULTI (both or neither);
- * - the cost ledger's keys share `{ledger}`.
+ * - the money ledger's keys (costs, budget limits, usage, reservations) share `{ledger}`;
+ * - the provider limits (request rate, in-flight tasks, 429 pause) share `{limits}`;
+ * - the fair-share queues and the budget parking lot live with the job records under the queue's
+ *   tag, so a job's state and its place in line change in one MULTI.
  */
 export interface Keys {
   readonly prefix: string;
@@ -14,6 +17,19 @@ export interface Keys {
   ledgerCharged(): string;
   ledgerDay(day: string): string;
   ledgerDays(): string;
+  budgetLimits(): string;
+  budgetUsage(scope: string, period: string): string;
+  reservations(): string;
+  limitsInFlight(): string;
+  limitsRate(): string;
+  limitsPause(): string;
+  /** Prefix of the per-tenant fair-share lists (the tenant id follows). */
+  fairPrefix(): string;
+  parkedPrefix(): string;
+  parkedSignatures(): string;
+  /** Set by anything that frees money or raises a limit; the unparker picks it up. */
+  unparkWake(): string;
+  tenantWeights(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -28,5 +44,16 @@ export function createKeys(prefix: string): Keys {
     ledgerCharged: () => `${prefix}:{ledger}:charged`,
     ledgerDay: (day) => `${prefix}:{ledger}:day:${day}`,
     ledgerDays: () => `${prefix}:{ledger}:days`,
+    budgetLimits: () => `${prefix}:{ledger}:budget:limits`,
+    budgetUsage: (scope, period) => `${prefix}:{ledger}:budget:usage:${scope}:${period}`,
+    reservations: () => `${prefix}:{ledger}:reservations`,
+    limitsInFlight: () => `${prefix}:{limits}:in-flight`,
+    limitsRate: () => `${prefix}:{limits}:rate`,
+    limitsPause: () => `${prefix}:{limits}:pause-until`,
+    fairPrefix: () => `{${prefix}}:fair:`,
+    parkedPrefix: () => `{${prefix}}:parked:`,
+    parkedSignatures: () => `{${prefix}}:parked-signatures`,
+    unparkWake: () => `{${prefix}}:unpark-wake`,
+    tenantWeights: () => `{${prefix}}:fair:weights`,
   };
 }

@@ -46,6 +46,11 @@ export class JobStore {
     this.redis = redis as JobRedis;
   }
 
+  /** A MULTI on the store's connection (its Lua commands defined), for writes that go together. */
+  multi(): ChainableCommander {
+    return this.redis.multi();
+  }
+
   /** Queue the record's creation on a MULTI (see createAndEnqueue); the reply is 1 created, 0 exists. */
   createIn(multi: ChainableCommander, record: JobRecord): void {
     (multi as unknown as JobRedis).recastCreate(
@@ -86,6 +91,34 @@ export class JobStore {
     fields: Partial<Record<keyof JobRecord, string | number | null>> = {},
     options: TransitionOptions = {},
   ): Promise<TransitionResult> {
+    const reply = await this.redis.recastTransition(...this.transitionArgs(jobId, to, fields, options));
+    return JobStore.transitionResult(jobId, to, reply);
+  }
+
+  /** Queue a transition on a MULTI; read its reply with JobStore.transitionResult. */
+  transitionIn(
+    multi: ChainableCommander,
+    jobId: string,
+    to: JobState,
+    fields: Partial<Record<keyof JobRecord, string | number | null>> = {},
+    options: TransitionOptions = {},
+  ): void {
+    (multi as unknown as JobRedis).recastTransition(...this.transitionArgs(jobId, to, fields, options));
+  }
+
+  static transitionResult(jobId: string, to: JobState, reply: unknown): TransitionResult {
+    const r = reply as TransitionReply;
+    if (r[0] === -1) throw new AppError('NOT_FOUND', `job ${jobId} not found`, { statusCode: 404 });
+    if (r[0] === 1) return { ok: true, from: r[1], state: to, version: Number(r[2]) };
+    return { ok: false, state: r[1], version: Number(r[2]) };
+  }
+
+  private transitionArgs(
+    jobId: string,
+    to: JobState,
+    fields: Partial<Record<keyof JobRecord, string | number | null>>,
+    options: TransitionOptions,
+  ): [string, string, string, string, string, ...string[]] {
     const from = options.from ?? allowedFrom(to);
     const args: string[] = [];
     for (const [key, value] of Object.entries(fields)) {
@@ -95,16 +128,13 @@ export class JobStore {
       }
       args.push(key, value === null ? '' : String(value));
     }
-    const reply = await this.redis.recastTransition(
+    return [
       this.keys.job(jobId),
       to,
       from.join(','),
       (options.now ?? new Date()).toISOString(),
       options.attempt === undefined ? '' : String(options.attempt),
       ...args,
-    );
-    if (reply[0] === -1) throw new AppError('NOT_FOUND', `job ${jobId} not found`, { statusCode: 404 });
-    if (reply[0] === 1) return { ok: true, from: reply[1], state: to, version: Number(reply[2]) };
-    return { ok: false, state: reply[1], version: Number(reply[2]) };
+    ];
   }
 }

@@ -18,8 +18,24 @@ export const JobRecordSchema = z.object({
   metadata: z.record(z.string(), z.unknown()).optional(),
   callback_url: z.string().optional(),
   idempotency_key: z.string().optional(),
+  /** The batch the job belongs to, when it came from a manifest. */
+  batch_id: z.string().optional(),
+  /** What to do when a budget cannot cover the job: wait for money (park) or fail at once. */
+  on_budget_exceeded: z.enum(['park', 'reject']).optional(),
+  /** Expected output seconds, where that figure came from, and the cost it implies. */
+  estimate_seconds: z.number().optional(),
+  estimate_source: z.enum(['hint', 'probe', 'fallback']).optional(),
+  estimate_micro_usd: z.number().int().optional(),
+  estimate_probe_error: z.string().optional(),
+  /** The amount held against the job's budgets, from reservation until settle. */
+  reserved_micro_usd: z.number().int().optional(),
+  /** While `waiting_budget`: the scope and window that had no room, e.g. `tenant:acme|daily`. */
+  budget_blocked_by: z.string().optional(),
+  parked_at: z.string().optional(),
   /** Submit attempts so far; the webhook URL of an attempt carries its number. */
   attempt: z.number().int(),
+  /** The BullMQ dispatch job that claimed the current attempt: only it may resume the submit. */
+  dispatch_id: z.string().optional(),
   task_id: z.string().optional(),
   provider_status: z.string().optional(),
   submitted_at: z.string().optional(),
@@ -34,7 +50,16 @@ export const JobRecordSchema = z.object({
 export type JobRecord = z.infer<typeof JobRecordSchema>;
 
 const JSON_FIELDS = new Set(['input', 'metadata']);
-const NUMBER_FIELDS = new Set(['version', 'attempt', 'duration_seconds', 'billed_ms', 'cost_micro_usd']);
+const NUMBER_FIELDS = new Set([
+  'version',
+  'attempt',
+  'duration_seconds',
+  'billed_ms',
+  'cost_micro_usd',
+  'estimate_seconds',
+  'estimate_micro_usd',
+  'reserved_micro_usd',
+]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */
 export function encodeFields(fields: Partial<JobRecord>): Record<string, string> {

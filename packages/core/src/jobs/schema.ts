@@ -78,6 +78,8 @@ export function createRecastFieldsShape(limits: JobSchemaLimits) {
       .optional(),
     /** Reserved: outbound callbacks on terminal states arrive with the delivery-guarantees work. */
     callback_url: HttpUrlSchema.optional(),
+    /** When a budget cannot cover the job: `park` (default) waits for money, `reject` fails it. */
+    on_budget_exceeded: z.enum(['park', 'reject'], { message: 'must be "park" or "reject"' }).optional(),
   };
 }
 
@@ -95,16 +97,22 @@ const REPLACE_INPUT_KEYS = Object.keys(
 /** Split a parsed request into the app's input and Recast's fields. */
 export function splitJobRequest(request: JobRequest): {
   input: ReplaceInput;
-  recast: { duration_seconds?: number; metadata?: Record<string, unknown>; callback_url?: string };
+  recast: {
+    duration_seconds?: number;
+    metadata?: Record<string, unknown>;
+    callback_url?: string;
+    on_budget_exceeded?: 'park' | 'reject';
+  };
 } {
   const input = Object.fromEntries(REPLACE_INPUT_KEYS.map((k) => [k, request[k]])) as ReplaceInput;
-  const { duration_seconds, metadata, callback_url } = request;
+  const { duration_seconds, metadata, callback_url, on_budget_exceeded } = request;
   return {
     input,
     recast: {
       ...(duration_seconds !== undefined ? { duration_seconds } : {}),
       ...(metadata !== undefined ? { metadata } : {}),
       ...(callback_url !== undefined ? { callback_url } : {}),
+      ...(on_budget_exceeded !== undefined ? { on_budget_exceeded } : {}),
     },
   };
 }

@@ -4,7 +4,8 @@ import { AppError } from '../errors/app-error.js';
 import { parseOrThrow } from '../errors/zod-issues.js';
 import { newJobId } from '../ids.js';
 import type { Keys } from '../infra/keys.js';
-import { createAndEnqueue, type Queues } from './catalog.js';
+import { costOf, type PriceTable } from '../pricing/price-table.js';
+import type { JobCreator } from './creator.js';
 import type { JobStore } from './job-store.js';
 import type { JobRecord } from './record.js';
 import {
@@ -14,11 +15,22 @@ import {
   splitJobRequest,
 } from './schema.js';
 
+/** How long a job's output will be (see media/estimate.ts): a hint, a probe, or a fallback. */
+export interface JobEstimator {
+  estimate(input: { video: string; duration_seconds?: number }): Promise<{
+    seconds: number;
+    source: 'hint' | 'probe' | 'fallback';
+    probe_error?: string;
+  }>;
+}
+
 export interface SubmitDeps {
   redis: Redis;
   keys: Keys;
   store: JobStore;
-  queues: Queues;
+  creator: JobCreator;
+  estimator: JobEstimator;
+  prices: PriceTable;
   limits?: JobSchemaLimits;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlSeconds?: number;
@@ -131,6 +143,17 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     }
   }
 
+  // Probe before anything is written: a refused URL is a 400 that changes nothing.
+  let estimate: Awaited<ReturnType<JobEstimator['estimate']>>;
+  try {
+    estimate = await deps.estimator.estimate({
+      video: input.video,
+      ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
+    });
+  } catch (err) {
+    if (idemKey) await deps.redis.del(idemKey).catch(() => {});
+    throw err;
+  }
   const record: JobRecord = {
     id: jobId,
     tenant: request.tenant,
@@ -142,9 +165,13 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     ...recast,
     ...(request.idempotencyKey !== undefined ? { idempotency_key: request.idempotencyKey } : {}),
     attempt: 0,
+    estimate_seconds: estimate.seconds,
+    estimate_source: estimate.source,
+    estimate_micro_usd: costOf(deps.prices, input.resolution, estimate.seconds).microUsd,
+    ...(estimate.probe_error ? { estimate_probe_error: estimate.probe_error } : {}),
   };
   try {
-    await createAndEnqueue(deps.store, deps.queues, record);
+    await deps.creator.create(record);
   } catch (err) {
     // Nothing became visible (one MULTI); free the key so a client retry starts clean.
     if (idemKey) await deps.redis.del(idemKey).catch(() => {});

@@ -1,5 +1,6 @@
 import { microUsdToUsd } from '../pricing/price-table.js';
 import type { JobRecord } from './record.js';
+import { TERMINAL_STATES as TERMINAL } from './states.js';
 
 /** The public representation of a job (what `GET /v1/jobs/:id` returns). */
 export function jobView(job: JobRecord) {
@@ -13,6 +14,7 @@ export function jobView(job: JobRecord) {
     input: job.input,
     duration_seconds: job.duration_seconds ?? null,
     metadata: job.metadata ?? null,
+    batch_id: job.batch_id ?? null,
     attempt: job.attempt,
     provider: job.task_id ? { task_id: job.task_id, status: job.provider_status ?? null } : null,
     submitted_at: job.submitted_at ?? null,
@@ -34,6 +36,24 @@ export function jobView(job: JobRecord) {
             usd: microUsdToUsd(job.cost_micro_usd),
             price_version: job.price_version ?? null,
           },
+    estimate:
+      job.estimate_seconds === undefined
+        ? null
+        : {
+            seconds: job.estimate_seconds,
+            source: job.estimate_source ?? null,
+            micro_usd: job.estimate_micro_usd ?? null,
+            usd: job.estimate_micro_usd === undefined ? null : microUsdToUsd(job.estimate_micro_usd),
+            probe_error: job.estimate_probe_error ?? null,
+          },
+    budget: {
+      /** Held against the job's budgets from dispatch until it settles. */
+      reserved_micro_usd:
+        job.reserved_micro_usd !== undefined && !TERMINAL.has(job.state) ? job.reserved_micro_usd : null,
+      /** While waiting_budget: the scope and window with no room, e.g. `tenant:acme|daily`. */
+      blocked_by: job.state === 'waiting_budget' ? (job.budget_blocked_by ?? null) : null,
+      on_exceeded: job.on_budget_exceeded ?? 'park',
+    },
     error: job.error_code ? { code: job.error_code, message: job.error_message ?? '' } : null,
   };
 }

@@ -59,7 +59,11 @@ export async function checkedAddresses(
     addresses = await lookup(hostname);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw refusal(`could not resolve host "${hostname}"${code ? ` (${code})` : ''}`, field, error);
+    // A name that does not exist is the caller's mistake (400); a resolver that failed for now
+    // (EAI_AGAIN, timeouts, SERVFAIL) is ours, and must not turn a good URL into a refusal.
+    if (code === 'ENOTFOUND' || code === 'ENODATA' || code === undefined)
+      throw refusal(`could not resolve host "${hostname}"${code ? ` (${code})` : ''}`, field, error);
+    throw new Error(`DNS lookup of "${hostname}" failed for now (${code})`, { cause: error });
   }
   if (addresses.length === 0) throw refusal(`could not resolve host "${hostname}" (no addresses)`, field);
   for (const { address } of addresses) {

@@ -120,6 +120,18 @@ describe('assertFetchableUrl', () => {
     expect(error.message).toMatch(/could not resolve host "nowhere\.invalid" \(ENOTFOUND\)/);
   });
 
+  it('does not call a temporary resolver failure a refusal', async () => {
+    const lookup: LookupFn = async () => {
+      throw Object.assign(new Error('getaddrinfo EAI_AGAIN'), { code: 'EAI_AGAIN' });
+    };
+    const error = await assertFetchableUrl('http://cdn.example.com/', noAllow, { lookup }).catch(
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as { code?: string }).code).not.toBe('URL_REFUSED');
+    expect((error as Error).message).toMatch(/failed for now \(EAI_AGAIN\)/);
+  });
+
   it('resolves with the system resolver by default', async () => {
     const error = await refusal(assertFetchableUrl(`http://localhost:${port}/`, noAllow));
     expect(error.message).toMatch(/host "localhost" resolves to .*a loopback address/);

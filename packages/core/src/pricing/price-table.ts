@@ -82,3 +82,13 @@ export function microUsdToUsd(microUsd: number): string {
 }
 
 export { RESOLUTIONS };
+
+/**
+ * Dollars as given in the API (a JSON number such as 12.5) to integer micro-dollars, exactly:
+ * more than six decimals cannot be represented and is refused rather than rounded.
+ */
+export function usdToMicroUsd(usd: number): number | undefined {
+  if (!Number.isFinite(usd) || usd < 0 || usd > 1e9) return undefined;
+  const micro = Math.round(usd * MICRO_USD_PER_USD);
+  return Math.abs(micro - usd * MICRO_USD_PER_USD) < 1e-6 ? micro : undefined;
+}

@@ -1,11 +1,6 @@
 import { AppError, isJobId, jobView, submitJob } from '@recast/core';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-
-/** Until API keys exist, the tenant is the `X-Tenant` header (default `default`). */
-export function tenantOf(request: FastifyRequest): string {
-  const header = request.headers['x-tenant'];
-  return typeof header === 'string' && header.length > 0 ? header : 'default';
-}
+import type { FastifyInstance } from 'fastify';
+import { tenantOf } from '../../tenant.js';
 
 export default async function jobRoutes(app: FastifyInstance) {
   app.post('/v1/jobs', async (request, reply) => {

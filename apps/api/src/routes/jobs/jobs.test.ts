@@ -1,4 +1,5 @@
 import { isJobId } from '@recast/core';
+import { waitFor } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, validJob } from '../../test/build-test-app.js';
@@ -27,7 +28,8 @@ describe('POST /v1/jobs', () => {
       duration_seconds: 5,
       metadata: { team: 'ads' },
       input: {
-        ...validJob,
+        video: validJob.video,
+        images: validJob.images,
         instruction_prompt: null,
         resolution: '720p',
         turbo: false,
@@ -38,8 +40,18 @@ describe('POST /v1/jobs', () => {
         disable_safety_checker: false,
       },
     });
-    const queued = await app.recast.queues.dispatch.getJob(job.id);
-    expect(queued?.data).toEqual({ jobId: job.id });
+    // In its tenant's line, then handed to the dispatch queue by the fair-share feeder.
+    const queued = await waitFor(async () =>
+      (await app.recast.queues.dispatch.getWaiting(0, -1)).find((j) => j.data.jobId === job.id),
+    );
+    expect(queued.data).toEqual({ jobId: job.id });
+    expect(job.estimate).toEqual({
+      seconds: 5,
+      source: 'hint',
+      micro_usd: 150_000,
+      usd: '0.150000',
+      probe_error: null,
+    });
     const read = await app.inject({ method: 'GET', url: `/v1/jobs/${job.id}` });
     expect(read.statusCode).toBe(200);
     expect(read.json()).toEqual(job);
@@ -91,7 +103,8 @@ describe('POST /v1/jobs', () => {
   }
 
   it('answers 400 for malformed JSON and a non-object body, and writes nothing', async () => {
-    const before = await app.recast.queues.dispatch.count();
+    const jobKeys = async () => (await app.recast.redis.keys(app.recast.keys.job('*'))).length;
+    const before = await jobKeys();
     const malformed = await app.inject({
       method: 'POST',
       url: '/v1/jobs',
@@ -101,7 +114,7 @@ describe('POST /v1/jobs', () => {
     expect(malformed.statusCode).toBe(400);
     expect((await post([1, 2])).statusCode).toBe(400);
     expect((await post({ ...validJob, resolution: '8k' })).statusCode).toBe(400);
-    expect(await app.recast.queues.dispatch.count()).toBe(before);
+    expect(await jobKeys()).toBe(before);
   });
 
   it('refuses a tenant name that is not an identifier', async () => {

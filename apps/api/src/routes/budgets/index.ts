@@ -1,0 +1,57 @@
+import {
+  BUDGET_WINDOWS,
+  type BudgetStatus,
+  microUsdToUsd,
+  parseBudgetScope,
+  parseOrThrow,
+  usdToMicroUsd,
+} from '@recast/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+const PutBudgetSchema = z.strictObject({
+  window: z.enum(BUDGET_WINDOWS, { message: 'must be "daily", "monthly" or "lifetime"' }),
+  /** Dollars; null removes the limit. */
+  limit_usd: z
+    .number({ message: 'must be a number of dollars, or null to remove the limit' })
+    .nullable()
+    .refine((v) => v === null || usdToMicroUsd(v) !== undefined, {
+      message: 'must be between 0 and 1,000,000,000 with at most 6 decimals',
+    }),
+});
+
+function budgetView(b: BudgetStatus) {
+  return {
+    object: 'budget' as const,
+    ...b,
+    limit_usd: microUsdToUsd(b.limit_micro_usd),
+    reserved_usd: microUsdToUsd(b.reserved_micro_usd),
+    spent_usd: microUsdToUsd(b.spent_micro_usd),
+    available_usd: microUsdToUsd(b.available_micro_usd),
+  };
+}
+
+/**
+ * Budgets: a limit per scope (global, tenant:<id>, batch:<id>) and window (daily, monthly,
+ * lifetime, UTC), in dollars here and micro-dollars inside.
+ */
+export default async function budgetRoutes(app: FastifyInstance) {
+  app.get<{ Querystring: { scope?: string } }>('/v1/budgets', async (request) => {
+    const scope = request.query.scope === undefined ? undefined : parseBudgetScope(request.query.scope);
+    const rows = await app.recast.budgets.list(new Date(), scope ? (s) => s === scope : undefined);
+    return { object: 'list', data: rows.map(budgetView) };
+  });
+
+  app.put<{ Params: { scope: string } }>('/v1/budgets/:scope', async (request) => {
+    const scope = parseBudgetScope(request.params.scope);
+    const body = parseOrThrow(PutBudgetSchema, request.body);
+    const micro = body.limit_usd === null ? null : (usdToMicroUsd(body.limit_usd) as number);
+    await app.recast.budgets.setLimit(scope, body.window, micro);
+    request.log.info({ scope, window: body.window, limitMicroUsd: micro }, 'budget limit set');
+    const rows = await app.recast.budgets.list(new Date(), (s) => s === scope);
+    const row = rows.find((r) => r.window === body.window);
+    return row
+      ? budgetView(row)
+      : { object: 'budget', scope, window: body.window, limit_micro_usd: null, deleted: true };
+  });
+}

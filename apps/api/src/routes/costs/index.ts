@@ -1,0 +1,48 @@
+import { COST_GROUPS, costReport, parseOrThrow, utcDay } from '@recast/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+const CostQuerySchema = z.strictObject({
+  from: z.string().regex(DAY, 'must be a UTC day, YYYY-MM-DD').optional(),
+  to: z.string().regex(DAY, 'must be a UTC day, YYYY-MM-DD').optional(),
+  group_by: z
+    .string()
+    .default('resolution')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((g) => g.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(COST_GROUPS, { message: `each must be one of ${COST_GROUPS.join(', ')}` }))),
+  tenant: z.string().min(1).optional(),
+  batch: z.string().min(1).optional(),
+});
+
+/**
+ * Actual spend: seconds, job count, micro-dollars and dollars between two UTC days (default: this
+ * month so far), grouped by any of day, resolution, tenant and batch. The per-second cost by
+ * resolution is the headline, so that is the default grouping.
+ */
+export default async function costRoutes(app: FastifyInstance) {
+  app.get('/v1/costs', async (request) => {
+    const query = parseOrThrow(CostQuerySchema, request.query, 'query');
+    const today = utcDay(new Date());
+    return {
+      object: 'cost_report',
+      ...(await costReport(app.recast.redis, app.recast.keys, {
+        from: query.from ?? `${today.slice(0, 7)}-01`,
+        to: query.to ?? today,
+        groupBy: query.group_by,
+        ...(query.tenant ? { tenant: query.tenant } : {}),
+        ...(query.batch ? { batch: query.batch } : {}),
+      })),
+      prices: {
+        version: app.recast.prices.version,
+        micro_usd_per_second: app.recast.prices.micro_usd_per_second,
+      },
+    };
+  });
+}

@@ -1,0 +1,45 @@
+import { AppError, parseOrThrow, TENANT_PATTERN } from '@recast/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+const PutTenantSchema = z.strictObject({
+  /** Share of dispatch relative to other tenants with queued work (default 1). */
+  weight: z
+    .number({ message: 'must be a number' })
+    .positive('must be greater than 0')
+    .max(1000, 'must be at most 1000'),
+});
+
+function tenantParam(tenant: string): string {
+  if (!TENANT_PATTERN.test(tenant))
+    throw new AppError('VALIDATION_FAILED', `invalid tenant "${tenant}"`, {
+      statusCode: 400,
+      issues: [{ path: 'tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
+    });
+  return tenant;
+}
+
+/** Per-tenant fair-share settings: the weight, and how many jobs wait in the tenant's line. */
+export default async function tenantRoutes(app: FastifyInstance) {
+  const view = async (tenant: string) => {
+    const [weights, depths] = await Promise.all([app.recast.fair.weights(), app.recast.fair.depths()]);
+    return {
+      object: 'tenant',
+      id: tenant,
+      weight: weights[tenant] ?? 1,
+      waiting_dispatch: depths[tenant] ?? 0,
+    };
+  };
+
+  app.get<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) =>
+    view(tenantParam(request.params.tenant)),
+  );
+
+  app.put<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) => {
+    const tenant = tenantParam(request.params.tenant);
+    const { weight } = parseOrThrow(PutTenantSchema, request.body);
+    await app.recast.fair.setWeight(tenant, weight);
+    request.log.info({ tenant, weight }, 'tenant weight set');
+    return view(tenant);
+  });
+}

@@ -1,0 +1,24 @@
+import type {
+  BudgetParking,
+  FairQueue,
+  InferenceClient,
+  JobStore,
+  Ledger,
+  Logger,
+  PriceTable,
+  ProviderGate,
+  Queues,
+} from '@recast/core';
+
+/** What every processor works with; built once per worker process (see workers.ts). */
+export interface WorkerContext {
+  store: JobStore;
+  ledger: Ledger;
+  gate: ProviderGate;
+  parking: BudgetParking;
+  fair: FairQueue;
+  queues: Queues;
+  client: InferenceClient;
+  prices: PriceTable;
+  logger: Logger;
+}
