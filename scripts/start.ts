@@ -67,6 +67,8 @@ if (!env.INFERENCE_API_KEY) {
   });
   env.INFERENCE_API_URL = `http://127.0.0.1:${port}`;
   env.INFERENCE_API_KEY = key;
+  // The emulator serves sample clips on loopback; let the duration probe read them (and only them).
+  env.SSRF_ALLOW_HOSTS = [env.SSRF_ALLOW_HOSTS, `127.0.0.1:${port}`].filter(Boolean).join(',');
   say(`INFERENCE_API_KEY not set: using the local emulator at ${env.INFERENCE_API_URL}`);
 }
 services.push({ name: 'api', entry: 'apps/api/src/server.ts', env });

@@ -206,6 +206,22 @@ describe('provider pressure', () => {
   }, 90_000);
 });
 
+describe('in-flight recovery', () => {
+  it('recovers slots held by jobs that ended (or vanished) without releasing them', async () => {
+    const s = await start({ worker: { IN_FLIGHT_SWEEP_MS: '200' } });
+    const job = await s.submit({
+      video: s.fixture('clip-2s-faststart.mp4'),
+      images: [s.fixture('person-a.png')],
+      duration_seconds: 2,
+    });
+    expect((await s.waitTerminal(job.id)).state).toBe('completed');
+    // As if a worker died between the terminal move and the release, and a job record was lost.
+    const inFlight = s.keys.limitsInFlight();
+    await s.redis.zadd(inFlight, Date.now() - 60_000, job.id, Date.now() - 60_000, 'job_gone');
+    await waitFor(async () => (await s.redis.zcard(inFlight)) === 0, { what: 'slots recovered' });
+  });
+});
+
 describe('fair share', () => {
   it('dispatches all of a newcomer tenant\u2019s 10 jobs within ~25 dispatches of a 2,000-job backlog', async () => {
     const s = await start({
