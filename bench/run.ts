@@ -2,10 +2,14 @@
  * `pnpm bench [name...]`: run the benchmarks (all by default). Each prints its figures next to a
  * baseline measured in the same run, and the ratio between them.
  */
+import { benchLimiter } from './limiter.js';
+import { benchReservations } from './reservations.js';
 import { benchSubmit } from './submit.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
   submit: benchSubmit,
+  limiter: benchLimiter,
+  reservations: benchReservations,
 };
 
 const wanted = process.argv.slice(2);
