@@ -83,9 +83,15 @@ export async function startSystem(options: SystemOptions = {}) {
     requestTimeoutMs: workerConfig.INFERENCE_TIMEOUT_MS,
     logger,
   });
-  const workers = options.noWorker
+  let workers = options.noWorker
     ? undefined
     : await startWorkers(workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }));
+  /** Start the in-process worker later (for tests that prepare Redis first). */
+  async function startWorker() {
+    workers ??= await startWorkers(
+      workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }),
+    );
+  }
 
   const redis = testRedisClient();
   const keys = createKeys(prefix);
@@ -184,6 +190,9 @@ export async function startSystem(options: SystemOptions = {}) {
     budgets,
     costs,
     providerTasksOldestFirst,
+    startWorker,
+    client,
+    secret: SECRET,
     redis,
     keys,
     prefix,

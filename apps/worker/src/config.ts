@@ -34,6 +34,18 @@ export const WorkerConfigSchema = z.object({
   /** Try parked jobs at least this often (budget windows roll over at UTC midnight / month start). */
   UNPARK_INTERVAL_MS: envInt(10).default(5_000),
   IN_FLIGHT_SWEEP_MS: envInt(100).default(30_000),
+  /** BullMQ lock of a running step; a worker that dies is noticed (stalled) after about this long. */
+  WORKER_LOCK_MS: envInt(1000).default(30_000),
+  /** How often the reconciler looks for jobs whose provider task has been quiet too long. */
+  RECONCILE_INTERVAL_MS: envInt(100).default(10_000),
+  /** A submitted, running or cancelling job quiet this long is polled at the provider. */
+  RECONCILE_AFTER_MS: envInt(100).default(300_000),
+  /** A job stuck in `submitting` this long (its dispatch died) is checked for an orphan task. */
+  ORPHAN_AFTER_MS: envInt(100).default(120_000),
+  /** Jobs looked at per reconcile pass (each is one provider call: keep under its read limit). */
+  RECONCILE_MAX_PER_PASS: envInt(1, 10_000).default(100),
+  /** Pages (of 100 tasks) of the provider's task list read when looking for an orphan. */
+  ORPHAN_SCAN_PAGES: envInt(1, 100).default(5),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

@@ -11,12 +11,14 @@ import {
   type PriceTable,
   ProviderGate,
   type ProviderLimits,
+  type ReconcileDelays,
 } from '@recast/core';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { WorkerConfig } from './config.js';
 import type { WorkerContext } from './context.js';
 import { type MaintenanceOptions, startMaintenance } from './maintenance.js';
 import { createDispatchProcessor } from './processors/dispatch.js';
+import { createReconcileProcessor } from './processors/reconcile.js';
 import { createSettleProcessor } from './processors/settle.js';
 
 export interface StartWorkersOptions {
@@ -37,6 +39,8 @@ export interface StartWorkersOptions {
   fairShareBuffer: number;
   inFlightPollMs: number;
   maintenance: MaintenanceOptions;
+  lockMs: number;
+  reconcile: { intervalMs: number; maxPerPass: number; delays: ReconcileDelays; orphanScanPages: number };
 }
 
 /** The options `main.ts` derives from the environment (tests use it to run workers the same way). */
@@ -68,6 +72,18 @@ export function workerOptions(
       unparkIntervalMs: config.UNPARK_INTERVAL_MS,
       inFlightSweepMs: config.IN_FLIGHT_SWEEP_MS,
     },
+    lockMs: config.WORKER_LOCK_MS,
+    reconcile: {
+      intervalMs: config.RECONCILE_INTERVAL_MS,
+      maxPerPass: config.RECONCILE_MAX_PER_PASS,
+      orphanScanPages: config.ORPHAN_SCAN_PAGES,
+      delays: {
+        submitting: config.ORPHAN_AFTER_MS,
+        submitted: config.RECONCILE_AFTER_MS,
+        running: config.RECONCILE_AFTER_MS,
+        cancelling: Math.min(config.RECONCILE_AFTER_MS, 60_000),
+      },
+    },
   };
 }
 
@@ -90,7 +106,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     logger,
     name: 'recast-worker-producer',
   });
-  const store = new JobStore(producer, keys);
+  const store = new JobStore(producer, keys, options.reconcile.delays);
   const ledger = new Ledger(producer, keys);
   const queues = createQueues(producer, keys);
   const fair = new FairQueue(producer, keys, queues, { buffer: options.fairShareBuffer, logger });
@@ -106,6 +122,9 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     logger,
   };
 
+  const orphans = { maxPages: options.reconcile.orphanScanPages, pageSize: 100 };
+  // A dead worker's step is noticed after the lock lapses; give each step a few chances.
+  const lock = { lockDuration: options.lockMs, stalledInterval: options.lockMs, maxStalledCount: 3 };
   let dispatchWorker: Worker | undefined;
   const dispatch = new Worker(
     'dispatch',
@@ -116,8 +135,10 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       rateLimitFallbackMs: options.rateLimitFallbackMs,
       inFlightPollMs: options.inFlightPollMs,
       worker: () => dispatchWorker!,
+      orphans,
     }),
     {
+      ...lock,
       connection,
       prefix: keys.bullPrefix,
       concurrency: options.dispatchConcurrency,
@@ -131,10 +152,27 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const settle = new Worker(
     'settle',
     createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
-    { connection, prefix: keys.bullPrefix, concurrency: options.settleConcurrency, autorun: false },
+    { ...lock, connection, prefix: keys.bullPrefix, concurrency: options.settleConcurrency, autorun: false },
+  );
+  // The reconciler: a job scheduler makes one pass per interval across all worker processes.
+  const maintenanceQueue = new Queue('maintenance', { connection: producer, prefix: keys.bullPrefix });
+  await maintenanceQueue.upsertJobScheduler(
+    'reconcile',
+    { every: options.reconcile.intervalMs },
+    { name: 'reconcile', opts: { removeOnComplete: 100, removeOnFail: 100 } },
+  );
+  const reconcile = new Worker(
+    'maintenance',
+    createReconcileProcessor({
+      ...context,
+      maxPerPass: options.reconcile.maxPerPass,
+      againAfterMs: options.reconcile.delays.submitted,
+      orphans,
+    }),
+    { ...lock, connection, prefix: keys.bullPrefix, concurrency: 1, autorun: false },
   );
 
-  for (const worker of [dispatch, settle]) {
+  for (const worker of [dispatch, settle, reconcile]) {
     worker.on('error', (err) => logger.error({ err: err.message, queue: worker.name }, 'worker error'));
     worker.on('failed', (job, err) =>
       logger.warn(
@@ -153,7 +191,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   // Each finished dispatch makes room in the buffer: refill it in fair order.
   dispatch.on('completed', () => void fair.kick());
   dispatch.on('failed', () => void fair.kick());
-  await Promise.all([dispatch.waitUntilReady(), settle.waitUntilReady()]);
+  await Promise.all([dispatch.waitUntilReady(), settle.waitUntilReady(), reconcile.waitUntilReady()]);
   const maintenance = startMaintenance(context, options.maintenance);
   void fair.kick();
 
@@ -164,8 +202,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     async close() {
       await maintenance.stop();
       // Let in-flight steps finish, then drop the connections.
-      await Promise.all([dispatch.close(), settle.close()]);
-      await queues.close();
+      await Promise.all([dispatch.close(), settle.close(), reconcile.close()]);
+      await Promise.all([queues.close(), maintenanceQueue.close()]);
       await Promise.all([
         connection.quit().catch(() => connection.disconnect()),
         producer.quit().catch(() => producer.disconnect()),

@@ -12,6 +12,7 @@ import {
 import { type Job, Worker } from 'bullmq';
 import type { WorkerContext } from '../context.js';
 import { releaseUnbilled } from '../money.js';
+import { adoptOrphan, findOrphan, type OrphanSearch } from '../orphans.js';
 
 export interface DispatchDeps extends WorkerContext {
   publicUrl: string;
@@ -21,6 +22,7 @@ export interface DispatchDeps extends WorkerContext {
   inFlightPollMs: number;
   /** The BullMQ worker running this processor: its manual rate limit pauses the whole queue. */
   worker: () => Worker;
+  orphans: OrphanSearch;
 }
 
 export type DispatchResult =
@@ -49,7 +51,13 @@ export function createDispatchProcessor(deps: DispatchDeps) {
       // Another dispatch of the same job (a duplicate pick) is submitting it right now: not ours.
       if (record.dispatch_id !== job.id) return { skipped: 'submitting elsewhere' };
       // This very dispatch died (or stalled) between claiming the job and recording a task id.
-      log.warn({ attempt: record.attempt }, 'resuming a submit that was interrupted');
+      // The provider may have accepted the task: adopt it rather than submit (and pay) twice.
+      const orphan = await findOrphan(deps.client, record, deps.orphans);
+      if (orphan) {
+        await adoptOrphan(deps, record, orphan, log);
+        return { taskId: orphan.id };
+      }
+      log.warn({ attempt: record.attempt }, 'resuming a submit that was interrupted (no orphan found)');
       const admission = await admitOrWait(deps, jobId, log);
       return submit(deps, job, record, record.attempt, log, admission.token);
     }
@@ -159,7 +167,21 @@ async function submit(
     { task_id: task.id, provider_status: task.status, submitted_at: new Date().toISOString() },
     { attempt },
   );
-  if (!moved.ok) {
+  if (!moved.ok && moved.state === 'cancelling') {
+    // Cancelled while we were submitting: keep the task id, and pass the cancel on to the provider.
+    await deps.store.transition(
+      jobId,
+      'cancelling',
+      { task_id: task.id, provider_status: task.status, submitted_at: new Date().toISOString() },
+      { from: ['cancelling'], attempt },
+    );
+    await deps.client
+      .cancel(task.id)
+      .catch((err: Error) =>
+        log.warn({ err: err.message }, 'cancel at the provider failed; reconcile retries it'),
+      );
+    log.info({ taskId: task.id }, 'submitted, then cancelled at the provider');
+  } else if (!moved.ok) {
     // A webhook for this very task can overtake us; settle recorded the task id then.
     log.info({ taskId: task.id, state: moved.state }, 'task id recorded by a faster update');
   }

@@ -30,6 +30,8 @@ export interface Keys {
   /** Set by anything that frees money or raises a limit; the unparker picks it up. */
   unparkWake(): string;
   tenantWeights(): string;
+  /** Jobs waiting on the provider, by when to look at them next (see transition-2.lua). */
+  reconcile(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -55,5 +57,6 @@ export function createKeys(prefix: string): Keys {
     parkedSignatures: () => `{${prefix}}:parked-signatures`,
     unparkWake: () => `{${prefix}}:unpark-wake`,
     tenantWeights: () => `{${prefix}}:fair:weights`,
+    reconcile: () => `{${prefix}}:reconcile`,
   };
 }

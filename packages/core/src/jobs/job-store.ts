@@ -23,13 +23,29 @@ interface JobRedis extends Redis {
   recastCreate(key: string, ...fields: string[]): Promise<number>;
   recastTransition(
     key: string,
+    index: string,
     to: string,
     from: string,
     now: string,
     attempt: string,
+    reconcileAt: string,
     ...fields: string[]
   ): Promise<TransitionReply>;
 }
+
+/**
+ * How long a job may wait on the provider in each state before the reconciler looks at it: a
+ * lost webhook is found this long after the last move, at the latest.
+ */
+export type ReconcileDelays = Record<'submitting' | 'submitted' | 'running' | 'cancelling', number>;
+
+export const DEFAULT_RECONCILE_DELAYS: ReconcileDelays = {
+  // A dispatch that died mid-submit: longer than a provider call may take.
+  submitting: 120_000,
+  submitted: 300_000,
+  running: 300_000,
+  cancelling: 60_000,
+};
 
 /** Recast's job records in Redis: create, read, and compare-and-set state transitions. */
 export class JobStore {
@@ -38,9 +54,10 @@ export class JobStore {
   constructor(
     redis: Redis,
     private readonly keys: Keys,
+    private readonly reconcileDelays: ReconcileDelays = DEFAULT_RECONCILE_DELAYS,
   ) {
     if (!('recastTransition' in redis)) {
-      redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-1.lua', import.meta.url)));
+      redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-2.lua', import.meta.url)));
       redis.defineCommand('recastCreate', loadLua(new URL('./lua/create-1.lua', import.meta.url)));
     }
     this.redis = redis as JobRedis;
@@ -70,6 +87,23 @@ export class JobStore {
     const hash = await this.redis.hgetall(this.keys.job(jobId));
     if (!hash.state) return undefined;
     return decodeRecord(hash);
+  }
+
+  /** Jobs whose reconcile time has come, oldest first (O(log n + m), no scan). */
+  async dueForReconcile(now: number, max: number): Promise<string[]> {
+    const keys = await this.redis.zrangebyscore(this.keys.reconcile(), '-inf', now, 'LIMIT', 0, max);
+    const prefix = this.keys.job('');
+    return keys.map((k) => k.slice(prefix.length));
+  }
+
+  /** Look at a job again after `delayMs` (unless a transition moves it first). */
+  async reconcileLater(jobId: string, delayMs: number, now = Date.now()): Promise<void> {
+    await this.redis.zadd(this.keys.reconcile(), 'XX', now + delayMs, this.keys.job(jobId));
+  }
+
+  /** Drop a job from the reconciliation index (it is not waiting on the provider). */
+  async forgetReconcile(jobId: string): Promise<void> {
+    await this.redis.zrem(this.keys.reconcile(), this.keys.job(jobId));
   }
 
   async exists(jobId: string): Promise<boolean> {
@@ -118,7 +152,7 @@ export class JobStore {
     to: JobState,
     fields: Partial<Record<keyof JobRecord, string | number | null>>,
     options: TransitionOptions,
-  ): [string, string, string, string, string, ...string[]] {
+  ): [string, string, string, string, string, string, string, ...string[]] {
     const from = options.from ?? allowedFrom(to);
     const args: string[] = [];
     for (const [key, value] of Object.entries(fields)) {
@@ -128,12 +162,16 @@ export class JobStore {
       }
       args.push(key, value === null ? '' : String(value));
     }
+    const now = options.now ?? new Date();
+    const delay = (this.reconcileDelays as Partial<Record<JobState, number>>)[to];
     return [
       this.keys.job(jobId),
+      this.keys.reconcile(),
       to,
       from.join(','),
-      (options.now ?? new Date()).toISOString(),
+      now.toISOString(),
       options.attempt === undefined ? '' : String(options.attempt),
+      delay === undefined ? '' : String(now.getTime() + delay),
       ...args,
     ];
   }

@@ -1,15 +1,19 @@
 --[[
   Compare-and-set a job's state.
   KEYS[1]  the job's record (hash)
+  KEYS[2]  the reconciliation index: zset job id -> when to look at the job's provider task (ms)
   ARGV[1]  the new state
   ARGV[2]  comma-separated states the job may be in for the move to happen
   ARGV[3]  now (ISO-8601 UTC), written to updated_at
   ARGV[4]  attempt guard: '' for none, else the move only happens when the record's attempt equals it
-  ARGV[5..] field, value pairs to write with the move ('' value deletes the field)
+  ARGV[5]  reconcile at (ms) when the new state waits on the provider, '' to leave the index
+  ARGV[6..] field, value pairs to write with the move ('' value deletes the field)
   Returns  {1, previous_state, new_version}  moved
            {0, current_state, version}       refused: the job is not in an allowed state
            {-1}                              no such job
-  Atomic, so concurrent workers and duplicate webhooks see one winner.
+  Atomic, so concurrent workers and duplicate webhooks see one winner; and the reconciliation
+  index moves with the state (a job waiting on the provider is always in it, a finished one never),
+  so the reconciler finds overdue jobs without scanning. Both keys share the queue's hash tag.
 ]]
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
@@ -31,11 +35,16 @@ if not allowed then
 end
 version = version + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3], 'version', version)
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
+end
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])
+else
+  redis.call('ZREM', KEYS[2], KEYS[1])
 end
 return {1, current, version}

@@ -1,0 +1,98 @@
+import { webhookUrl } from '@recast/core';
+import { waitFor } from '@recast/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type System, type SystemOptions, startSystem } from './system.js';
+
+let system: System | undefined;
+afterEach(async () => {
+  await system?.close();
+  system = undefined;
+});
+async function start(options?: SystemOptions): Promise<System> {
+  system = await startSystem(options);
+  return system;
+}
+
+const FAST_RECONCILE = {
+  RECONCILE_INTERVAL_MS: '200',
+  RECONCILE_AFTER_MS: '500',
+  ORPHAN_AFTER_MS: '500',
+  WORKER_LOCK_MS: '2000',
+};
+
+const body = (s: System) => ({
+  video: s.fixture('clip-2s-faststart.mp4'),
+  images: [s.fixture('person-a.png')],
+  duration_seconds: 2,
+});
+
+/** Tasks the provider holds for one job, from the webhook URL each was submitted with. */
+async function providerTasksOf(s: System, jobId: string) {
+  return (await s.providerTasksOldestFirst()).filter((t) =>
+    (t as { webhook?: string }).webhook?.includes(`/webhooks/inference/${jobId}?`),
+  );
+}
+
+/** Make a job look like a dispatch claimed attempt 1 and died before recording a task id. */
+async function strandInSubmitting(s: System, jobId: string, tenant = 'default') {
+  await s.redis.lrem(`${s.keys.fairPrefix()}line:${tenant}`, 0, jobId);
+  const moved = await s.store.transition(jobId, 'submitting', {
+    attempt: 1,
+    dispatch_id: 'dispatch-that-died',
+  });
+  expect(moved.ok).toBe(true);
+  // Overdue already (the harness's own store uses the default, production delays).
+  expect(await s.redis.zadd(s.keys.reconcile(), 'XX', Date.now(), s.keys.job(jobId))).toBe(0);
+  expect(await s.redis.zscore(s.keys.reconcile(), s.keys.job(jobId))).not.toBeNull();
+}
+
+describe('reconciliation', () => {
+  it('recovers every job when the provider never sends a webhook', async () => {
+    const s = await start({
+      worker: FAST_RECONCILE,
+      emulator: { stepMs: 10, faults: { webhookDropRate: 1 } },
+    });
+    const jobs = await Promise.all(Array.from({ length: 10 }, () => s.submit(body(s))));
+    for (const job of jobs) expect((await s.waitTerminal(job.id)).state).toBe('completed');
+    const state = await s.emulatorState();
+    expect(state.webhooks.sent).toBe(0);
+    expect(state.webhooks.dropped).toBeGreaterThanOrEqual(10);
+    expect(state.bill.total_micro_usd).toBe(10 * 60_000);
+    expect((await s.costs(['resolution'])).total.micro_usd).toBe(state.bill.total_micro_usd);
+  });
+});
+
+describe('crash-safe submission', () => {
+  it('adopts the task a dead worker had submitted instead of submitting again', async () => {
+    // No webhooks either: only the search of the provider's task list can find the orphan.
+    const s = await start({
+      noWorker: true,
+      worker: FAST_RECONCILE,
+      emulator: { stepMs: 10, faults: { webhookDropRate: 1 } },
+    });
+    const job = await s.submit(body(s));
+    await strandInSubmitting(s, job.id);
+    // The provider had accepted the dead worker's request.
+    const orphan = await s.client.run({
+      input: (await s.store.get(job.id))!.input,
+      webhook: webhookUrl(s.apiUrl, s.secret, job.id, 1),
+    });
+    await s.startWorker();
+    const done = await s.waitTerminal(job.id);
+    expect(done).toMatchObject({ state: 'completed', attempt: 1, provider: { task_id: orphan.id } });
+    expect(await providerTasksOf(s, job.id)).toHaveLength(1);
+    expect((await s.emulatorState()).bill.tasks).toHaveLength(1);
+  });
+
+  it('submits again, as a new attempt, when the provider never got the dead worker\u2019s request', async () => {
+    const s = await start({ noWorker: true, worker: FAST_RECONCILE, emulator: { stepMs: 10 } });
+    const job = await s.submit(body(s));
+    await strandInSubmitting(s, job.id);
+    await s.startWorker();
+    const done = await s.waitTerminal(job.id);
+    expect(done).toMatchObject({ state: 'completed', attempt: 2 });
+    const tasks = await providerTasksOf(s, job.id);
+    expect(tasks).toHaveLength(1);
+    expect((tasks[0] as { webhook?: string }).webhook).toContain('attempt=2');
+  });
+});
