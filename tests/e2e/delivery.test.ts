@@ -96,3 +96,89 @@ describe('crash-safe submission', () => {
     expect((tasks[0] as { webhook?: string }).webhook).toContain('attempt=2');
   });
 });
+
+async function post(s: System, path: string, tenant = 'default') {
+  const res = await fetch(`${s.apiUrl}${path}`, { method: 'POST', headers: { 'x-tenant': tenant } });
+  return {
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
+  };
+}
+
+describe('cancellation', () => {
+  it('cancels a parked job at once and releases its money; nothing reaches the provider', async () => {
+    const s = await start({ worker: FAST_RECONCILE });
+    await s.budgets.setLimit('tenant:cheap', 'daily', 1);
+    const job = await s.submit(body(s), { 'x-tenant': 'cheap' });
+    await waitFor(async () => (await s.store.get(job.id))?.state === 'waiting_budget');
+    const res = await post(s, `/v1/jobs/${job.id}/cancel`, 'cheap');
+    expect(res).toMatchObject({ status: 200, body: { state: 'cancelled', cost: null } });
+    expect(await post(s, `/v1/jobs/${job.id}/cancel`, 'cheap')).toMatchObject({
+      status: 409,
+      body: { error: { code: 'JOB_FINISHED', message: expect.stringContaining('cancelled') } },
+    });
+    expect(await s.budgets.usage('tenant:cheap', 'daily')).toEqual({
+      reserved_micro_usd: 0,
+      spent_micro_usd: 0,
+    });
+    expect((await s.emulatorState()).submits).toBe(0);
+  });
+
+  it('cancels a running job at the provider; the terminal update settles it; repeats are idempotent', async () => {
+    const s = await start({ worker: FAST_RECONCILE, emulator: { stepMs: 400 } });
+    const job = await s.submit(body(s));
+    await waitFor(async () => ['submitted', 'running'].includes((await s.store.get(job.id))?.state ?? ''));
+    const first = await post(s, `/v1/jobs/${job.id}/cancel`);
+    expect(first).toMatchObject({ status: 202, body: { state: 'cancelling' } });
+    const again = await post(s, `/v1/jobs/${job.id}/cancel`);
+    expect([200, 202]).toContain(again.status);
+    const done = await s.waitTerminal(job.id);
+    expect(done).toMatchObject({ state: 'cancelled', cost: null });
+    const bill = (await s.emulatorState()).bill;
+    expect(bill.total_micro_usd).toBe(0);
+    expect(await s.ledger.chargeOf(job.id)).toBeUndefined();
+    expect(await s.budgets.usage('global', 'daily')).toEqual({ reserved_micro_usd: 0, spent_micro_usd: 0 });
+    expect(await s.redis.zcard(s.keys.limitsInFlight())).toBe(0);
+  });
+
+  it('answers 404 for a job of another tenant or none, and 409 for a finished one', async () => {
+    const s = await start({ emulator: { stepMs: 5 } });
+    const job = await s.submit(body(s));
+    expect((await post(s, `/v1/jobs/${job.id}/cancel`, 'someone-else')).status).toBe(404);
+    expect((await post(s, '/v1/jobs/job_01ARZ3NDEKTSV4RRFFQ69G5FAV/cancel')).status).toBe(404);
+    await s.waitTerminal(job.id);
+    expect(await post(s, `/v1/jobs/${job.id}/cancel`)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'JOB_FINISHED', message: expect.stringContaining('completed') } },
+    });
+  });
+});
+
+describe('provider-side failures', () => {
+  it('retries a failed task as a new attempt up to max_provider_retries, each attempt accounted', async () => {
+    const s = await start({ worker: FAST_RECONCILE, emulator: { stepMs: 10, faults: { failureRate: 1 } } });
+    const once = await s.submit({ ...body(s), max_provider_retries: 2 });
+    const done = await s.waitTerminal(once.id);
+    expect(done).toMatchObject({ state: 'failed', attempt: 3, error: { code: 'PROVIDER_TASK_FAILED' } });
+    expect(await providerTasksOf(s, once.id)).toHaveLength(3);
+    const plain = await s.submit(body(s));
+    expect(await s.waitTerminal(plain.id)).toMatchObject({ state: 'failed', attempt: 1 });
+    expect(await providerTasksOf(s, plain.id)).toHaveLength(1);
+    // Nothing billed, nothing held.
+    expect(await s.budgets.usage('global', 'daily')).toEqual({ reserved_micro_usd: 0, spent_micro_usd: 0 });
+  });
+
+  it('completes on a later attempt when the provider recovers', async () => {
+    const s = await start({ worker: FAST_RECONCILE, emulator: { stepMs: 10, faults: { failureRate: 1 } } });
+    const job = await s.submit({ ...body(s), max_provider_retries: 3 });
+    await waitFor(async () => ((await s.store.get(job.id))?.provider_failures ?? 0) >= 1);
+    await s.setFaults({ failureRate: 0 });
+    const done = await s.waitTerminal(job.id);
+    expect(done.state).toBe('completed');
+    expect(done.attempt).toBeGreaterThanOrEqual(2);
+    expect(done.cost?.micro_usd).toBe(60_000);
+    expect((await s.costs(['resolution'])).total.micro_usd).toBe(
+      (await s.emulatorState()).bill.total_micro_usd,
+    );
+  });
+});

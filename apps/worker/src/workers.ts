@@ -13,10 +13,11 @@ import {
   type ProviderLimits,
   type ReconcileDelays,
 } from '@recast/core';
-import { Queue, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { WorkerConfig } from './config.js';
 import type { WorkerContext } from './context.js';
 import { type MaintenanceOptions, startMaintenance } from './maintenance.js';
+import { createCancelProcessor } from './processors/cancel.js';
 import { createDispatchProcessor } from './processors/dispatch.js';
 import { createReconcileProcessor } from './processors/reconcile.js';
 import { createSettleProcessor } from './processors/settle.js';
@@ -94,6 +95,11 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** The settle queue carries provider updates (`job.settle`) and cancel requests (`job.cancel`). */
+function settleOrCancel(settle: (job: Job) => Promise<unknown>, cancel: (job: Job) => Promise<unknown>) {
+  return (job: Job) => (job.name === 'job.cancel' ? cancel(job) : settle(job));
+}
+
 /** Start the dispatch and settle workers, and the background duties, on their own connections. */
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { logger } = options;
@@ -151,7 +157,10 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   dispatchWorker = dispatch;
   const settle = new Worker(
     'settle',
-    createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
+    settleOrCancel(
+      createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
+      createCancelProcessor({ ...context, recheckMs: options.recheckMs }),
+    ),
     { ...lock, connection, prefix: keys.bullPrefix, concurrency: options.settleConcurrency, autorun: false },
   );
   // The reconciler: a job scheduler makes one pass per interval across all worker processes.

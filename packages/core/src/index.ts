@@ -12,6 +12,7 @@ export * from './infra/keys.js';
 export * from './infra/logger.js';
 export * from './infra/private-redis.js';
 export * from './infra/redis.js';
+export * from './jobs/cancel.js';
 export * from './jobs/catalog.js';
 export * from './jobs/creator.js';
 export * from './jobs/job-store.js';

@@ -3,6 +3,7 @@ import {
   costOf,
   enqueueSettle,
   type InferenceClient,
+  isTerminalStatus,
   type JobRecord,
   type JobState,
   type Logger,
@@ -58,7 +59,16 @@ export function createSettleProcessor(deps: SettleDeps) {
     if (!record) return { skipped: 'missing' };
     const log = deps.logger.child({ jobId, tenant: record.tenant, batchId: record.batch_id, taskId });
     if (record.task_id && record.task_id !== taskId) {
-      log.warn({ recorded: record.task_id }, 'update for a task this job does not own; ignoring');
+      // A task for this job that is not its current one: an earlier attempt's (terminal, fine), or
+      // a duplicate submission that slipped through the crash window. Stop a live one spending.
+      const status = await deps.client.getStatus(taskId).catch(() => undefined);
+      if (status && !isTerminalStatus(status.status)) {
+        await deps.client.cancel(taskId).catch(() => undefined);
+        log.error(
+          { recorded: record.task_id },
+          'a second live task for this job: cancelled it at the provider',
+        );
+      } else log.warn({ recorded: record.task_id }, 'update for a task this job does not own; ignoring');
       return { skipped: 'foreign-task' };
     }
 
@@ -114,6 +124,9 @@ async function settleTerminal(
     fields.cost_micro_usd = cost.microUsd;
     fields.price_version = deps.prices.version;
   }
+  if (to === 'failed' && (record.provider_failures ?? 0) < (record.max_provider_retries ?? 0)) {
+    return retryAfterProviderFailure(deps, record, task, cost, log);
+  }
   const moved = await deps.store.transition(record.id, to, fields);
   // Settle money from what the record holds: after a crash between the move and the money, a
   // retry of this step finds the job terminal already and still settles it, exactly once.
@@ -150,4 +163,58 @@ async function settleTerminal(
     `job ${to}`,
   );
   return { state: to, charged };
+}
+
+/**
+ * The provider failed the task and the job allows another try: a new attempt, back at the head
+ * of its tenant's line. A billed failure is charged on its own (the job keeps its reservation for
+ * the retry), so every attempt's cost is accounted.
+ */
+async function retryAfterProviderFailure(
+  deps: SettleDeps,
+  record: JobRecord,
+  task: Task,
+  cost: { ms: number; microUsd: number } | undefined,
+  log: Logger,
+) {
+  const failures = (record.provider_failures ?? 0) + 1;
+  const multi = deps.store.multi();
+  deps.fair.pushIn(multi, record.id, record.tenant, 'front');
+  deps.store.transitionIn(
+    multi,
+    record.id,
+    'queued',
+    {
+      provider_failures: failures,
+      task_id: null,
+      provider_status: null,
+      dispatch_id: null,
+      error_code: 'PROVIDER_TASK_FAILED',
+      error_message: taskError(task) ?? 'the provider reported the task as failed',
+      retried_cost_micro_usd: (record.retried_cost_micro_usd ?? 0) + (cost?.microUsd ?? 0),
+    },
+    { from: ['submitting', 'submitted', 'running'], attempt: record.attempt },
+  );
+  const results = (await multi.exec()) ?? [];
+  const moved = (results[1]?.[1] as unknown[] | undefined)?.[0] === 1;
+  if (!moved) return { state: record.state, retried: false };
+  await deps.gate.release(record.id);
+  if (cost) {
+    await deps.ledger.charge({
+      jobId: `${record.id}#attempt-${record.attempt}`,
+      tenant: record.tenant,
+      batch_id: record.batch_id,
+      day: utcDay(new Date()),
+      resolution: record.input.resolution,
+      ms: cost.ms,
+      microUsd: cost.microUsd,
+      priceVersion: deps.prices.version,
+    });
+  }
+  log.warn(
+    { failures, max: record.max_provider_retries, billedMicroUsd: cost?.microUsd ?? 0 },
+    'provider failed the task: retrying as a new attempt',
+  );
+  void deps.fair.kick();
+  return { state: 'queued' as const, retried: true };
 }

@@ -81,6 +81,11 @@ export class FairQueue {
     this.kick();
   }
 
+  /** Take a job out of its tenant's line (a cancel); a job already handed to BullMQ stays there. */
+  async remove(jobId: string, tenant: string): Promise<boolean> {
+    return (await this.redis.lrem(this.line(tenant), 0, jobId)) > 0;
+  }
+
   async setWeight(tenant: string, weight: number): Promise<void> {
     if (weight === 1) await this.redis.hdel(this.keys.tenantWeights(), tenant);
     else await this.redis.hset(this.keys.tenantWeights(), tenant, String(weight));

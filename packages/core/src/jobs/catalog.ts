@@ -21,6 +21,9 @@ export const SettlePayloadSchema = z.object({
 });
 export type SettlePayload = z.infer<typeof SettlePayloadSchema>;
 
+export const CancelPayloadSchema = z.object({ jobId: z.string() });
+export type CancelPayload = z.infer<typeof CancelPayloadSchema>;
+
 const retention: Pick<DefaultJobOptions, 'removeOnComplete' | 'removeOnFail'> = {
   // BullMQ is the delivery mechanism, not the record: keep finished jobs a day, failed a week.
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
@@ -46,6 +49,16 @@ export const JOB_CATALOG = {
       backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
     } satisfies DefaultJobOptions,
   },
+  /** Ask the provider to cancel a job's task (the API only moved the job to `cancelling`). */
+  'job.cancel': {
+    queue: 'settle',
+    schema: CancelPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
@@ -59,7 +72,7 @@ export function bullJobId(...parts: string[]): string {
 
 export interface Queues {
   dispatch: Queue<DispatchPayload>;
-  settle: Queue<SettlePayload>;
+  settle: Queue<SettlePayload | CancelPayload>;
   close(): Promise<void>;
 }
 
@@ -70,7 +83,7 @@ export function createQueues(connection: ConnectionOptions, keys: Keys): Queues 
     prefix: keys.bullPrefix,
     defaultJobOptions: JOB_CATALOG['job.dispatch'].options,
   });
-  const settle = new Queue<SettlePayload>('settle', {
+  const settle = new Queue<SettlePayload | CancelPayload>('settle', {
     connection,
     prefix: keys.bullPrefix,
     defaultJobOptions: JOB_CATALOG['job.settle'].options,
@@ -97,4 +110,12 @@ export function enqueueSettle(queues: Queues, payload: SettlePayload, options: {
     jobId: id,
     ...(options.delay ? { delay: options.delay } : {}),
   });
+}
+
+export function enqueueCancel(queues: Queues, jobId: string) {
+  return queues.settle.add(
+    'job.cancel',
+    { jobId },
+    { ...JOB_CATALOG['job.cancel'].options, jobId: bullJobId('cancel', jobId) },
+  );
 }

@@ -32,6 +32,11 @@ export const JobRecordSchema = z.object({
   /** While `waiting_budget`: the scope and window that had no room, e.g. `tenant:acme|daily`. */
   budget_blocked_by: z.string().optional(),
   parked_at: z.string().optional(),
+  /** Provider-side task failures retried as new attempts, and how many are allowed. */
+  max_provider_retries: z.number().int().optional(),
+  provider_failures: z.number().int().optional(),
+  /** Every billed attempt that did not end the job, in micro-dollars (a failed-then-retried task). */
+  retried_cost_micro_usd: z.number().int().optional(),
   /** Submit attempts so far; the webhook URL of an attempt carries its number. */
   attempt: z.number().int(),
   /** The BullMQ dispatch job that claimed the current attempt: only it may resume the submit. */
@@ -59,6 +64,9 @@ const NUMBER_FIELDS = new Set([
   'estimate_seconds',
   'estimate_micro_usd',
   'reserved_micro_usd',
+  'max_provider_retries',
+  'provider_failures',
+  'retried_cost_micro_usd',
 ]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */

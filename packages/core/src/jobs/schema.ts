@@ -80,6 +80,12 @@ export function createRecastFieldsShape(limits: JobSchemaLimits) {
     callback_url: HttpUrlSchema.optional(),
     /** When a budget cannot cover the job: `park` (default) waits for money, `reject` fails it. */
     on_budget_exceeded: z.enum(['park', 'reject'], { message: 'must be "park" or "reject"' }).optional(),
+    /** How many times a task the provider failed is retried as a new attempt (default 0). */
+    max_provider_retries: z
+      .int({ message: 'must be an integer' })
+      .min(0, 'must be at least 0')
+      .max(5, 'must be at most 5')
+      .optional(),
   };
 }
 
@@ -102,10 +108,11 @@ export function splitJobRequest(request: JobRequest): {
     metadata?: Record<string, unknown>;
     callback_url?: string;
     on_budget_exceeded?: 'park' | 'reject';
+    max_provider_retries?: number;
   };
 } {
   const input = Object.fromEntries(REPLACE_INPUT_KEYS.map((k) => [k, request[k]])) as ReplaceInput;
-  const { duration_seconds, metadata, callback_url, on_budget_exceeded } = request;
+  const { duration_seconds, metadata, callback_url, on_budget_exceeded, max_provider_retries } = request;
   return {
     input,
     recast: {
@@ -113,6 +120,7 @@ export function splitJobRequest(request: JobRequest): {
       ...(metadata !== undefined ? { metadata } : {}),
       ...(callback_url !== undefined ? { callback_url } : {}),
       ...(on_budget_exceeded !== undefined ? { on_budget_exceeded } : {}),
+      ...(max_provider_retries !== undefined ? { max_provider_retries } : {}),
     },
   };
 }

@@ -27,7 +27,9 @@ export function isTerminalState(state: JobState): boolean {
 
 /** to-state → the states it may be entered from. */
 const ALLOWED_FROM: Record<JobState, readonly JobState[]> = {
-  queued: ['waiting_budget', 'submitting'],
+  // Back in line: from the parking lot; after a refused submit; or, as a new attempt, after the
+  // provider failed the task and the job allows provider retries (max_provider_retries).
+  queued: ['waiting_budget', 'submitting', 'submitted', 'running'],
   waiting_budget: ['queued'],
   // `submitting` back to `queued` only when the provider refused the submit (nothing was accepted).
   submitting: ['queued'],

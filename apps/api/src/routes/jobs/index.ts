@@ -1,4 +1,4 @@
-import { AppError, isJobId, jobView, submitJob } from '@recast/core';
+import { AppError, cancelJob, isJobId, jobView, submitJob } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { tenantOf } from '../../tenant.js';
 
@@ -27,5 +27,21 @@ export default async function jobRoutes(app: FastifyInstance) {
       throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
     }
     return jobView(job);
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (request, reply) => {
+    const { id } = request.params;
+    if (!isJobId(id)) throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+    const { job, changed } = await cancelJob(
+      {
+        ...app.recast,
+        onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
+      },
+      tenantOf(request),
+      id,
+    );
+    request.log.info({ jobId: id, tenant: job.tenant, state: job.state, changed }, 'cancel requested');
+    // 200 when the job is cancelled already, 202 while the provider is being asked.
+    return reply.status(job.state === 'cancelled' ? 200 : 202).send(jobView(job));
   });
 }
