@@ -1,6 +1,7 @@
 export * from './budget/budgets.js';
 export * from './budget/parking.js';
 export * from './budget/scopes.js';
+export * from './callbacks/index.js';
 export * from './config/common.js';
 export * from './config/env.js';
 export * from './errors/app-error.js';

@@ -1,0 +1,94 @@
+import {
+  assertNever,
+  type CallbackSender,
+  type JobStore,
+  jobCallbackBody,
+  type Logger,
+  NotifyPayloadSchema,
+  redactUrl,
+} from '@recast/core';
+import { type Job, UnrecoverableError } from 'bullmq';
+
+export interface NotifyDeps {
+  store: JobStore;
+  sender: CallbackSender;
+  logger: Logger;
+}
+
+/**
+ * `job.notify`: deliver one signed callback. A 2xx ends it; a 410 or a URL the SSRF policy refuses
+ * stops it for good (UnrecoverableError: no retry); anything else throws, so BullMQ retries with
+ * the notify backoff under the same `webhook-id`. The body is rebuilt from the record on every
+ * attempt (a terminal record does not change), signed with a fresh timestamp.
+ */
+export function createNotifyProcessor(deps: NotifyDeps) {
+  return async (job: Job) => {
+    try {
+      return await notify(deps, job);
+    } catch (error) {
+      // Delivery outcomes are logged where they happen; this catches the rest (Redis, bad payload).
+      if (!(error instanceof Error && reported.has(error))) {
+        deps.logger.error(
+          { bullJobId: job.id, jobId: job.data?.jobId, attempt: job.attemptsMade + 1, err: String(error) },
+          'notify step failed',
+        );
+      }
+      throw error;
+    }
+  };
+}
+
+const reported = new WeakSet<Error>();
+function logged<E extends Error>(error: E): E {
+  reported.add(error);
+  return error;
+}
+
+async function notify(deps: NotifyDeps, job: Job) {
+  const payload = NotifyPayloadSchema.parse(job.data);
+  const attempt = job.attemptsMade + 1;
+  const maxAttempts = job.opts.attempts ?? 1;
+  const { jobId, event, messageId } = payload;
+  const record = await deps.store.get(jobId);
+  if (!record) {
+    deps.logger.warn({ jobId, event, messageId }, 'callback for a job record that no longer exists');
+    return { skipped: 'missing' };
+  }
+  const log = deps.logger.child({
+    jobId,
+    tenant: record.tenant,
+    batchId: record.batch_id,
+    event,
+    messageId,
+  });
+  if (!record.callback_url) {
+    log.warn('callback queued for a job without a callback_url; nothing to send');
+    return { skipped: 'no-callback-url' };
+  }
+
+  const url = record.callback_url;
+  const body = JSON.stringify(jobCallbackBody(record, event));
+  const result = await deps.sender.send({ url, id: messageId, body });
+  const fields = { attempt, maxAttempts, url: redactUrl(url), durationMs: result.durationMs };
+  switch (result.outcome) {
+    case 'delivered':
+      log.info({ ...fields, status: result.status }, 'callback delivered');
+      return { status: result.status, attempt };
+    case 'gone':
+      log.info({ ...fields, status: result.status }, 'receiver asked to stop (410 Gone); not retrying');
+      throw logged(new UnrecoverableError('receiver asked to stop (410 Gone)'));
+    case 'refused':
+      log.warn({ ...fields, reason: result.reason }, 'callback URL refused by the SSRF policy; not retrying');
+      throw logged(new UnrecoverableError(`callback URL refused: ${result.reason}`));
+    case 'retry': {
+      const last = attempt >= maxAttempts;
+      log[last ? 'error' : 'warn'](
+        { ...fields, status: result.status, reason: result.reason },
+        last ? 'callback failed; giving up after the last attempt' : 'callback failed; will retry',
+      );
+      throw logged(new Error(`callback not delivered: ${result.reason}`));
+    }
+    default:
+      return assertNever(result, 'delivery outcome');
+  }
+}

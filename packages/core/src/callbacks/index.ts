@@ -1,0 +1,4 @@
+export * from './notify.js';
+export * from './payloads.js';
+export * from './sender.js';
+export * from './standard-webhooks.js';
