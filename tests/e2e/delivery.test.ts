@@ -1,5 +1,5 @@
-import { webhookUrl } from '@recast/core';
-import { waitFor } from '@recast/core/testing';
+import { verifyWebhook, webhookUrl } from '@recast/core';
+import { startTestReceiver, waitFor } from '@recast/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type System, type SystemOptions, startSystem } from './system.js';
 
@@ -180,5 +180,81 @@ describe('provider-side failures', () => {
     expect((await s.costs(['resolution'])).total.micro_usd).toBe(
       (await s.emulatorState()).bill.total_micro_usd,
     );
+  });
+});
+
+describe('callbacks to clients', () => {
+  const secrets = ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'a-second-secret-being-rotated-in'];
+
+  it('POSTs a signed job.completed / job.cancelled to the callback_url, verifiable with any secret', async () => {
+    const receiver = await startTestReceiver();
+    try {
+      const env = { CALLBACK_SECRETS: secrets.join(','), SSRF_ALLOW_HOSTS: receiver.host };
+      const s = await start({ worker: { ...FAST_RECONCILE, ...env }, api: env, emulator: { stepMs: 10 } });
+      const done = await s.submit({ ...body(s), callback_url: receiver.url('/hooks/done') });
+      await s.waitTerminal(done.id);
+      const [delivery] = await waitFor(() => {
+        const got = receiver.received('/hooks/done');
+        return got.length > 0 ? got : undefined;
+      });
+      for (const secret of secrets) {
+        const verified = verifyWebhook({
+          headers: delivery!.headers as never,
+          body: delivery!.body,
+          secrets: [secret],
+        });
+        expect(verified.ok).toBe(true);
+      }
+      expect(
+        verifyWebhook({ headers: delivery!.headers as never, body: `${delivery!.body} `, secrets }).ok,
+      ).toBe(false);
+      expect(JSON.parse(delivery!.body)).toMatchObject({
+        type: 'job.completed',
+        data: { id: done.id, state: 'completed', cost: { micro_usd: 60_000 } },
+      });
+
+      // A parked job cancelled through the API: the callback comes from the API's side.
+      await s.budgets.setLimit('tenant:poor', 'daily', 1);
+      const parked = await s.submit(
+        { ...body(s), callback_url: receiver.url('/hooks/cancelled') },
+        { 'x-tenant': 'poor' },
+      );
+      await waitFor(async () => (await s.store.get(parked.id))?.state === 'waiting_budget');
+      expect((await post(s, `/v1/jobs/${parked.id}/cancel`, 'poor')).status).toBe(200);
+      const [cancelled] = await waitFor(() => {
+        const got = receiver.received('/hooks/cancelled');
+        return got.length > 0 ? got : undefined;
+      });
+      expect(JSON.parse(cancelled!.body)).toMatchObject({ type: 'job.cancelled', data: { id: parked.id } });
+      expect(receiver.received('/hooks/done')).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('refuses a callback_url at submit when callbacks are off, or when it points somewhere private', async () => {
+    const off = await start();
+    const refused = await fetch(`${off.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...body(off), callback_url: 'https://hooks.example.com/x' }),
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { issues: { path: string }[] } }).error.issues[0]?.path).toBe(
+      'callback_url',
+    );
+    await off.close();
+    system = undefined;
+
+    const on = await start({ api: { CALLBACK_SECRETS: secrets[0]! } });
+    const res = await fetch(`${on.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...body(on), callback_url: 'http://169.254.169.254/latest/meta-data' }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { code: 'URL_REFUSED', issues: [{ path: 'callback_url' }] },
+    });
   });
 });

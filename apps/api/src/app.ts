@@ -44,6 +44,7 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
     logger,
     prices: config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE,
     fairShareBuffer: config.FAIR_SHARE_BUFFER,
+    callbackSecrets: config.CALLBACK_SECRETS,
     urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
     estimate: {
       fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,

@@ -15,19 +15,6 @@ export const ApiConfigSchema = z.object({
   PROBE_TIMEOUT_MS: envInt(100).default(5_000),
   PROBE_CONCURRENCY: envInt(1, 256).default(8),
   PROBE_MAX_HEADER_BYTES: envInt(1024).default(8 * 1024 * 1024),
-  /**
-   * Hosts (`name` or `name:port`, comma-separated) that URL fetches may reach although they
-   * resolve to loopback or private addresses; everything else private is refused (SSRF guard).
-   */
-  SSRF_ALLOW_HOSTS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim().toLowerCase())
-        .filter(Boolean),
-    ),
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

@@ -46,6 +46,10 @@ export const WorkerConfigSchema = z.object({
   RECONCILE_MAX_PER_PASS: envInt(1, 10_000).default(100),
   /** Pages (of 100 tasks) of the provider's task list read when looking for an orphan. */
   ORPHAN_SCAN_PAGES: envInt(1, 100).default(5),
+  /** One callback delivery's deadline. */
+  CALLBACK_TIMEOUT_MS: envInt(100).default(10_000),
+  /** Callback deliveries in flight per worker process. */
+  NOTIFY_CONCURRENCY: envInt(1, 1000).default(8),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

@@ -5,6 +5,7 @@ import type {
   JobStore,
   Ledger,
   Logger,
+  NotifyQueue,
   PriceTable,
   ProviderGate,
   Queues,
@@ -21,4 +22,6 @@ export interface WorkerContext {
   client: InferenceClient;
   prices: PriceTable;
   logger: Logger;
+  /** Signed callbacks to clients; undefined when no CALLBACK_SECRETS are configured. */
+  notify: NotifyQueue | undefined;
 }

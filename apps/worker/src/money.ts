@@ -1,7 +1,21 @@
-import type { Charge, JobRecord } from '@recast/core';
+import { type Charge, enqueueJobCallback, type JobRecord } from '@recast/core';
 import type { WorkerContext } from './context.js';
 
-type Deps = Pick<WorkerContext, 'ledger' | 'gate' | 'parking' | 'queues'>;
+type Deps = Pick<WorkerContext, 'ledger' | 'gate' | 'parking' | 'queues' | 'store' | 'notify' | 'logger'>;
+
+/** A job reached a terminal state: tell its `callback_url`, if it has one (deduped per state). */
+export async function notifyTerminal(deps: Deps, jobId: string): Promise<void> {
+  const record = await deps.store.get(jobId);
+  if (!record?.callback_url) return;
+  if (!deps.notify) {
+    deps.logger.warn(
+      { jobId, tenant: record.tenant },
+      'job has a callback_url but no CALLBACK_SECRETS are configured',
+    );
+    return;
+  }
+  await enqueueJobCallback(deps.notify, record);
+}
 
 /** After a terminal state: the slot at the provider is free, and freed money may unpark jobs. */
 async function afterTerminal(deps: Deps, jobId: string, moneyFreed: boolean): Promise<void> {
@@ -19,6 +33,7 @@ export async function releaseUnbilled(deps: Deps, record: JobRecord): Promise<vo
     batch_id: record.batch_id,
   });
   await afterTerminal(deps, record.id, released);
+  await notifyTerminal(deps, record.id);
 }
 
 /** A billed job: charge the actual cost once, moving its reservation to spent. */
@@ -26,5 +41,6 @@ export async function chargeBilled(deps: Deps, charge: Charge): Promise<boolean>
   const charged = await deps.ledger.charge(charge);
   // The estimate and the actual cost differ in general; what was reserved beyond it is free again.
   await afterTerminal(deps, charge.jobId, true);
+  await notifyTerminal(deps, charge.jobId);
   return charged;
 }

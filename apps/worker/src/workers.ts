@@ -12,11 +12,13 @@ import {
   ProviderGate,
   type ProviderLimits,
   type ReconcileDelays,
+  type UrlPolicy,
 } from '@recast/core';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { WorkerConfig } from './config.js';
 import type { WorkerContext } from './context.js';
 import { type MaintenanceOptions, startMaintenance } from './maintenance.js';
+import { startNotifyWorker } from './notify/index.js';
 import { createCancelProcessor } from './processors/cancel.js';
 import { createDispatchProcessor } from './processors/dispatch.js';
 import { createReconcileProcessor } from './processors/reconcile.js';
@@ -41,6 +43,7 @@ export interface StartWorkersOptions {
   inFlightPollMs: number;
   maintenance: MaintenanceOptions;
   lockMs: number;
+  callbacks: { secrets: readonly string[]; urlPolicy: UrlPolicy; timeoutMs: number; concurrency: number };
   reconcile: { intervalMs: number; maxPerPass: number; delays: ReconcileDelays; orphanScanPages: number };
 }
 
@@ -74,6 +77,12 @@ export function workerOptions(
       inFlightSweepMs: config.IN_FLIGHT_SWEEP_MS,
     },
     lockMs: config.WORKER_LOCK_MS,
+    callbacks: {
+      secrets: config.CALLBACK_SECRETS,
+      urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
+      timeoutMs: config.CALLBACK_TIMEOUT_MS,
+      concurrency: config.NOTIFY_CONCURRENCY,
+    },
     reconcile: {
       intervalMs: config.RECONCILE_INTERVAL_MS,
       maxPerPass: config.RECONCILE_MAX_PER_PASS,
@@ -116,6 +125,20 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const ledger = new Ledger(producer, keys);
   const queues = createQueues(producer, keys);
   const fair = new FairQueue(producer, keys, queues, { buffer: options.fairShareBuffer, logger });
+  // Signed callbacks to clients, when the deployment has signing secrets.
+  const notifier =
+    options.callbacks.secrets.length > 0
+      ? await startNotifyWorker({
+          connection,
+          keys,
+          store,
+          logger,
+          secrets: options.callbacks.secrets,
+          urlPolicy: options.callbacks.urlPolicy,
+          timeoutMs: options.callbacks.timeoutMs,
+          concurrency: options.callbacks.concurrency,
+        })
+      : undefined;
   const context: WorkerContext = {
     store,
     ledger,
@@ -126,6 +149,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     client: options.client,
     prices: options.prices,
     logger,
+    notify: notifier?.queue,
   };
 
   const orphans = { maxPages: options.reconcile.orphanScanPages, pageSize: 100 };
@@ -211,7 +235,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     async close() {
       await maintenance.stop();
       // Let in-flight steps finish, then drop the connections.
-      await Promise.all([dispatch.close(), settle.close(), reconcile.close()]);
+      await Promise.all([dispatch.close(), settle.close(), reconcile.close(), notifier?.close()]);
       await Promise.all([queues.close(), maintenanceQueue.close()]);
       await Promise.all([
         connection.quit().catch(() => connection.disconnect()),

@@ -2,6 +2,7 @@ import {
   Budgets,
   createDurationEstimator,
   createKeys,
+  createNotifyQueue,
   createQueues,
   createRedis,
   DEFAULT_JOB_SCHEMA_LIMITS,
@@ -13,6 +14,7 @@ import {
   type Keys,
   Ledger,
   type Logger,
+  type NotifyQueue,
   type PriceTable,
   type Queues,
   type UrlPolicy,
@@ -35,6 +37,10 @@ export interface RecastDeps {
   prices: PriceTable;
   limits: JobSchemaLimits;
   webhookSecret: string;
+  urlPolicy: UrlPolicy;
+  /** True when CALLBACK_SECRETS are configured: jobs may then carry a callback_url. */
+  callbacks: boolean;
+  notify: NotifyQueue;
 }
 
 declare module 'fastify' {
@@ -53,6 +59,7 @@ export interface RecastPluginOptions {
   urlPolicy: UrlPolicy;
   estimate: { fallbackSeconds: number; concurrency: number; timeoutMs: number; maxMoovBytes: number };
   limits?: Partial<JobSchemaLimits>;
+  callbackSecrets: readonly string[];
 }
 
 /** Redis, the job store, queues, ledger and estimator, shared by every route and closed with the app. */
@@ -68,6 +75,7 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
   const queues = createQueues(redis, keys);
   const store = new JobStore(redis, keys);
   const fair = new FairQueue(redis, keys, queues, { buffer: options.fairShareBuffer, logger });
+  const notify = createNotifyQueue(redis, keys);
   const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
   app.decorate('recast', {
     redis,
@@ -82,10 +90,13 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
     prices: options.prices,
     limits: { ...DEFAULT_JOB_SCHEMA_LIMITS, ...options.limits },
     webhookSecret: options.webhookSecret,
+    urlPolicy: options.urlPolicy,
+    callbacks: options.callbackSecrets.length > 0,
+    notify,
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
     await estimator.close();
-    await queues.close();
+    await Promise.all([queues.close(), notify.close()]);
     await redis.quit().catch(() => redis.disconnect());
   });
 });

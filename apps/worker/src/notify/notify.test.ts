@@ -10,10 +10,17 @@ import {
   type LookupFn,
   verifyWebhook,
 } from '@recast/core';
-import { queuedJobRecord, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
+import {
+  queuedJobRecord,
+  startTestReceiver,
+  type TestReceiver,
+  testRedisClient,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+} from '@recast/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningNotifyWorker, startNotifyWorker } from './index.js';
-import { startTestReceiver, type TestReceiver } from './test-receiver.js';
 
 const secrets = [generateWebhookSecret(), 'a-raw-secret-of-at-least-16-chars'];
 const redis = testRedisClient();

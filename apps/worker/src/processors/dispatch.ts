@@ -11,7 +11,7 @@ import {
 } from '@recast/core';
 import { type Job, Worker } from 'bullmq';
 import type { WorkerContext } from '../context.js';
-import { releaseUnbilled } from '../money.js';
+import { notifyTerminal, releaseUnbilled } from '../money.js';
 import { adoptOrphan, findOrphan, type OrphanSearch } from '../orphans.js';
 
 export interface DispatchDeps extends WorkerContext {
@@ -122,6 +122,7 @@ async function overBudget(
       { from: ['queued'] },
     );
     log.warn({ blockedBy }, 'over budget: rejected');
+    await notifyTerminal(deps, record.id);
     return { failed: 'BUDGET_EXCEEDED' };
   }
   const parked = await deps.parking.park(record, blockedBy);

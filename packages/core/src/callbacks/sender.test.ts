@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LookupFn } from '../net/ssrf.js';
+import { startTestReceiver, type TestReceiver } from '../testing/test-receiver.js';
 import { type CallbackSender, createCallbackSender } from './sender.js';
 import { generateWebhookSecret, verifyWebhook } from './standard-webhooks.js';
-import { startTestReceiver, type TestReceiver } from './test-receiver.js';
 
 const secrets = [generateWebhookSecret(), generateWebhookSecret()];
 const body = JSON.stringify({ type: 'job.completed', timestamp: '2026-01-01T00:00:00.000Z', data: {} });

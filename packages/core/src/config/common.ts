@@ -21,4 +21,31 @@ export const CommonConfigShape = {
   PRICE_TABLE: z.string().optional(),
   /** Dispatch jobs handed to BullMQ ahead of time; a newcomer tenant waits behind at most these. */
   FAIR_SHARE_BUFFER: envInt(1, 10_000).default(16),
+  /**
+   * Hosts (`name` or `name:port`, comma-separated) that URL fetches may reach although they
+   * resolve to loopback or private addresses; everything else private is refused (SSRF guard).
+   */
+  SSRF_ALLOW_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  /**
+   * Secrets that sign job callbacks (Standard Webhooks), comma-separated: `whsec_<base64>` or at
+   * least 16 characters. Several during a rotation (every one signs). Empty: callbacks are off and
+   * a job with a `callback_url` is refused.
+   */
+  CALLBACK_SECRETS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+    ),
 };

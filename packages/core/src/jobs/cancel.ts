@@ -13,6 +13,8 @@ export interface CancelDeps {
   ledger: Ledger;
   /** Called when money was released (parked jobs may now fit). */
   onMoneyFreed?: () => Promise<void>;
+  /** Called when the job reached `cancelled` here (callbacks). */
+  onTerminal?: (job: JobRecord) => Promise<void>;
 }
 
 export interface CancelResult {
@@ -55,7 +57,9 @@ export async function cancelJob(
       await deps.fair.remove(jobId, job.tenant);
       const released = await deps.ledger.release({ jobId, tenant: job.tenant, batch_id: job.batch_id }, now);
       if (released) await deps.onMoneyFreed?.();
-      return { job: (await deps.store.get(jobId)) as JobRecord, changed: true };
+      const cancelled = (await deps.store.get(jobId)) as JobRecord;
+      await deps.onTerminal?.(cancelled);
+      return { job: cancelled, changed: true };
     }
     const moved = await deps.store.transition(jobId, 'cancelling', {}, { from: [job.state] });
     if (!moved.ok) continue;

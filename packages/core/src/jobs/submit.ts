@@ -4,6 +4,7 @@ import { AppError } from '../errors/app-error.js';
 import { parseOrThrow } from '../errors/zod-issues.js';
 import { newJobId } from '../ids.js';
 import type { Keys } from '../infra/keys.js';
+import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
 import { costOf, type PriceTable } from '../pricing/price-table.js';
 import type { JobCreator } from './creator.js';
 import type { JobStore } from './job-store.js';
@@ -31,6 +32,9 @@ export interface SubmitDeps {
   creator: JobCreator;
   estimator: JobEstimator;
   prices: PriceTable;
+  /** Where `callback_url`s may point (SSRF guard); callbacks are refused when `callbacks` is false. */
+  urlPolicy?: UrlPolicy;
+  callbacks?: boolean;
   limits?: JobSchemaLimits;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlSeconds?: number;
@@ -143,9 +147,24 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     }
   }
 
-  // Probe before anything is written: a refused URL is a 400 that changes nothing.
+  // Check URLs and probe before anything is written: a refused URL is a 400 that changes nothing.
   let estimate: Awaited<ReturnType<JobEstimator['estimate']>>;
   try {
+    if (recast.callback_url !== undefined) {
+      if (!deps.callbacks) {
+        throw new AppError(
+          'VALIDATION_FAILED',
+          'callback_url: callbacks are not enabled on this deployment',
+          {
+            statusCode: 400,
+            issues: [{ path: 'callback_url', message: 'callbacks are not enabled (no CALLBACK_SECRETS)' }],
+          },
+        );
+      }
+      await assertFetchableUrl(recast.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
+        field: 'callback_url',
+      });
+    }
     estimate = await deps.estimator.estimate({
       video: input.video,
       ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),

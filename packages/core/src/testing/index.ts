@@ -65,3 +65,4 @@ export function queuedJobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
     ...overrides,
   };
 }
+export * from './test-receiver.js';

@@ -1,4 +1,4 @@
-import { AppError, cancelJob, isJobId, jobView, submitJob } from '@recast/core';
+import { AppError, cancelJob, enqueueJobCallback, isJobId, jobView, submitJob } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { tenantOf } from '../../tenant.js';
 
@@ -36,6 +36,7 @@ export default async function jobRoutes(app: FastifyInstance) {
       {
         ...app.recast,
         onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
+        onTerminal: (cancelled) => enqueueJobCallback(app.recast.notify, cancelled).then(() => undefined),
       },
       tenantOf(request),
       id,

@@ -21,7 +21,7 @@ export interface TestReceiver {
   close(): Promise<void>;
 }
 
-/** A real HTTP receiver on 127.0.0.1 for callback tests (a copy of core's: apps import core's public API only). */
+/** A real HTTP receiver on 127.0.0.1 for callback tests (exported from @recast/core/testing). */
 export async function startTestReceiver(): Promise<TestReceiver> {
   const received: Received[] = [];
   const scripts = new Map<string, Answer[]>();
