@@ -1,0 +1,192 @@
+import { costReport } from '@recast/core';
+import type { ChaosSystem, EmulatorState, EmulatorTask, JobRow } from './harness.js';
+import { isTerminal } from './harness.js';
+
+export interface Audit {
+  jobs: number;
+  terminal: number;
+  byState: Record<string, number>;
+  /** Accepted (2xx) jobs that are not terminal, or whose record is gone. */
+  lost: JobRow[];
+  /** (job, attempt) pairs the provider holds more than one task for. */
+  doubleSubmitted: { jobId: string; attempt: string; tasks: string[] }[];
+  /** Provider tasks whose webhook names no job of this deployment. */
+  foreignTasks: EmulatorTask[];
+  /** Accepted jobs whose ledger charge differs from what the provider billed for their tasks. */
+  perJobMismatches: {
+    jobId: string;
+    state?: string | undefined;
+    ledger: number | undefined;
+    record: number | undefined;
+    billed: number;
+    tasks: string[];
+  }[];
+  /** Completed jobs with no ledger entry. */
+  completedUncharged: string[];
+  ledgerTotal: number;
+  ledgerEntries: number;
+  reportTotal: number;
+  reportJobs: number;
+  billTotal: number;
+  billLines: number;
+  /** ledger total − provider bill, in micro-dollars. */
+  ledgerDiff: number;
+  /** cost report total − sum of ledger entries (the report's counters vs the entries). */
+  reportDiff: number;
+  emulator: EmulatorState;
+  providerTasks: number;
+}
+
+const WEBHOOK_PATH = /\/webhooks\/inference\/([^/?#]+)/;
+
+/** Which job and attempt a provider task belongs to, from the webhook URL it was submitted with. */
+export function taskOwner(task: EmulatorTask): { jobId: string; attempt: string } | undefined {
+  if (!task.webhook) return undefined;
+  const url = new URL(task.webhook);
+  const match = WEBHOOK_PATH.exec(url.pathname);
+  if (!match) return undefined;
+  return { jobId: decodeURIComponent(match[1]!), attempt: url.searchParams.get('attempt') ?? '?' };
+}
+
+/**
+ * Hold the system to its promises for the jobs it accepted: each is terminal; the provider ran at
+ * most one task per (job, attempt); each job's ledger charge is what the provider billed for its
+ * tasks (our record and our ledger agreeing too); and the ledger in total is the provider's bill.
+ */
+export async function audit(system: ChaosSystem, ids: string[]): Promise<Audit> {
+  const rows = await system.readJobs(ids);
+  const byState: Record<string, number> = {};
+  const lost: JobRow[] = [];
+  for (const row of rows.values()) {
+    const state = row.state ?? 'MISSING';
+    byState[state] = (byState[state] ?? 0) + 1;
+    if (!isTerminal(row.state)) lost.push(row);
+  }
+
+  const emulator = await system.emulatorState();
+  const tasks = await system.emulatorTasks();
+  const billed = new Map(emulator.bill.tasks.map((line) => [line.task_id, line.micro_usd]));
+  const perAttempt = new Map<string, string[]>();
+  const tasksOfJob = new Map<string, string[]>();
+  const foreignTasks: EmulatorTask[] = [];
+  const ourJobs = new Set<string>();
+  for (const task of tasks) {
+    const owner = taskOwner(task);
+    if (!owner?.jobId.startsWith('job_')) {
+      foreignTasks.push(task);
+      continue;
+    }
+    ourJobs.add(owner.jobId);
+    const key = `${owner.jobId}#${owner.attempt}`;
+    perAttempt.set(key, [...(perAttempt.get(key) ?? []), task.id]);
+    tasksOfJob.set(owner.jobId, [...(tasksOfJob.get(owner.jobId) ?? []), task.id]);
+  }
+  // A task for a job id this deployment never heard of (not even a refused submit that got
+  // through) is foreign too.
+  const unknown = [...ourJobs].filter((id) => !rows.has(id));
+  if (unknown.length > 0) {
+    const exists = await Promise.all(unknown.map((id) => system.client.exists(system.keys.job(id))));
+    unknown.forEach((id, i) => {
+      if (!exists[i]) foreignTasks.push(...tasks.filter((t) => taskOwner(t)?.jobId === id));
+    });
+  }
+  const doubleSubmitted = [...perAttempt.entries()]
+    .filter(([, list]) => list.length > 1)
+    .map(([key, list]) => {
+      const [jobId, attempt] = key.split('#') as [string, string];
+      return { jobId, attempt, tasks: list };
+    });
+
+  // Every ledger entry of this deployment (not only the accepted jobs'), read through the Ledger.
+  const charged = await system.client.hkeys(system.keys.ledgerCharged());
+  const entries = await Promise.all(charged.map((jobId) => system.ledger.chargeOf(jobId)));
+  const chargeOf = new Map(charged.map((jobId, i) => [jobId, entries[i]?.microUsd ?? 0]));
+  const ledgerTotal = [...chargeOf.values()].reduce((a, b) => a + b, 0);
+  const perJobMismatches: Audit['perJobMismatches'] = [];
+  const completedUncharged: string[] = [];
+  for (const row of rows.values()) {
+    const own = tasksOfJob.get(row.id) ?? [];
+    const bill = own.reduce((sum, taskId) => sum + (billed.get(taskId) ?? 0), 0);
+    const ledger = chargeOf.get(row.id);
+    const recordOk = row.state !== 'completed' || row.cost_micro_usd === ledger;
+    if ((ledger ?? 0) !== bill || !recordOk)
+      perJobMismatches.push({
+        jobId: row.id,
+        state: row.state,
+        ledger,
+        record: row.cost_micro_usd,
+        billed: bill,
+        tasks: own,
+      });
+    if (row.state === 'completed' && ledger === undefined) completedUncharged.push(row.id);
+  }
+
+  const today = new Date();
+  const yesterday = new Date(today.getTime() - 86_400_000);
+  const report = await costReport(system.client, system.keys, {
+    from: yesterday.toISOString().slice(0, 10),
+    to: today.toISOString().slice(0, 10),
+    groupBy: [],
+  });
+
+  return {
+    jobs: ids.length,
+    terminal: ids.length - lost.length,
+    byState,
+    lost,
+    doubleSubmitted,
+    foreignTasks,
+    perJobMismatches,
+    completedUncharged,
+    ledgerTotal,
+    ledgerEntries: chargeOf.size,
+    reportTotal: report.total.micro_usd,
+    reportJobs: report.total.jobs,
+    billTotal: emulator.bill.total_micro_usd,
+    billLines: emulator.bill.tasks.length,
+    ledgerDiff: ledgerTotal - emulator.bill.total_micro_usd,
+    reportDiff: report.total.micro_usd - ledgerTotal,
+    emulator,
+    providerTasks: tasks.length,
+  };
+}
+
+/** The facts a failed scenario needs in its report: which jobs, in which state, what the logs say. */
+export async function describeFailures(system: ChaosSystem, result: Audit): Promise<string> {
+  const parts: string[] = [`[chaos] ${system.scenario}: logs in ${system.logDir}`];
+  parts.push(`states: ${JSON.stringify(result.byState)}`);
+  if (result.lost.length > 0) {
+    const sample = result.lost.slice(0, 20);
+    parts.push(
+      `lost (${result.lost.length}): ${sample
+        .map((r) => `${r.id} state=${r.state} attempt=${r.attempt} task=${r.task_id ?? '-'}`)
+        .join('; ')}`,
+    );
+  }
+  if (result.doubleSubmitted.length > 0)
+    parts.push(
+      `double-submitted (${result.doubleSubmitted.length}): ${result.doubleSubmitted
+        .slice(0, 20)
+        .map((d) => `${d.jobId}#${d.attempt}=[${d.tasks.join(',')}]`)
+        .join('; ')}`,
+    );
+  if (result.perJobMismatches.length > 0)
+    parts.push(
+      `ledger vs bill per job (${result.perJobMismatches.length}): ${result.perJobMismatches
+        .slice(0, 20)
+        .map(
+          (m) =>
+            `${m.jobId} state=${m.state} ledger=${m.ledger ?? '-'} record=${m.record ?? '-'} billed=${m.billed} tasks=[${m.tasks.join(',')}]`,
+        )
+        .join('; ')}`,
+    );
+  if (result.foreignTasks.length > 0)
+    parts.push(`foreign tasks: ${result.foreignTasks.map((t) => `${t.id} ${t.webhook}`).join('; ')}`);
+  const needles = [
+    ...result.lost.slice(0, 4).map((r) => r.id),
+    ...result.doubleSubmitted.slice(0, 4).map((d) => d.jobId),
+    ...result.perJobMismatches.slice(0, 3).map((m) => m.jobId),
+  ];
+  if (needles.length > 0) parts.push(await system.evidence([...new Set(needles)]));
+  return parts.join('\n');
+}

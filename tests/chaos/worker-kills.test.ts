@@ -1,0 +1,100 @@
+import { expect, it } from 'vitest';
+import { audit, describeFailures } from './audit.js';
+import { type ChaosSystem, printDetail, printSummary, sleep, startChaosSystem, took } from './harness.js';
+import { jobBody, tenantHeader } from './jobs.js';
+
+const JOBS = 1000;
+const WORKERS = 4;
+const KILLS = 20;
+
+/**
+ * Invariants 2 and 3 under worker crashes: 1,000 jobs flow in while a random worker process is
+ * SIGKILLed every 2-4 s (20 times, each respawned at once). Submit answers come back 100-400 ms
+ * after the provider created the task, so kills land between "the provider has a task" and "we
+ * recorded its id" (counted as interrupted_submits): the orphan that must be found and adopted,
+ * never submitted again.
+ */
+it('loses no job, submits no (job, attempt) twice and pays exactly the bill while workers are SIGKILLed', async () => {
+  const system: ChaosSystem = await startChaosSystem({
+    scenario: 'worker-kills',
+    workers: WORKERS,
+    // Tasks run ~8 s, longer than a dead worker's steps take to be noticed (WORKER_LOCK_MS=3000):
+    // a submit cut short is picked up again while its task still runs, as with real minutes-long
+    // tasks, so nothing but adoption keeps it from being submitted twice.
+    emulator: { stepMs: 1_200 },
+    slowSubmitAnswers: { min: 100, max: 400 },
+  });
+  let passed = false;
+  try {
+    // Jobs arrive over the whole kill window (~60 s), so every kill finds work in progress.
+    const submitting = system.submitJobs({
+      count: JOBS,
+      body: jobBody(system),
+      headers: tenantHeader,
+      ratePerSec: 16,
+      concurrency: 16,
+    });
+    const killing = (async () => {
+      await sleep(2_000);
+      for (let k = 0; k < KILLS; k++) {
+        await sleep(2_000 + Math.random() * 2_000);
+        await system.killRandomWorker();
+      }
+    })();
+    const [submitted] = await Promise.all([submitting, killing]);
+    const ids = submitted.accepted.map((a) => a.id);
+
+    const wait = await system.waitAllTerminal(ids, { timeoutMs: 120_000, stallMs: 45_000 });
+    const left = await system.quiesce(wait.done ? 20_000 : 5_000);
+    const result = await audit(system, ids);
+    const crashes = system.crashes();
+    const interrupted = system.proxy!.interruptedSubmits();
+
+    printSummary('worker-kills', {
+      jobs: ids.length,
+      refused: submitted.refused.length,
+      terminal: result.terminal,
+      completed: result.byState.completed ?? 0,
+      failed: result.byState.failed ?? 0,
+      lost: result.lost.length,
+      kills: system.kills.length,
+      interrupted_submits: interrupted,
+      provider_tasks: result.providerTasks,
+      double_submitted: result.doubleSubmitted.length,
+      per_job_mismatch: result.perJobMismatches.length,
+      ledger_diff_micro_usd: result.ledgerDiff,
+      report_diff_micro_usd: result.reportDiff,
+      reservations_left: left.reservations,
+      in_flight_left: left.in_flight_slots,
+      crashes: crashes.length,
+      took: took(system),
+    });
+    if (!wait.done) printDetail(`[chaos] worker-kills: wait ended: ${wait.why}`);
+    if (crashes.length > 0) printDetail(`[chaos] worker-kills: unexpected exits: ${JSON.stringify(crashes)}`);
+
+    const failures: string[] = [];
+    const check = (ok: boolean, what: string) => ok || failures.push(what);
+    check(submitted.refused.length === 0, `${submitted.refused.length} submits refused`);
+    check(system.kills.length === KILLS, `${system.kills.length} kills, not ${KILLS}`);
+    // The scenario must have hit submits in flight, or it did not test adoption at all.
+    check(interrupted > 0, 'no kill interrupted a submit');
+    check(result.lost.length === 0, `${result.lost.length} jobs not terminal`);
+    check((result.byState.failed ?? 0) === 0, `${result.byState.failed} jobs failed with no fault injected`);
+    check(
+      result.doubleSubmitted.length === 0,
+      `${result.doubleSubmitted.length} (job, attempt) submitted twice`,
+    );
+    check(result.foreignTasks.length === 0, `${result.foreignTasks.length} provider tasks of no job`);
+    check(result.perJobMismatches.length === 0, `${result.perJobMismatches.length} jobs charged ≠ billed`);
+    check(result.ledgerDiff === 0, `ledger − bill = ${result.ledgerDiff} µ$`);
+    check(result.reportDiff === 0, `cost report − ledger = ${result.reportDiff} µ$`);
+    check(left.reservations === 0, `${left.reservations} reservations never released`);
+    check(left.in_flight_slots === 0, `${left.in_flight_slots} in-flight slots never released`);
+    check(crashes.length === 0, `${crashes.length} processes exited by themselves`);
+    if (failures.length > 0) printDetail(await describeFailures(system, result));
+    expect(failures).toEqual([]);
+    passed = true;
+  } finally {
+    await system.close({ keepLogs: !passed });
+  }
+});
