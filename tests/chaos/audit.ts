@@ -190,3 +190,29 @@ export async function describeFailures(system: ChaosSystem, result: Audit): Prom
   if (needles.length > 0) parts.push(await system.evidence([...new Set(needles)]));
   return parts.join('\n');
 }
+
+/**
+ * The invariants every scenario checks at the end (ARCHITECTURE.md 2-4 and the ledger): no double
+ * submission, no task of no job, every job charged what it was billed, ledger = bill = report, and
+ * nothing left held. Each failure is a sentence for the report.
+ */
+export function invariantFailures(
+  result: Audit,
+  left: { reservations: number; in_flight_slots: number },
+  crashes: readonly unknown[],
+): string[] {
+  const failures: string[] = [];
+  const check = (ok: boolean, what: string) => ok || failures.push(what);
+  check(
+    result.doubleSubmitted.length === 0,
+    `${result.doubleSubmitted.length} (job, attempt) submitted twice`,
+  );
+  check(result.foreignTasks.length === 0, `${result.foreignTasks.length} provider tasks of no job`);
+  check(result.perJobMismatches.length === 0, `${result.perJobMismatches.length} jobs charged ≠ billed`);
+  check(result.ledgerDiff === 0, `ledger − bill = ${result.ledgerDiff} µ$`);
+  check(result.reportDiff === 0, `cost report − ledger = ${result.reportDiff} µ$`);
+  check(left.reservations === 0, `${left.reservations} reservations never released`);
+  check(left.in_flight_slots === 0, `${left.in_flight_slots} in-flight slots never released`);
+  check(crashes.length === 0, `${crashes.length} processes exited by themselves`);
+  return failures;
+}

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { audit, describeFailures } from './audit.js';
+import { audit, describeFailures, invariantFailures } from './audit.js';
 import { type ChaosSystem, printDetail, printSummary, sleep, startChaosSystem, took } from './harness.js';
 import { jobBody, tenantHeader } from './jobs.js';
 
@@ -87,17 +87,7 @@ it('survives a graceful and a crash restart of Redis without losing an accepted 
     check(outOfOutage.length === 0, `${outOfOutage.length} submits refused while Redis was up`);
     check(result.lost.length === 0, `${result.lost.length} accepted jobs not terminal`);
     check((result.byState.failed ?? 0) === 0, `${result.byState.failed} jobs failed with no fault injected`);
-    check(
-      result.doubleSubmitted.length === 0,
-      `${result.doubleSubmitted.length} (job, attempt) submitted twice`,
-    );
-    check(result.foreignTasks.length === 0, `${result.foreignTasks.length} provider tasks of no job`);
-    check(result.perJobMismatches.length === 0, `${result.perJobMismatches.length} jobs charged ≠ billed`);
-    check(result.ledgerDiff === 0, `ledger − bill = ${result.ledgerDiff} µ$`);
-    check(result.reportDiff === 0, `cost report − ledger = ${result.reportDiff} µ$`);
-    check(left.reservations === 0, `${left.reservations} reservations never released`);
-    check(left.in_flight_slots === 0, `${left.in_flight_slots} in-flight slots never released`);
-    check(crashes.length === 0, `${crashes.length} processes exited by themselves`);
+    failures.push(...invariantFailures(result, left, crashes));
     if (failures.length > 0) printDetail(await describeFailures(system, result));
     expect(failures).toEqual([]);
     passed = true;

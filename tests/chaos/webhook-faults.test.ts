@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { audit, describeFailures } from './audit.js';
+import { audit, describeFailures, invariantFailures } from './audit.js';
 import { type ChaosSystem, printDetail, printSummary, startChaosSystem, took } from './harness.js';
 import { jobBody, tenantHeader } from './jobs.js';
 
@@ -85,17 +85,7 @@ it('finishes every job and charges each exactly once when webhooks are dropped, 
       result.reportJobs === completed,
       `cost report counts ${result.reportJobs} jobs for ${completed} completed`,
     );
-    check(
-      result.doubleSubmitted.length === 0,
-      `${result.doubleSubmitted.length} (job, attempt) submitted twice`,
-    );
-    check(result.foreignTasks.length === 0, `${result.foreignTasks.length} provider tasks of no job`);
-    check(result.perJobMismatches.length === 0, `${result.perJobMismatches.length} jobs charged ≠ billed`);
-    check(result.ledgerDiff === 0, `ledger − bill = ${result.ledgerDiff} µ$`);
-    check(result.reportDiff === 0, `cost report − ledger = ${result.reportDiff} µ$`);
-    check(left.reservations === 0, `${left.reservations} reservations never released`);
-    check(left.in_flight_slots === 0, `${left.in_flight_slots} in-flight slots never released`);
-    check(crashes.length === 0, `${crashes.length} processes exited by themselves`);
+    failures.push(...invariantFailures(result, left, crashes));
     if (failures.length > 0) printDetail(await describeFailures(system, result));
     expect(failures).toEqual([]);
     passed = true;

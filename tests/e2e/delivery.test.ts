@@ -1,17 +1,9 @@
 import { verifyWebhook, webhookUrl } from '@recast/core';
 import { startTestReceiver, waitFor } from '@recast/core/testing';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type System, type SystemOptions, startSystem } from './system.js';
+import { describe, expect, it } from 'vitest';
+import { type System, systemPerTest } from './system.js';
 
-let system: System | undefined;
-afterEach(async () => {
-  await system?.close();
-  system = undefined;
-});
-async function start(options?: SystemOptions): Promise<System> {
-  system = await startSystem(options);
-  return system;
-}
+const { start } = systemPerTest();
 
 const FAST_RECONCILE = {
   RECONCILE_INTERVAL_MS: '200',
@@ -243,8 +235,6 @@ describe('callbacks to clients', () => {
     expect(((await refused.json()) as { error: { issues: { path: string }[] } }).error.issues[0]?.path).toBe(
       'callback_url',
     );
-    await off.close();
-    system = undefined;
 
     const on = await start({ api: { CALLBACK_SECRETS: secrets[0]! } });
     const res = await fetch(`${on.apiUrl}/v1/jobs`, {

@@ -1,16 +1,8 @@
 import { webhookToken } from '@recast/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type System, type SystemOptions, startSystem } from './system.js';
+import { describe, expect, it } from 'vitest';
+import { type System, systemPerTest } from './system.js';
 
-let system: System | undefined;
-afterEach(async () => {
-  await system?.close();
-  system = undefined;
-});
-async function start(options?: SystemOptions): Promise<System> {
-  system = await startSystem(options);
-  return system;
-}
+const { start } = systemPerTest();
 
 /** Today's spend by resolution, from the costs report (zeros when nothing was charged). */
 async function spendByResolution(s: System) {

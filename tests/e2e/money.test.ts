@@ -1,19 +1,9 @@
 import { waitFor } from '@recast/core/testing';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type System, type SystemOptions, startSystem } from './system.js';
+import { describe, expect, it } from 'vitest';
+import { type System, systemPerTest } from './system.js';
 import { startWorkerProcesses } from './worker-processes.js';
 
-let system: System | undefined;
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await system?.close();
-  system = undefined;
-});
-async function start(options?: SystemOptions): Promise<System> {
-  system = await startSystem(options);
-  return system;
-}
+const { start, onCleanup } = systemPerTest();
 
 async function api(
   s: System,
@@ -86,7 +76,7 @@ describe('budgets under concurrency (8 worker processes, real Redis, emulator)',
       }
     })();
     const workers = await startWorkerProcesses(8, s.workerEnv);
-    cleanups.push(() => workers.stop());
+    onCleanup(() => workers.stop());
 
     await waitFor(
       async () => {
@@ -153,7 +143,7 @@ describe('provider pressure', () => {
       PROVIDER_MAX_IN_FLIGHT: '3',
       DISPATCH_CONCURRENCY: '4',
     });
-    cleanups.push(() => workers.stop());
+    onCleanup(() => workers.stop());
     const body = {
       video: s.fixture('clip-2s-faststart.mp4'),
       images: [s.fixture('person-a.png')],

@@ -17,6 +17,7 @@ import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from
 import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
 import { startWorkers, workerOptions } from '@recast/worker';
 import { loadConfig as loadWorkerConfig } from '@recast/worker/config';
+import { afterEach } from 'vitest';
 
 const SECRET = 'e2e-webhook-secret-0123456789';
 const API_KEY = 'inf_e2e_key';
@@ -210,3 +211,27 @@ export async function startSystem(options: SystemOptions = {}) {
 }
 
 export type System = Awaited<ReturnType<typeof startSystem>>;
+
+/**
+ * One system per test, closed after it (with any extra cleanups registered by the test first).
+ * Call at the top level of a test file; `start` replaces the previous system if called twice.
+ */
+export function systemPerTest() {
+  let current: System | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    async start(options?: SystemOptions): Promise<System> {
+      await current?.close();
+      current = await startSystem(options);
+      return current;
+    },
+    onCleanup(cleanup: () => Promise<void>) {
+      cleanups.push(cleanup);
+    },
+  };
+}
