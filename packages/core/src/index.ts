@@ -25,6 +25,7 @@ export * from './jobs/view.js';
 export * from './ledger/costs.js';
 export * from './ledger/ledger.js';
 export * from './limits/provider-gate.js';
+export * from './manifest/index.js';
 export * from './media/estimate.js';
 export * from './media/probe.js';
 export * from './net/ssrf.js';
