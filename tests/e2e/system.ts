@@ -221,12 +221,16 @@ export function systemPerTest() {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    await current?.close();
+    // Forget the system before closing it: a close that fails must not be retried by the next test.
+    const closing = current;
     current = undefined;
+    await closing?.close();
   });
   return {
     async start(options?: SystemOptions): Promise<System> {
-      await current?.close();
+      const previous = current;
+      current = undefined;
+      await previous?.close();
       current = await startSystem(options);
       return current;
     },

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { ApiConfig } from './config.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { recastPlugin } from './plugins/recast.js';
+import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
 import costRoutes from './routes/costs/index.js';
 import healthRoutes from './routes/health/index.js';
@@ -57,6 +58,14 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
   await app.register(healthRoutes);
   await app.register(jobRoutes);
   await app.register(budgetRoutes);
+  await app.register(batchRoutes, {
+    manifest: {
+      maxBytes: config.MANIFEST_MAX_BYTES,
+      maxRows: config.MANIFEST_MAX_ROWS,
+      maxLineBytes: config.MANIFEST_MAX_LINE_BYTES,
+      maxErrors: config.MANIFEST_MAX_ERRORS,
+    },
+  });
   await app.register(costRoutes);
   await app.register(tenantRoutes);
   await app.register(webhookRoutes, { bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES });

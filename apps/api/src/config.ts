@@ -15,6 +15,11 @@ export const ApiConfigSchema = z.object({
   PROBE_TIMEOUT_MS: envInt(100).default(5_000),
   PROBE_CONCURRENCY: envInt(1, 256).default(8),
   PROBE_MAX_HEADER_BYTES: envInt(1024).default(8 * 1024 * 1024),
+  /** Manifest limits: bytes, rows, bytes per line (413 above, naming the limit), errors reported. */
+  MANIFEST_MAX_BYTES: envInt(1024).default(512 * 1024 * 1024),
+  MANIFEST_MAX_ROWS: envInt(1).default(100_000),
+  MANIFEST_MAX_LINE_BYTES: envInt(256).default(64 * 1024),
+  MANIFEST_MAX_ERRORS: envInt(1, 100_000).default(100),
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

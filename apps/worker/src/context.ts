@@ -1,4 +1,5 @@
 import type {
+  BatchStore,
   BudgetParking,
   FairQueue,
   InferenceClient,
@@ -14,6 +15,7 @@ import type {
 /** What every processor works with; built once per worker process (see workers.ts). */
 export interface WorkerContext {
   store: JobStore;
+  batches: BatchStore;
   ledger: Ledger;
   gate: ProviderGate;
   parking: BudgetParking;

@@ -7,6 +7,8 @@ export interface MaintenanceOptions {
   unparkIntervalMs: number;
   /** How often to look for in-flight slots whose job is already terminal or gone. */
   inFlightSweepMs: number;
+  /** A manifest upload that has not committed after this long died with its API process. */
+  abandonedUploadMs?: number;
 }
 
 /**
@@ -50,6 +52,16 @@ export function startMaintenance(ctx: WorkerContext, options: MaintenanceOptions
           logger.warn({ jobId, state: job?.state }, 'recovered a lost in-flight slot');
       }
     }
+  });
+
+  // Batches: remove uploads that died before their commit (nobody ever saw them), and finish
+  // lining up committed batches whose API process died half-way (their counts already match).
+  every(options.inFlightSweepMs, 'batch janitor', async () => {
+    for (const batchId of await ctx.batches.abandonedUploads(options.abandonedUploadMs ?? 15 * 60_000)) {
+      await ctx.batches.discard(batchId);
+      logger.warn({ batchId }, 'removed a manifest upload that never committed');
+    }
+    for (const batchId of await ctx.batches.unlined(60_000)) await ctx.batches.lineUp(batchId, ctx.fair);
   });
 
   return {

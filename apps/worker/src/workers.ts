@@ -1,4 +1,5 @@
 import {
+  BatchStore,
   BudgetParking,
   createKeys,
   createQueues,
@@ -141,6 +142,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       : undefined;
   const context: WorkerContext = {
     store,
+    batches: new BatchStore(producer, keys, store),
     ledger,
     queues,
     fair,

@@ -27,3 +27,14 @@ export const JOB_ID_PATTERN = /^job_[0-9A-HJKMNP-TV-Z]{26}$/;
 export function isJobId(value: string): boolean {
   return JOB_ID_PATTERN.test(value);
 }
+
+/** Batch ids sort by creation time too: `bat_` + a ULID. */
+export function newBatchId(now = Date.now()): string {
+  return `bat_${nextUlid(now)}`;
+}
+
+export const BATCH_ID_PATTERN = /^bat_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export function isBatchId(value: string): boolean {
+  return BATCH_ID_PATTERN.test(value);
+}

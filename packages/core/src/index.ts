@@ -1,3 +1,4 @@
+export * from './batches/index.js';
 export * from './budget/budgets.js';
 export * from './budget/parking.js';
 export * from './budget/scopes.js';

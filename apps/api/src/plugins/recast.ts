@@ -1,4 +1,5 @@
 import {
+  BatchStore,
   Budgets,
   createDurationEstimator,
   createKeys,
@@ -41,6 +42,7 @@ export interface RecastDeps {
   /** True when CALLBACK_SECRETS are configured: jobs may then carry a callback_url. */
   callbacks: boolean;
   notify: NotifyQueue;
+  batches: BatchStore;
 }
 
 declare module 'fastify' {
@@ -93,6 +95,7 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
     urlPolicy: options.urlPolicy,
     callbacks: options.callbackSecrets.length > 0,
     notify,
+    batches: new BatchStore(redis, keys, store),
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
     await estimator.close();

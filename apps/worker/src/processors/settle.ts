@@ -144,6 +144,7 @@ async function settleTerminal(
   const microUsd = settled?.cost_micro_usd ?? cost?.microUsd ?? 0;
   const charged = await chargeBilled(deps, {
     jobId: record.id,
+    ...(record.reruns ? { chargeId: `${record.id}#rerun-${record.reruns}` } : {}),
     tenant: record.tenant,
     batch_id: record.batch_id,
     day: utcDay(new Date(settled?.finished_at ?? finishedAt.toISOString())),

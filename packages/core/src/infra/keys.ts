@@ -32,6 +32,15 @@ export interface Keys {
   tenantWeights(): string;
   /** Jobs waiting on the provider, by when to look at them next (see transition-2.lua). */
   reconcile(): string;
+  /** A batch's record; its per-state counters (`:counts`) and its jobs by line (`:jobs`). */
+  batch(batchId: string): string;
+  batchCounts(batchId: string): string;
+  batchJobs(batchId: string): string;
+  /** A tenant's batches (ids sort by creation). */
+  tenantBatches(tenant: string): string;
+  /** Batches being uploaded (invisible), and committed batches whose jobs are still being lined up. */
+  batchesStaging(): string;
+  batchesLining(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -58,5 +67,11 @@ export function createKeys(prefix: string): Keys {
     unparkWake: () => `{${prefix}}:unpark-wake`,
     tenantWeights: () => `{${prefix}}:fair:weights`,
     reconcile: () => `{${prefix}}:reconcile`,
+    batch: (batchId) => `{${prefix}}:batch:${batchId}`,
+    batchCounts: (batchId) => `{${prefix}}:batch:${batchId}:counts`,
+    batchJobs: (batchId) => `{${prefix}}:batch:${batchId}:jobs`,
+    tenantBatches: (tenant) => `{${prefix}}:batches:${tenant}`,
+    batchesStaging: () => `{${prefix}}:batches-staging`,
+    batchesLining: () => `{${prefix}}:batches-lining`,
   };
 }

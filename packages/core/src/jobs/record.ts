@@ -20,6 +20,11 @@ export const JobRecordSchema = z.object({
   idempotency_key: z.string().optional(),
   /** The batch the job belongs to, when it came from a manifest. */
   batch_id: z.string().optional(),
+  /** The manifest row a batch job came from: its custom_id and 1-based line. */
+  custom_id: z.string().optional(),
+  line: z.number().int().optional(),
+  /** Times a finished job was run again (batch retry); each run is charged on its own. */
+  reruns: z.number().int().optional(),
   /** What to do when a budget cannot cover the job: wait for money (park) or fail at once. */
   on_budget_exceeded: z.enum(['park', 'reject']).optional(),
   /** Expected output seconds, where that figure came from, and the cost it implies. */
@@ -67,6 +72,8 @@ const NUMBER_FIELDS = new Set([
   'max_provider_retries',
   'provider_failures',
   'retried_cost_micro_usd',
+  'line',
+  'reruns',
 ]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */

@@ -20,6 +20,8 @@ export interface JobOwner {
 }
 
 export interface Charge extends JobOwner {
+  /** Charged at most once per id: the job id, unless a finished job was re-run (see batch retry). */
+  chargeId?: string;
   /** UTC calendar day the job settled on, YYYY-MM-DD. */
   day: string;
   resolution: Resolution;
@@ -149,6 +151,7 @@ export class Ledger {
           `${charge?.resolution ?? '-'}|${owner.tenant}|${owner.batch_id ?? '-'}`,
           charge?.priceVersion ?? '',
           reservation,
+          charge?.chargeId ?? owner.jobId,
         );
         return reply === 1;
       } catch (err) {

@@ -23,7 +23,11 @@ export default async function jobRoutes(app: FastifyInstance) {
     const { id } = request.params;
     const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
     // Another tenant's job is indistinguishable from a missing one.
-    if (!job || job.tenant !== tenantOf(request)) {
+    // A job of a batch that is still being uploaded does not exist yet for anyone.
+    const staged = job?.batch_id
+      ? (await app.recast.redis.hget(app.recast.keys.batch(job.batch_id), 'stored_status')) === 'validating'
+      : false;
+    if (!job || job.tenant !== tenantOf(request) || staged) {
       throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
     }
     return jobView(job);

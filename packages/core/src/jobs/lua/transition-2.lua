@@ -13,7 +13,8 @@
            {-1}                              no such job
   Atomic, so concurrent workers and duplicate webhooks see one winner; and the reconciliation
   index moves with the state (a job waiting on the provider is always in it, a finished one never),
-  so the reconciler finds overdue jobs without scanning. Both keys share the queue's hash tag.
+  so the reconciler finds overdue jobs without scanning. A job of a batch also moves the batch's
+  per-state counters (the batch keys are derived from the job key: same hash tag).
 ]]
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
@@ -40,6 +41,24 @@ for i = 6, #ARGV, 2 do
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+-- A batch's counters move with its jobs, in the same atomic step: O(1) to read, always exact.
+local batch = redis.call('HGET', KEYS[1], 'batch_id')
+if batch then
+  local batchKey = string.gsub(KEYS[1], 'job:[^:]*$', 'batch:' .. batch)
+  local counts = batchKey .. ':counts'
+  redis.call('HINCRBY', counts, current, -1)
+  redis.call('HINCRBY', counts, ARGV[1], 1)
+  if current == 'queued' or current == 'waiting_budget' then
+    redis.call('HSETNX', batchKey, 'started_at', ARGV[3])
+  end
+  if ARGV[1] == 'completed' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
+    local c = redis.call('HMGET', counts, 'completed', 'failed', 'cancelled')
+    local done = tonumber(c[1] or '0') + tonumber(c[2] or '0') + tonumber(c[3] or '0')
+    if done >= tonumber(redis.call('HGET', batchKey, 'total') or '-1') then
+      redis.call('HSETNX', batchKey, 'finished_at', ARGV[3])
+    end
   end
 end
 if ARGV[5] ~= '' then

@@ -16,13 +16,14 @@
   ARGV[6]    "<resolution>|<tenant>|<batch or ->" the charge is reported under
   ARGV[7]    price-table version
   ARGV[8]    the reservation entry the caller read ('' when there was none)
+  ARGV[9]    the charge's id: the job id, or for a job re-run after it had finished, one per run
   Returns  1 settled now, 0 nothing to do (already charged, or nothing reserved to release)
   All keys share {ledger}.
 ]]
 local charging = ARGV[2] == 'charge'
 if charging then
   local entry = ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[7]
-  if redis.call('HSETNX', KEYS[2], ARGV[1], entry) == 0 then
+  if redis.call('HSETNX', KEYS[2], ARGV[9], entry) == 0 then
     return 0
   end
   redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|ms', ARGV[4])

@@ -1,0 +1,238 @@
+import type { Redis } from 'ioredis';
+import type { FairQueue } from '../fair/fair-queue.js';
+import type { Keys } from '../infra/keys.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { decodeRecord, type JobRecord } from '../jobs/record.js';
+import { JOB_STATES, type JobState } from '../jobs/states.js';
+
+export const BATCH_STATUSES = [
+  'validating',
+  'queued',
+  'in_progress',
+  'completed',
+  'completed_with_errors',
+  'cancelling',
+  'cancelled',
+] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** What is stored of a batch (its counters live next to it; its status is derived from them). */
+export interface BatchRecord {
+  id: string;
+  tenant: string;
+  name?: string;
+  metadata?: Record<string, unknown>;
+  mode: 'atomic' | 'partial';
+  /** validating while uploading; queued once committed; cancelling / cancelled when asked. */
+  stored_status: 'validating' | 'queued' | 'cancelling';
+  callback_url?: string;
+  max_cost_micro_usd?: number;
+  total: number;
+  invalid_rows: number;
+  estimated_micro_usd: number;
+  estimated_ms: Record<string, number>;
+  created_at: string;
+  started_at?: string;
+  finished_at?: string;
+}
+
+const JSON_FIELDS = new Set(['metadata', 'estimated_ms']);
+const NUMBER_FIELDS = new Set(['max_cost_micro_usd', 'total', 'invalid_rows', 'estimated_micro_usd']);
+
+function encode(batch: Partial<BatchRecord>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(batch)) {
+    if (v === undefined) continue;
+    out[k] = JSON_FIELDS.has(k) ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+function decode(hash: Record<string, string>): BatchRecord {
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(hash)) {
+    raw[k] = JSON_FIELDS.has(k) ? JSON.parse(v) : NUMBER_FIELDS.has(k) ? Number(v) : v;
+  }
+  return raw as unknown as BatchRecord;
+}
+
+export type BatchCounts = Record<JobState, number>;
+
+/** The status users see: stored while uploading or cancelling, else derived from the counters. */
+export function batchStatus(batch: BatchRecord, counts: BatchCounts): BatchStatus {
+  const done = counts.completed + counts.failed + counts.cancelled;
+  if (batch.stored_status === 'validating') return 'validating';
+  if (batch.stored_status === 'cancelling') return done >= batch.total ? 'cancelled' : 'cancelling';
+  if (done >= batch.total)
+    return counts.failed + counts.cancelled > 0 ? 'completed_with_errors' : 'completed';
+  return done > 0 || counts.queued + counts.waiting_budget < batch.total ? 'in_progress' : 'queued';
+}
+
+/**
+ * Batches in Redis: a record, per-state counters that every job transition moves atomically
+ * (transition-2.lua), and the batch's jobs by manifest line (a sorted set: paging and results in
+ * row order without scanning). Written here: this is Recast's model, not a generic store.
+ */
+export class BatchStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly store: JobStore,
+  ) {}
+
+  /** Open an upload: an invisible batch that a janitor removes if the upload never commits. */
+  async stage(batch: BatchRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.keys.batch(batch.id), encode(batch))
+      .zadd(this.keys.batchesStaging(), Date.now(), batch.id)
+      .exec();
+  }
+
+  /** Write a chunk of the batch's job records (not yet in any line: nothing dispatches them). */
+  async addJobs(batchId: string, jobs: JobRecord[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const multi = this.store.multi();
+    for (const job of jobs) {
+      this.store.createIn(multi, job);
+      multi.zadd(this.keys.batchJobs(batchId), job.line ?? 0, job.id);
+    }
+    multi.hincrby(this.keys.batchCounts(batchId), 'queued', jobs.length);
+    const results = (await multi.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  /** Make a staged batch visible; its jobs are then lined up (see lineUp). */
+  async commit(batchId: string, tenant: string, fields: Partial<BatchRecord>): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.keys.batch(batchId), encode({ ...fields, stored_status: 'queued' }))
+      .zrem(this.keys.batchesStaging(), batchId)
+      .zadd(this.keys.batchesLining(), Date.now(), batchId)
+      .zadd(this.keys.tenantBatches(tenant), 0, batchId)
+      .exec();
+  }
+
+  /**
+   * Put a committed batch's jobs into their tenant's line, in row order, from where the last
+   * (possibly crashed) call stopped. Idempotent enough: a job pushed twice is dispatched once
+   * (dispatch skips a job that is no longer queued).
+   */
+  async lineUp(batchId: string, fair: FairQueue, chunk = 1000): Promise<number> {
+    const batchKey = this.keys.batch(batchId);
+    let lined = Number((await this.redis.hget(batchKey, 'lined')) ?? 0);
+    const tenant = await this.redis.hget(batchKey, 'tenant');
+    if (!tenant) return 0;
+    for (;;) {
+      const ids = await this.redis.zrange(this.keys.batchJobs(batchId), lined, lined + chunk - 1);
+      if (ids.length === 0) break;
+      const multi = this.store.multi();
+      for (const id of ids) fair.pushIn(multi, id, tenant);
+      multi.hset(batchKey, 'lined', String(lined + ids.length));
+      await multi.exec();
+      lined += ids.length;
+      void fair.kick();
+    }
+    await this.redis.zrem(this.keys.batchesLining(), batchId);
+    return lined;
+  }
+
+  /** Remove a staged batch and everything written for it (an atomic upload that failed). */
+  async discard(batchId: string): Promise<void> {
+    for (;;) {
+      const ids = await this.redis.zrange(this.keys.batchJobs(batchId), 0, 999);
+      if (ids.length === 0) break;
+      await this.redis
+        .multi()
+        .del(...ids.map((id) => this.keys.job(id)))
+        .zrem(this.keys.batchJobs(batchId), ...ids)
+        .exec();
+    }
+    await this.redis
+      .multi()
+      .del(this.keys.batch(batchId), this.keys.batchCounts(batchId), this.keys.batchJobs(batchId))
+      .zrem(this.keys.batchesStaging(), batchId)
+      .exec();
+  }
+
+  async get(batchId: string): Promise<{ batch: BatchRecord; counts: BatchCounts } | undefined> {
+    const [[, hash], [, rawCounts]] = ((await this.redis
+      .multi()
+      .hgetall(this.keys.batch(batchId))
+      .hgetall(this.keys.batchCounts(batchId))
+      .exec()) ?? []) as [[unknown, Record<string, string>], [unknown, Record<string, string>]];
+    if (!hash?.id) return undefined;
+    const counts = Object.fromEntries(JOB_STATES.map((s) => [s, Number(rawCounts?.[s] ?? 0)])) as BatchCounts;
+    return { batch: decode(hash), counts };
+  }
+
+  /** A finished batch runs again (retry): it is not finished, nor being cancelled, any more. */
+  async reopen(batchId: string): Promise<void> {
+    await this.redis
+      .multi()
+      .hdel(this.keys.batch(batchId), 'finished_at')
+      .hset(this.keys.batch(batchId), 'stored_status', 'queued')
+      .exec();
+  }
+
+  async setStoredStatus(batchId: string, status: BatchRecord['stored_status']): Promise<void> {
+    await this.redis.hset(this.keys.batch(batchId), 'stored_status', status);
+  }
+
+  /** A tenant's batch ids, newest first, after `cursor` (an id). */
+  async list(tenant: string, limit: number, cursor?: string): Promise<string[]> {
+    return this.redis.zrevrangebylex(
+      this.keys.tenantBatches(tenant),
+      cursor ? `(${cursor}` : '+',
+      '-',
+      'LIMIT',
+      0,
+      limit,
+    );
+  }
+
+  /** The batch's jobs in row order, from line `afterLine` (exclusive). */
+  async jobs(batchId: string, afterLine: number, limit: number): Promise<JobRecord[]> {
+    const ids = await this.redis.zrangebyscore(
+      this.keys.batchJobs(batchId),
+      `(${afterLine}`,
+      '+inf',
+      'LIMIT',
+      0,
+      limit,
+    );
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.job(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies
+      .map(([, hash]) => hash as Record<string, string>)
+      .filter((hash) => hash?.state)
+      .map((hash) => decodeRecord(hash));
+  }
+
+  /** Staged batches older than `olderThanMs`: uploads that died; and committed ones still lining up. */
+  async abandonedUploads(olderThanMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(
+      this.keys.batchesStaging(),
+      '-inf',
+      Date.now() - olderThanMs,
+      'LIMIT',
+      0,
+      100,
+    );
+  }
+
+  /** Committed batches still lining up after `olderThanMs` (their API process died half-way). */
+  async unlined(olderThanMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(
+      this.keys.batchesLining(),
+      '-inf',
+      Date.now() - olderThanMs,
+      'LIMIT',
+      0,
+      100,
+    );
+  }
+}

@@ -1,0 +1,4 @@
+export * from './batch-store.js';
+export * from './ingest.js';
+export * from './retry.js';
+export * from './view.js';

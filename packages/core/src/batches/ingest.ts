@@ -1,0 +1,197 @@
+import type { Budgets } from '../budget/budgets.js';
+import { AppError } from '../errors/app-error.js';
+import type { FairQueue } from '../fair/fair-queue.js';
+import { newBatchId, newJobId } from '../ids.js';
+import type { JobRecord } from '../jobs/record.js';
+import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits, splitJobRequest } from '../jobs/schema.js';
+import type { JobEstimator } from '../jobs/submit.js';
+import {
+  type ManifestFormat,
+  type ManifestLimits,
+  type ManifestRowError,
+  parseManifest,
+} from '../manifest/index.js';
+import { costOf, type PriceTable } from '../pricing/price-table.js';
+import type { BatchRecord, BatchStore } from './batch-store.js';
+
+export interface IngestDeps {
+  batches: BatchStore;
+  fair: FairQueue;
+  budgets: Budgets;
+  estimator: JobEstimator;
+  prices: PriceTable;
+  limits?: JobSchemaLimits;
+}
+
+export interface BatchParams {
+  tenant: string;
+  name?: string;
+  metadata?: Record<string, unknown>;
+  defaults?: Record<string, unknown>;
+  max_cost_micro_usd?: number;
+  callback_url?: string;
+  mode: 'atomic' | 'partial';
+  dry_run: boolean;
+}
+
+export interface Quote {
+  rows: number;
+  invalid_rows: number;
+  errors: ManifestRowError[];
+  errors_truncated: boolean;
+  /** By resolution: rows, expected seconds and cost, and where the seconds came from. */
+  by_resolution: Record<string, { rows: number; seconds: number; micro_usd: number }>;
+  estimate_sources: Record<string, number>;
+  estimated_micro_usd: number;
+}
+
+const CHUNK = 500;
+
+/**
+ * Read a manifest as a stream and turn it into a batch: every row validated (errors carry line,
+ * custom_id and field), estimated (hint or probe), and written in chunks as an invisible staged
+ * batch; then committed (visible, counts matching its jobs) and lined up for dispatch. Atomic mode:
+ * any bad row discards everything (422). Partial mode: bad rows are reported and counted, good
+ * ones run. Dry run: the same validation and quote, nothing written.
+ * A crash mid-upload leaves a staged batch nobody sees (a janitor removes it); a crash after the
+ * commit leaves a visible batch whose jobs are lined up by whoever resumes `lineUp`.
+ */
+export async function ingestBatch(
+  deps: IngestDeps,
+  params: BatchParams,
+  source: AsyncIterable<Buffer | string>,
+  format: ManifestFormat,
+  limits: ManifestLimits,
+): Promise<{ batchId?: string; quote: Quote }> {
+  const now = new Date();
+  const batchId = newBatchId(now.getTime());
+  const quote: Quote = {
+    rows: 0,
+    invalid_rows: 0,
+    errors: [],
+    errors_truncated: false,
+    by_resolution: {},
+    estimate_sources: {},
+    estimated_micro_usd: 0,
+  };
+  const staging = !params.dry_run;
+  let writing = staging;
+  if (staging) {
+    const batch: BatchRecord = {
+      id: batchId,
+      tenant: params.tenant,
+      mode: params.mode,
+      stored_status: 'validating',
+      total: 0,
+      invalid_rows: 0,
+      estimated_micro_usd: 0,
+      estimated_ms: {},
+      created_at: now.toISOString(),
+      ...(params.name ? { name: params.name } : {}),
+      ...(params.metadata ? { metadata: params.metadata } : {}),
+      ...(params.callback_url ? { callback_url: params.callback_url } : {}),
+      ...(params.max_cost_micro_usd !== undefined ? { max_cost_micro_usd: params.max_cost_micro_usd } : {}),
+    };
+    await deps.batches.stage(batch);
+  }
+  let buffer: JobRecord[] = [];
+  try {
+    for await (const item of parseManifest(source, {
+      format,
+      limits,
+      schemaLimits: deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS,
+      ...(params.defaults ? { defaults: params.defaults } : {}),
+    })) {
+      if (!item.ok) {
+        quote.invalid_rows++;
+        if (quote.errors.length < limits.maxErrors) quote.errors.push(item.error);
+        else quote.errors_truncated = true;
+        // Atomic: nothing more is worth writing, but keep reading to report every bad row.
+        if (params.mode === 'atomic') writing = false;
+        continue;
+      }
+      const { line, custom_id, request } = item.row;
+      const { input, recast } = splitJobRequest(request);
+      const estimate = await deps.estimator.estimate({
+        video: input.video,
+        ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
+      });
+      const cost = costOf(deps.prices, input.resolution, estimate.seconds);
+      quote.rows++;
+      const r = quote.by_resolution[input.resolution] ?? { rows: 0, seconds: 0, micro_usd: 0 };
+      quote.by_resolution[input.resolution] = r;
+      r.rows++;
+      r.seconds = (Math.round(r.seconds * 1000) + cost.ms) / 1000;
+      r.micro_usd += cost.microUsd;
+      quote.estimated_micro_usd += cost.microUsd;
+      quote.estimate_sources[estimate.source] = (quote.estimate_sources[estimate.source] ?? 0) + 1;
+      if (!writing) continue;
+      const at = new Date().toISOString();
+      buffer.push({
+        id: newJobId(),
+        tenant: params.tenant,
+        state: 'queued',
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        input,
+        ...recast,
+        batch_id: batchId,
+        line,
+        ...(custom_id !== null ? { custom_id } : {}),
+        attempt: 0,
+        estimate_seconds: estimate.seconds,
+        estimate_source: estimate.source,
+        estimate_micro_usd: cost.microUsd,
+        ...(estimate.probe_error ? { estimate_probe_error: estimate.probe_error } : {}),
+      });
+      if (buffer.length >= CHUNK) {
+        await deps.batches.addJobs(batchId, buffer);
+        buffer = [];
+      }
+    }
+    if (!staging) return { quote };
+    if (params.mode === 'atomic' && quote.invalid_rows > 0) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `${quote.invalid_rows} manifest rows are invalid; nothing was created`,
+        {
+          statusCode: 422,
+          details: {
+            invalid_rows: quote.invalid_rows,
+            errors: quote.errors,
+            errors_truncated: quote.errors_truncated,
+          },
+        },
+      );
+    }
+    if (quote.rows === 0) {
+      throw new AppError('VALIDATION_FAILED', 'the manifest has no valid rows; nothing was created', {
+        statusCode: 422,
+        details: {
+          invalid_rows: quote.invalid_rows,
+          errors: quote.errors,
+          errors_truncated: quote.errors_truncated,
+        },
+      });
+    }
+    await deps.batches.addJobs(batchId, buffer);
+    buffer = [];
+  } catch (err) {
+    if (staging) await deps.batches.discard(batchId);
+    throw err;
+  }
+  if (params.max_cost_micro_usd !== undefined) {
+    await deps.budgets.setLimit(`batch:${batchId}`, 'lifetime', params.max_cost_micro_usd);
+  }
+  await deps.batches.commit(batchId, params.tenant, {
+    total: quote.rows,
+    invalid_rows: quote.invalid_rows,
+    estimated_micro_usd: quote.estimated_micro_usd,
+    estimated_ms: Object.fromEntries(
+      Object.entries(quote.by_resolution).map(([res, v]) => [res, Math.round(v.seconds * 1000)]),
+    ),
+  });
+  await deps.batches.lineUp(batchId, deps.fair);
+  return { batchId, quote };
+}

@@ -1,0 +1,43 @@
+import { microUsdToUsd } from '../pricing/price-table.js';
+import { type BatchCounts, type BatchRecord, batchStatus } from './batch-store.js';
+
+export interface BatchMoney {
+  reserved_micro_usd: number;
+  spent_micro_usd: number;
+  /** Billed seconds by resolution (from the cost ledger). */
+  billed_seconds: Record<string, number>;
+}
+
+/** The public representation of a batch (`GET /v1/batches/:id`). */
+export function batchView(batch: BatchRecord, counts: BatchCounts, money: BatchMoney) {
+  return {
+    id: batch.id,
+    object: 'batch' as const,
+    tenant: batch.tenant,
+    name: batch.name ?? null,
+    metadata: batch.metadata ?? null,
+    mode: batch.mode,
+    status: batchStatus(batch, counts),
+    rows: { total: batch.total, invalid: batch.invalid_rows },
+    counts: counts,
+    cost: {
+      estimated_micro_usd: batch.estimated_micro_usd,
+      estimated_usd: microUsdToUsd(batch.estimated_micro_usd),
+      reserved_micro_usd: money.reserved_micro_usd,
+      spent_micro_usd: money.spent_micro_usd,
+      spent_usd: microUsdToUsd(money.spent_micro_usd),
+      max_cost_usd: batch.max_cost_micro_usd === undefined ? null : microUsdToUsd(batch.max_cost_micro_usd),
+    },
+    seconds_by_resolution: {
+      estimated: Object.fromEntries(
+        Object.entries(batch.estimated_ms ?? {}).map(([r, ms]) => [r, ms / 1000]),
+      ),
+      billed: money.billed_seconds,
+    },
+    callback_url: batch.callback_url ?? null,
+    created_at: batch.created_at,
+    started_at: batch.started_at ?? null,
+    finished_at: batch.finished_at ?? null,
+  };
+}
+export type BatchView = ReturnType<typeof batchView>;
