@@ -1,0 +1,19 @@
+import type { Context } from '../context.js';
+import { EXIT } from '../exit-codes.js';
+import { CancelledSchema } from '../schemas.js';
+
+export async function cancel(ctx: Context, id: string): Promise<number> {
+  const res = await ctx.client.json(CancelledSchema, `/v1/batches/${encodeURIComponent(id)}/cancel`, {
+    method: 'POST',
+  });
+  if (ctx.config.json) {
+    ctx.out.data(res);
+    return EXIT.OK;
+  }
+  const t = res.cancel;
+  ctx.out.line(`batch ${res.id}: ${res.status}`);
+  ctx.out.line(`  ${t.cancelled_before_spend} cancelled before any spend`);
+  ctx.out.line(`  ${t.cancelling_at_provider} being cancelled at the provider (billed for what already ran)`);
+  if (t.already_finished > 0) ctx.out.line(`  ${t.already_finished} had already finished`);
+  return EXIT.OK;
+}

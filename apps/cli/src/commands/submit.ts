@@ -1,0 +1,120 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { usd } from '../cli/output.js';
+import type { Context } from '../context.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { AcceptedSchema, type Quote, QuoteSchema } from '../schemas.js';
+import { watchBatch } from './watch.js';
+
+export interface SubmitOptions {
+  dryRun?: boolean;
+  watch?: boolean;
+  name?: string;
+  mode?: 'atomic' | 'partial';
+  maxCostUsd?: string;
+  defaults?: string;
+  callbackUrl?: string;
+  metadata?: string;
+  format?: 'jsonl' | 'csv';
+}
+
+const CONTENT_TYPES = { jsonl: 'application/x-ndjson', csv: 'text/csv' } as const;
+const EXTENSIONS: Record<string, keyof typeof CONTENT_TYPES> = {
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.csv': 'csv',
+};
+
+/** The manifest's content type: from --format, else from the file's extension. */
+export function contentTypeOf(path: string, format?: 'jsonl' | 'csv'): string {
+  const kind = format ?? EXTENSIONS[extname(path).toLowerCase()];
+  if (!kind) {
+    throw new UsageError(
+      `cannot tell the format of ${path}: name it .jsonl, .ndjson or .csv, or pass --format`,
+    );
+  }
+  return CONTENT_TYPES[kind];
+}
+
+/** How long validating (and probing) a large manifest may take before the API answers. */
+const UPLOAD_ANSWER_TIMEOUT_MS = 15 * 60_000;
+
+export async function submit(ctx: Context, manifest: string, opts: SubmitOptions): Promise<number> {
+  const contentType = contentTypeOf(manifest, opts.format);
+  const size = await stat(manifest).then(
+    (s) => {
+      if (!s.isFile()) throw new UsageError(`${manifest} is not a file`);
+      return s.size;
+    },
+    (err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${manifest}: ${err.code ?? err.message}`);
+    },
+  );
+  const request = {
+    method: 'POST' as const,
+    query: {
+      name: opts.name,
+      mode: opts.mode,
+      max_cost_usd: opts.maxCostUsd,
+      defaults: opts.defaults,
+      callback_url: opts.callbackUrl,
+      metadata: opts.metadata,
+      dry_run: opts.dryRun ? 'true' : undefined,
+    },
+    // Streamed from disk: a manifest of any size is never held in memory.
+    body: createReadStream(manifest),
+    headers: { 'content-type': contentType, 'content-length': String(size) },
+    headersTimeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
+  };
+
+  if (opts.dryRun) {
+    const quote = await ctx.client.json(QuoteSchema, '/v1/batches', request);
+    if (ctx.config.json) ctx.out.data(quote);
+    else printQuote(ctx, manifest, quote);
+    // What a real submit would do: atomic refuses any bad row, partial needs one good row.
+    const refused = quote.rows === 0 || (quote.invalid_rows > 0 && (opts.mode ?? 'atomic') === 'atomic');
+    return refused ? EXIT.VALIDATION : EXIT.OK;
+  }
+
+  const batch = await ctx.client.json(AcceptedSchema, '/v1/batches', request);
+  if (batch.errors.length > 0) {
+    ctx.out.note(`${batch.rows.invalid} invalid rows skipped (partial mode):`);
+    if (!ctx.config.json) ctx.out.rowErrors(batch.errors, batch.errors_truncated, batch.rows.invalid);
+  }
+  if (opts.watch) {
+    ctx.out.note(
+      `batch ${batch.id} accepted: ${batch.rows.total} rows, estimated ${usd(batch.cost.estimated_micro_usd)}`,
+    );
+    return watchBatch(ctx, batch.id);
+  }
+  if (ctx.config.json) {
+    ctx.out.data(batch);
+  } else {
+    ctx.out.line(batch.id);
+    ctx.out.note(
+      `accepted: ${batch.rows.total} rows, estimated ${usd(batch.cost.estimated_micro_usd)}` +
+        ` (recast status ${batch.id} --watch to follow it)`,
+    );
+  }
+  return EXIT.OK;
+}
+
+function printQuote(ctx: Context, manifest: string, quote: Quote): void {
+  const { out } = ctx;
+  out.line(`dry run of ${manifest}: nothing was created`);
+  out.line(`rows      ${quote.rows} valid, ${quote.invalid_rows} invalid`);
+  const sources = Object.entries(quote.estimate_sources).map(([s, n]) => `${s} ${n}`);
+  out.line(`seconds   estimated from ${sources.join(', ') || '-'}`);
+  out.line('');
+  const rows = Object.entries(quote.by_resolution)
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([res, r]) => [res, String(r.rows), r.seconds.toFixed(1), usd(r.micro_usd)]);
+  const seconds = Object.values(quote.by_resolution).reduce((sum, r) => sum + r.seconds, 0);
+  rows.push(['total', String(quote.rows), seconds.toFixed(1), usd(quote.estimated_micro_usd)]);
+  out.table(['resolution', 'rows', 'seconds', 'estimated'], rows, [1, 2, 3]);
+  if (quote.invalid_rows > 0) {
+    out.note(`${quote.invalid_rows} invalid rows:`);
+    out.rowErrors(quote.errors, quote.errors_truncated, quote.invalid_rows);
+  }
+}

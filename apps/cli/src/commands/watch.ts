@@ -1,0 +1,96 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import cliProgress from 'cli-progress';
+import { usd } from '../cli/output.js';
+import type { Context } from '../context.js';
+import { ApiError, EXIT, type ExitCode, UnreachableError } from '../exit-codes.js';
+import { type Batch, BatchSchema, doneOf, FINISHED_STATUSES } from '../schemas.js';
+import { printBatch } from './show.js';
+
+/** Consecutive failed polls tolerated (a restarting API, a proxy hiccup) before giving up. */
+const MAX_POLL_FAILURES = 10;
+
+export function isFinished(status: string): boolean {
+  return (FINISHED_STATUSES as readonly string[]).includes(status);
+}
+
+export function outcome(batch: Batch): ExitCode {
+  return batch.status === 'completed' ? EXIT.OK : EXIT.FINISHED_WITH_ERRORS;
+}
+
+export function getBatch(ctx: Context, id: string): Promise<Batch> {
+  return ctx.client.json(BatchSchema, `/v1/batches/${encodeURIComponent(id)}`);
+}
+
+/**
+ * Poll a batch until it is completed, completed_with_errors or cancelled, with a progress bar on
+ * a terminal (a line per change otherwise). The exit code is the outcome: 0 only if every row
+ * completed. Ctrl-C stops watching, not the batch.
+ */
+export async function watchBatch(ctx: Context, id: string): Promise<number> {
+  const bar = ctx.out.interactive
+    ? new cliProgress.SingleBar(
+        {
+          stream: ctx.out.streams.stderr,
+          format: ' {bar} {percentage}% | {value}/{total} done | {status} | spent {spent} / est. {estimated}',
+          hideCursor: true,
+          clearOnComplete: false,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let last = '';
+  let failures = 0;
+  try {
+    for (;;) {
+      let batch: Batch;
+      try {
+        batch = await getBatch(ctx, id);
+        failures = 0;
+      } catch (err) {
+        const transient = err instanceof UnreachableError || (err instanceof ApiError && err.status >= 500);
+        if (!transient || ++failures >= MAX_POLL_FAILURES) throw err;
+        ctx.out.note(`(poll failed, retrying: ${err.message})`);
+        if (!(await pause(ctx))) return interrupted(ctx, id, bar);
+        continue;
+      }
+      const payload = {
+        status: batch.status,
+        spent: usd(batch.cost.spent_micro_usd),
+        estimated: usd(batch.cost.estimated_micro_usd),
+      };
+      if (bar) {
+        if (last === '') bar.start(batch.rows.total, doneOf(batch), payload);
+        else bar.update(doneOf(batch), payload);
+        last = 'started';
+      } else {
+        const line = `${batch.status} ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}`;
+        if (line !== last) ctx.out.note(line);
+        last = line;
+      }
+      if (isFinished(batch.status)) {
+        bar?.stop();
+        if (ctx.config.json) ctx.out.data(batch);
+        else printBatch(ctx, batch);
+        return outcome(batch);
+      }
+      if (!(await pause(ctx))) return interrupted(ctx, id, bar);
+    }
+  } finally {
+    bar?.stop();
+  }
+}
+
+async function pause(ctx: Context): Promise<boolean> {
+  try {
+    await sleep(ctx.pollMs, undefined, ctx.signal ? { signal: ctx.signal } : {});
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function interrupted(ctx: Context, id: string, bar: cliProgress.SingleBar | undefined): number {
+  bar?.stop();
+  ctx.out.note(`stopped watching; batch ${id} goes on (recast status ${id} --watch to resume)`);
+  return EXIT.INTERRUPTED;
+}

@@ -1,0 +1,69 @@
+/** Exit codes a script can rely on; stable, documented in `recast --help` and the README. */
+export const EXIT = {
+  OK: 0,
+  UNEXPECTED: 1,
+  USAGE: 2,
+  VALIDATION: 3,
+  NOT_FOUND: 4,
+  FINISHED_WITH_ERRORS: 5,
+  UNAVAILABLE: 6,
+  TOO_LARGE: 7,
+  /** The shell's convention for SIGINT (128 + 2): Ctrl-C stopped the command, not the batch. */
+  INTERRUPTED: 130,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export const EXIT_CODES_HELP = `Exit codes:
+  0   success
+  1   unexpected error
+  2   usage error (bad flags or arguments)
+  3   validation failed (400/415/422: the manifest or a parameter was rejected)
+  4   not found (404: no such batch for this tenant)
+  5   the batch finished with errors (completed_with_errors or cancelled) under --watch
+  6   server unreachable, timed out, or a 5xx answer
+  7   payload too large (413: the manifest is over a row or byte limit)
+  130 interrupted (Ctrl-C); a batch already accepted goes on`;
+
+/** A bad flag, argument or file found before anything was sent. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** An HTTP answer that is not a success, with the API's error body when it had one. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: readonly { path: string; message: string }[] = [],
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The server could not be reached or did not answer in time. */
+export class UnreachableError extends Error {
+  override readonly name = 'UnreachableError';
+}
+
+/** The server answered something this CLI does not understand (a version mismatch, a proxy page). */
+export class UnexpectedResponseError extends Error {
+  override readonly name = 'UnexpectedResponseError';
+}
+
+export function exitCodeForStatus(status: number): ExitCode {
+  if (status === 404) return EXIT.NOT_FOUND;
+  if (status === 413) return EXIT.TOO_LARGE;
+  if (status === 400 || status === 415 || status === 422) return EXIT.VALIDATION;
+  if (status >= 500) return EXIT.UNAVAILABLE;
+  return EXIT.UNEXPECTED;
+}
+
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof UsageError) return EXIT.USAGE;
+  if (err instanceof ApiError) return exitCodeForStatus(err.status);
+  if (err instanceof UnreachableError) return EXIT.UNAVAILABLE;
+  return EXIT.UNEXPECTED;
+}
