@@ -1,6 +1,7 @@
 import {
   BatchStore,
   BudgetParking,
+  Budgets,
   createKeys,
   createQueues,
   createRedis,
@@ -9,6 +10,7 @@ import {
   JobStore,
   Ledger,
   type Logger,
+  loadBatchView,
   type PriceTable,
   ProviderGate,
   type ProviderLimits,
@@ -126,6 +128,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const ledger = new Ledger(producer, keys);
   const queues = createQueues(producer, keys);
   const fair = new FairQueue(producer, keys, queues, { buffer: options.fairShareBuffer, logger });
+  const batches = new BatchStore(producer, keys, store);
+  const budgets = new Budgets(producer, keys);
   // Signed callbacks to clients, when the deployment has signing secrets.
   const notifier =
     options.callbacks.secrets.length > 0
@@ -133,6 +137,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
           connection,
           keys,
           store,
+          batchView: (batchId) => loadBatchView({ batches, budgets, ledger }, batchId),
           logger,
           secrets: options.callbacks.secrets,
           urlPolicy: options.callbacks.urlPolicy,
@@ -142,7 +147,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       : undefined;
   const context: WorkerContext = {
     store,
-    batches: new BatchStore(producer, keys, store),
+    batches,
+    budgets,
     ledger,
     queues,
     fair,

@@ -1,4 +1,4 @@
-import { AppError, cancelJob, enqueueJobCallback, isJobId, jobView, submitJob } from '@recast/core';
+import { AppError, cancelJob, isJobId, jobView, notifyFinished, submitJob } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { tenantOf } from '../../tenant.js';
 
@@ -40,7 +40,7 @@ export default async function jobRoutes(app: FastifyInstance) {
       {
         ...app.recast,
         onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
-        onTerminal: (cancelled) => enqueueJobCallback(app.recast.notify, cancelled).then(() => undefined),
+        onTerminal: (cancelled) => notifyFinished(app.recast, cancelled),
       },
       tenantOf(request),
       id,
