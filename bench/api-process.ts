@@ -4,6 +4,10 @@ import { freePort } from '@recast/core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** The benchmarks' admin key: requests are authenticated as in production. */
+export const BENCH_API_KEY = 'rk_bench_admin_key_0123456789';
+export const BENCH_AUTH = { authorization: `Bearer ${BENCH_API_KEY}` };
+
 export interface ApiProcess {
   url: string;
   pid: number;
@@ -27,6 +31,9 @@ export async function startApiProcess(
       env: {
         ...process.env,
         LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+        ADMIN_API_KEY: BENCH_API_KEY,
+        // The per-key rate limit is a policy, not a cost: it would only cap what is measured.
+        RATE_LIMIT_MAX: '0',
         ...env,
         PORT: String(port),
         HOST: '127.0.0.1',

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { startApiProcess } from './api-process.js';
+import { BENCH_AUTH, startApiProcess } from './api-process.js';
 import { benchRedis, fmt, report } from './lib.js';
 
 const ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 100_000);
@@ -54,7 +54,11 @@ async function upload(pool: Pool, path: string): Promise<{ id: string; ms: numbe
   const res = await pool.request({
     method: 'POST',
     path: '/v1/batches',
-    headers: { 'content-type': 'application/x-ndjson', 'content-length': String((await stat(path)).size) },
+    headers: {
+      ...BENCH_AUTH,
+      'content-type': 'application/x-ndjson',
+      'content-length': String((await stat(path)).size),
+    },
     body: createReadStream(path),
     headersTimeout: 600_000,
     bodyTimeout: 600_000,
@@ -70,7 +74,7 @@ async function latency(pool: Pool, path: string, n: number) {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const started = performance.now();
-    const res = await pool.request({ method: 'GET', path });
+    const res = await pool.request({ method: 'GET', path, headers: BENCH_AUTH });
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`GET ${path} answered ${res.statusCode}`);
     times.push(performance.now() - started);

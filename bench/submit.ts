@@ -6,7 +6,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { startApiProcess } from './api-process.js';
+import { BENCH_AUTH, startApiProcess } from './api-process.js';
 import { benchRedis, fmt, measure, report } from './lib.js';
 
 const TOTAL = Number(process.env.BENCH_SUBMIT_TOTAL ?? 4000);
@@ -46,7 +46,7 @@ export async function benchSubmit(): Promise<{ ratio: number }> {
       const res = await pool.request({
         method: 'POST',
         path: '/v1/jobs',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...BENCH_AUTH },
         body: JSON.stringify(body),
       });
       await res.body.dump();
@@ -73,7 +73,7 @@ export async function benchSubmit(): Promise<{ ratio: number }> {
       const res = await barePool.request({
         method: 'POST',
         path: '/v1/jobs',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...BENCH_AUTH },
         body: JSON.stringify(body),
       });
       await res.body.dump();

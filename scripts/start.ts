@@ -53,6 +53,12 @@ if (!env.WEBHOOK_SECRET) {
   env.WEBHOOK_SECRET = randomBytes(24).toString('base64url');
   say('WEBHOOK_SECRET not set: generated one for this run');
 }
+if (!env.ADMIN_API_KEY && env.AUTH_DISABLED !== 'true') {
+  // A fixed key for local runs, so the README's curl lines work as written. Set your own anywhere
+  // else: this one is public.
+  env.ADMIN_API_KEY = 'rk_local_dev_admin_key_0000';
+  say(`ADMIN_API_KEY not set: the local admin key is ${env.ADMIN_API_KEY}`);
+}
 env.PORT ??= '3000';
 env.PUBLIC_URL ??= `http://127.0.0.1:${env.PORT}`;
 

@@ -95,6 +95,9 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const common = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, WEBHOOK_SECRET: secret, LOG_LEVEL: 'info' };
+  // Jobs are submitted with X-Tenant, a thousand in seconds: access control and the per-key rate
+  // limit are not what these scenarios are about.
+  const apiOnly = { AUTH_DISABLED: 'true', RATE_LIMIT_MAX: '0' };
 
   const slots: Slot[] = [];
   const cleanups: (() => Promise<void>)[] = [];
@@ -128,6 +131,7 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
       logDir,
       env: {
         ...common,
+        ...apiOnly,
         PORT: String(apiPort),
         HOST: '127.0.0.1',
         SSRF_ALLOW_HOSTS: `127.0.0.1:${emulatorPort}`,

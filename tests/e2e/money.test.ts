@@ -14,7 +14,11 @@ async function api(
 ) {
   const res = await fetch(`${s.apiUrl}${path}`, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...s.authHeaders,
+      ...headers,
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & { data?: unknown[] } };
@@ -252,7 +256,8 @@ describe('fair share', () => {
 
 describe('costs report', () => {
   it('sums to the emulator\u2019s bill by resolution and by day', async () => {
-    const s = await start();
+    // An admin's report: across tenants.
+    const s = await start({ auth: true });
     const images = [s.fixture('person-a.png')];
     const jobs = [
       await s.submit({ video: s.fixture('clip-2s-faststart.mp4'), images }),
@@ -295,7 +300,8 @@ describe('costs report', () => {
 
 describe('budget refusals and estimates', () => {
   it('fails a job at once with BUDGET_EXCEEDED when asked to, and parks it otherwise', async () => {
-    const s = await start();
+    // An admin sets limits and reads them across tenants.
+    const s = await start({ auth: true });
     await api(s, 'PUT', '/v1/budgets/tenant:tight', { window: 'monthly', limit_usd: 0.05 });
     const body = { video: s.fixture('clip-2s-faststart.mp4'), images: [s.fixture('person-a.png')] };
     const rejected = await s.submit({ ...body, on_budget_exceeded: 'reject' }, { 'x-tenant': 'tight' });

@@ -28,7 +28,14 @@ export interface SystemOptions {
   api?: Record<string, string>;
   /** Start no worker in this process (a test runs its own, e.g. in child processes). */
   noWorker?: boolean;
+  /**
+   * API keys on (the bootstrap admin key is ADMIN_KEY). Off by default: the suites about jobs,
+   * money and delivery name the tenant with X-Tenant (AUTH_DISABLED), the access suite turns keys on.
+   */
+  auth?: boolean;
 }
+
+export const ADMIN_KEY = 'rk_e2e_admin_key_0123456789';
 
 /**
  * The whole system in one process, each part over real HTTP on loopback and on the run's real
@@ -56,6 +63,9 @@ export async function startSystem(options: SystemOptions = {}) {
       WEBHOOK_SECRET: SECRET,
       // The emulator serves the fixtures on loopback; everything else private stays refused.
       SSRF_ALLOW_HOSTS: new URL(emulatorUrl).host,
+      ...(options.auth ? { ADMIN_API_KEY: ADMIN_KEY } : { AUTH_DISABLED: 'true' }),
+      // Suites submit thousands of jobs in seconds; the per-key limit has a suite of its own.
+      RATE_LIMIT_MAX: '0',
       ...options.api,
     }),
     logger,
@@ -101,13 +111,16 @@ export async function startSystem(options: SystemOptions = {}) {
   const budgets = new Budgets(redis, keys);
   const queues = createQueues(redis, keys);
 
+  /** Headers that authenticate as the bootstrap admin when keys are on (none otherwise). */
+  const authHeaders: Record<string, string> = options.auth ? { authorization: `Bearer ${ADMIN_KEY}` } : {};
+
   async function submit(
     body: Record<string, unknown>,
     headers: Record<string, string> = {},
   ): Promise<JobView> {
     const res = await fetch(`${apiUrl}/v1/jobs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...authHeaders, ...headers },
       body: JSON.stringify(body),
     });
     if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
@@ -115,7 +128,9 @@ export async function startSystem(options: SystemOptions = {}) {
   }
 
   async function getJob(id: string, tenant?: string): Promise<JobView> {
-    const res = await fetch(`${apiUrl}/v1/jobs/${id}`, { headers: tenant ? { 'x-tenant': tenant } : {} });
+    const res = await fetch(`${apiUrl}/v1/jobs/${id}`, {
+      headers: { ...authHeaders, ...(tenant ? { 'x-tenant': tenant } : {}) },
+    });
     if (!res.ok) throw new Error(`GET job answered ${res.status}`);
     return (await res.json()) as JobView;
   }
@@ -178,6 +193,7 @@ export async function startSystem(options: SystemOptions = {}) {
 
   return {
     apiUrl,
+    authHeaders,
     emulatorUrl,
     fixture: (name: string) => `${emulatorUrl}/fixtures/${name}`,
     submit,

@@ -1,13 +1,20 @@
-import { DEFAULT_PRICE_TABLE, type Logger, parsePriceTable } from '@recast/core';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
+import { AppError, DEFAULT_PRICE_TABLE, type Logger, parsePriceTable } from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
+import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { recastPlugin } from './plugins/recast.js';
+import adminRoutes from './routes/admin/index.js';
 import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
 import costRoutes from './routes/costs/index.js';
+import eventRoutes from './routes/events/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
+import statsRoutes from './routes/stats/index.js';
 import tenantRoutes from './routes/tenants/index.js';
 import webhookRoutes from './routes/webhooks/index.js';
 
@@ -38,6 +45,38 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
     );
   });
   await app.register(errorsPlugin);
+  // Security headers on every answer; the API serves JSON, and its own pages load only its own
+  // scripts and styles.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+  });
+  // Load shedding: while the event loop lags, answer 503 at once rather than queue up work.
+  if (config.MAX_EVENT_LOOP_DELAY_MS > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
+      retryAfter: 5,
+      pressureHandler: (_request, reply, type, value) => {
+        void reply
+          .status(503)
+          .header('retry-after', '5')
+          .send({
+            error: new AppError('OVERLOADED', `the server is overloaded (${type} ${value}); retry shortly`, {
+              statusCode: 503,
+              retryable: true,
+            }).toJSON(),
+          });
+      },
+    });
+  }
   await app.register(recastPlugin, {
     redisUrl: config.REDIS_URL,
     prefix: config.REDIS_PREFIX,
@@ -54,9 +93,45 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
       maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
     },
     limits: { maxImages: config.MAX_IMAGES, maxMetadataBytes: config.MAX_METADATA_BYTES },
+    providerLimits: {
+      submitsPerWindow: config.PROVIDER_SUBMITS_PER_WINDOW,
+      windowMs: config.PROVIDER_RATE_WINDOW_MS,
+      maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
+    },
+    eventRetentionMs: config.EVENTS_RETENTION_MS,
   });
+  await app.register(authPlugin, {
+    disabled: config.AUTH_DISABLED,
+    bootstrapKey: config.ADMIN_API_KEY,
+    logger,
+  });
+  // Per-key request rate on the public API, counted in Redis so every API process shares it.
+  // After authentication (preHandler), so the key, not the address, is what is counted.
+  if (config.RATE_LIMIT_MAX > 0) {
+    await app.register(rateLimit, {
+      hook: 'preHandler',
+      max: config.RATE_LIMIT_MAX,
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      redis: app.recast.redis,
+      nameSpace: `${config.REDIS_PREFIX}:ratelimit:`,
+      // Redis trouble is answered by the routes themselves (503); it must not also block reads.
+      skipOnError: true,
+      keyGenerator: (request) => request.principal?.keyId ?? request.ip,
+      allowList: (request) => (request.routeOptions.config.access ?? 'read') === 'public',
+      errorResponseBuilder: (_request, context) =>
+        new AppError('RATE_LIMITED', `too many requests: at most ${context.max} per ${context.after}`, {
+          statusCode: 429,
+          retryable: true,
+        }),
+    });
+  }
   await app.register(healthRoutes);
   await app.register(jobRoutes);
+  await app.register(statsRoutes);
+  await app.register(eventRoutes, {
+    pollMs: config.EVENTS_POLL_MS,
+    heartbeatMs: config.EVENTS_HEARTBEAT_MS,
+  });
   await app.register(budgetRoutes);
   await app.register(batchRoutes, {
     manifest: {
@@ -68,6 +143,7 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
   });
   await app.register(costRoutes);
   await app.register(tenantRoutes);
+  await app.register(adminRoutes);
   await app.register(webhookRoutes, { bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES });
   return app;
 }

@@ -1,4 +1,4 @@
-import { CommonConfigShape, envInt, parseConfig } from '@recast/core';
+import { CommonConfigShape, envBoolean, envInt, parseConfig } from '@recast/core';
 import { z } from 'zod';
 
 export const ApiConfigSchema = z.object({
@@ -20,6 +20,21 @@ export const ApiConfigSchema = z.object({
   MANIFEST_MAX_ROWS: envInt(1).default(100_000),
   MANIFEST_MAX_LINE_BYTES: envInt(256).default(64 * 1024),
   MANIFEST_MAX_ERRORS: envInt(1, 100_000).default(100),
+  /** The bootstrap admin key (rk_…), registered at start; create the others with it. */
+  ADMIN_API_KEY: z
+    .string()
+    .regex(/^rk_[A-Za-z0-9_]{16,128}$/, 'must be rk_ followed by 16-128 letters, digits or _')
+    .optional(),
+  /** Every request is an admin of tenant X-Tenant (local development only). */
+  AUTH_DISABLED: envBoolean.default(false),
+  /** Requests per key (or per address without one) per window on /v1; 0 = no limit. */
+  RATE_LIMIT_MAX: envInt(0).default(1200),
+  RATE_LIMIT_WINDOW_MS: envInt(100).default(60_000),
+  /** Load shedding: 503 while the event loop lags more than this (0 = off). */
+  MAX_EVENT_LOOP_DELAY_MS: envInt(0).default(1_000),
+  /** How often an event stream (GET /v1/events) looks for new events; heartbeat comment interval. */
+  EVENTS_POLL_MS: envInt(20).default(500),
+  EVENTS_HEARTBEAT_MS: envInt(100).default(15_000),
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

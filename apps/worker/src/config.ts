@@ -22,12 +22,6 @@ export const WorkerConfigSchema = z.object({
   SETTLE_MAX_RECHECKS: envInt(0).default(40),
   /** Pause after a 429 that names no wait (no Retry-After, no X-RateLimit-Reset). */
   RATE_LIMIT_FALLBACK_MS: envInt(10).default(5_000),
-  /** Submits (POST /apps/run) allowed per window, across all workers; 0 = no limit. The
-   * provider documents 100 runs per minute. */
-  PROVIDER_SUBMITS_PER_WINDOW: envInt(0).default(100),
-  PROVIDER_RATE_WINDOW_MS: envInt(1).default(60_000),
-  /** Tasks in flight at the provider (submitted, not yet terminal), across all workers; 0 = no cap. */
-  PROVIDER_MAX_IN_FLIGHT: envInt(0).default(100),
   /** When every in-flight slot is taken, look again after this long (a settle wakes it sooner). */
   IN_FLIGHT_POLL_MS: envInt(10).default(1_000),
   FEED_INTERVAL_MS: envInt(10).default(1_000),

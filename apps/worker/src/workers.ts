@@ -48,6 +48,8 @@ export interface StartWorkersOptions {
   lockMs: number;
   callbacks: { secrets: readonly string[]; urlPolicy: UrlPolicy; timeoutMs: number; concurrency: number };
   reconcile: { intervalMs: number; maxPerPass: number; delays: ReconcileDelays; orphanScanPages: number };
+  /** How long job and batch events stay in a tenant's stream. */
+  eventRetentionMs?: number;
 }
 
 /** The options `main.ts` derives from the environment (tests use it to run workers the same way). */
@@ -80,6 +82,7 @@ export function workerOptions(
       inFlightSweepMs: config.IN_FLIGHT_SWEEP_MS,
     },
     lockMs: config.WORKER_LOCK_MS,
+    eventRetentionMs: config.EVENTS_RETENTION_MS,
     callbacks: {
       secrets: config.CALLBACK_SECRETS,
       urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
@@ -124,7 +127,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     logger,
     name: 'recast-worker-producer',
   });
-  const store = new JobStore(producer, keys, options.reconcile.delays);
+  const store = new JobStore(producer, keys, options.reconcile.delays, options.eventRetentionMs);
   const ledger = new Ledger(producer, keys);
   const queues = createQueues(producer, keys);
   const fair = new FairQueue(producer, keys, queues, { buffer: options.fairShareBuffer, logger });

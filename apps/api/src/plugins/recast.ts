@@ -8,6 +8,7 @@ import {
   createRedis,
   DEFAULT_JOB_SCHEMA_LIMITS,
   type DurationEstimator,
+  EventLog,
   FairQueue,
   JobCreator,
   type JobSchemaLimits,
@@ -17,6 +18,8 @@ import {
   type Logger,
   type NotifyQueue,
   type PriceTable,
+  ProviderGate,
+  type ProviderLimits,
   type Queues,
   type UrlPolicy,
   waitForRedis,
@@ -43,6 +46,9 @@ export interface RecastDeps {
   callbacks: boolean;
   notify: NotifyQueue;
   batches: BatchStore;
+  /** Read-only here: the API reports the provider pressure the workers enforce. */
+  gate: ProviderGate;
+  events: EventLog;
 }
 
 declare module 'fastify' {
@@ -62,6 +68,8 @@ export interface RecastPluginOptions {
   estimate: { fallbackSeconds: number; concurrency: number; timeoutMs: number; maxMoovBytes: number };
   limits?: Partial<JobSchemaLimits>;
   callbackSecrets: readonly string[];
+  providerLimits: Omit<ProviderLimits, 'pendingHoldMs'>;
+  eventRetentionMs: number;
 }
 
 /** Redis, the job store, queues, ledger and estimator, shared by every route and closed with the app. */
@@ -75,7 +83,7 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
     logger.warn({ err: err.message }, 'Redis not reachable at start'),
   );
   const queues = createQueues(redis, keys);
-  const store = new JobStore(redis, keys);
+  const store = new JobStore(redis, keys, undefined, options.eventRetentionMs);
   const fair = new FairQueue(redis, keys, queues, { buffer: options.fairShareBuffer, logger });
   const notify = createNotifyQueue(redis, keys);
   const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
@@ -96,6 +104,8 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
     callbacks: options.callbackSecrets.length > 0,
     notify,
     batches: new BatchStore(redis, keys, store),
+    gate: new ProviderGate(redis, keys, { ...options.providerLimits, pendingHoldMs: 0 }),
+    events: new EventLog(redis, keys),
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
     await estimator.close();

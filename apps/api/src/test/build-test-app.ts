@@ -4,13 +4,19 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config.js';
 
 export const TEST_WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
+/** The bootstrap admin key of test apps. */
+export const TEST_ADMIN_KEY = 'rk_test_admin_key_0123456789';
 
-/** The real app on the run's Redis, under a key prefix of its own. */
+/**
+ * The real app on the run's Redis, under a key prefix of its own. API keys are on (the bootstrap
+ * admin key is TEST_ADMIN_KEY); tests about something else may pass AUTH_DISABLED=true.
+ */
 export async function buildTestApp(env: Record<string, string> = {}): Promise<FastifyInstance> {
   const config = loadConfig({
     REDIS_URL: testRedisUrl(),
     REDIS_PREFIX: uniquePrefix('api'),
     WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    ADMIN_API_KEY: TEST_ADMIN_KEY,
     ...env,
   });
   const app = await buildApp({ config, logger: testLogger() });

@@ -126,13 +126,19 @@ export class BatchStore {
 
   /** Make a staged batch visible; its jobs are then lined up (see lineUp). */
   async commit(batchId: string, tenant: string, fields: Partial<BatchRecord>): Promise<void> {
-    await this.redis
+    const multi = this.redis
       .multi()
       .hset(this.keys.batch(batchId), encode({ ...fields, stored_status: 'queued' }))
       .zrem(this.keys.batchesStaging(), batchId)
       .zadd(this.keys.batchesLining(), Date.now(), batchId)
-      .zadd(this.keys.tenantBatches(tenant), 0, batchId)
-      .exec();
+      .zadd(this.keys.tenantBatches(tenant), 0, batchId);
+    this.store.eventIn(multi, tenant, {
+      type: 'batch.created',
+      batch: batchId,
+      rows: String(fields.total ?? 0),
+      at: new Date().toISOString(),
+    });
+    await multi.exec();
   }
 
   /**
@@ -149,6 +155,7 @@ export class BatchStore {
       const ids = await this.redis.zrange(this.keys.batchJobs(batchId), lined, lined + chunk - 1);
       if (ids.length === 0) break;
       const multi = this.store.multi();
+      this.store.indexIn(multi, ids);
       fair.pushManyIn(multi, ids, tenant);
       multi.hset(batchKey, 'lined', String(lined + ids.length));
       await multi.exec();
@@ -189,16 +196,28 @@ export class BatchStore {
   }
 
   /** A finished batch runs again (retry): it is not finished, nor being cancelled, any more. */
-  async reopen(batchId: string): Promise<void> {
-    await this.redis
+  async reopen(batchId: string, tenant: string): Promise<void> {
+    const multi = this.redis
       .multi()
       .hdel(this.keys.batch(batchId), 'finished_at')
-      .hset(this.keys.batch(batchId), 'stored_status', 'queued')
-      .exec();
+      .hset(this.keys.batch(batchId), 'stored_status', 'queued');
+    this.store.eventIn(multi, tenant, {
+      type: 'batch.reopened',
+      batch: batchId,
+      at: new Date().toISOString(),
+    });
+    await multi.exec();
   }
 
-  async setStoredStatus(batchId: string, status: BatchRecord['stored_status']): Promise<void> {
-    await this.redis.hset(this.keys.batch(batchId), 'stored_status', status);
+  /** The batch is being cancelled (its status says so until its last row has settled). */
+  async markCancelling(batchId: string, tenant: string): Promise<void> {
+    const multi = this.redis.multi().hset(this.keys.batch(batchId), 'stored_status', 'cancelling');
+    this.store.eventIn(multi, tenant, {
+      type: 'batch.cancelling',
+      batch: batchId,
+      at: new Date().toISOString(),
+    });
+    await multi.exec();
   }
 
   /** A tenant's batch ids, newest first, after `cursor` (an id). */

@@ -21,7 +21,7 @@ export async function cancelBatch(
   batchId: string,
   tenant: string,
 ): Promise<BatchCancelTally> {
-  await deps.batches.setStoredStatus(batchId, 'cancelling');
+  await deps.batches.markCancelling(batchId, tenant);
   const tally: BatchCancelTally = {
     cancelled_before_spend: 0,
     cancelling_at_provider: 0,

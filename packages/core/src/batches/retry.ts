@@ -56,7 +56,7 @@ export async function retryBatch(
     }
   }
   if (result.retried > 0) {
-    await deps.batches.reopen(batchId);
+    await deps.batches.reopen(batchId, tenant);
     void deps.fair.kick();
   }
   return result;

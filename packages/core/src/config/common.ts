@@ -15,6 +15,14 @@ export const CommonConfigShape = {
   WEBHOOK_SECRET: z
     .string({ message: 'is required (a random string of at least 16 characters)' })
     .min(16, 'must be at least 16 characters'),
+  /** Submits (POST /apps/run) allowed per window, across all workers; 0 = no limit. The
+   * provider documents 100 runs per minute. The API reads these too, to report them. */
+  PROVIDER_SUBMITS_PER_WINDOW: envInt(0).default(100),
+  PROVIDER_RATE_WINDOW_MS: envInt(1).default(60_000),
+  /** Tasks in flight at the provider (submitted, not yet terminal), across all workers; 0 = no cap. */
+  PROVIDER_MAX_IN_FLIGHT: envInt(0).default(100),
+  /** How long job and batch events stay in a tenant's stream (GET /v1/events resumes within it). */
+  EVENTS_RETENTION_MS: envInt(60_000).default(24 * 3600_000),
   MAX_IMAGES: envInt(1, 4).default(4),
   MAX_METADATA_BYTES: envInt(0, 65_536).default(4096),
   /** JSON price table `{version, micro_usd_per_second: {"720p", "1080p"}}`; default $0.03/$0.06. */

@@ -19,6 +19,8 @@ export interface Keys {
   ledgerDays(): string;
   /** A batch's billed totals by resolution (`<resolution>|ms|count|micro_usd` counters). */
   ledgerBatch(batchId: string): string;
+  /** A day's billed totals by resolution, of one tenant or of everyone (same counters). */
+  ledgerDayTotals(day: string, tenant?: string): string;
   budgetLimits(): string;
   budgetUsage(scope: string, period: string): string;
   reservations(): string;
@@ -43,6 +45,13 @@ export interface Keys {
   /** Batches being uploaded (invisible), and committed batches whose jobs are still being lined up. */
   batchesStaging(): string;
   batchesLining(): string;
+  /** API keys: id -> record (JSON), and a key's SHA-256 -> its id. */
+  apiKeys(): string;
+  apiKeyHash(sha256: string): string;
+  /** Job listings: every job, a tenant's, and either by state (zsets of ids, lex = creation order). */
+  jobIndex(tenant?: string, state?: string): string;
+  /** A tenant's event stream (job and batch state changes), trimmed by age. */
+  events(tenant: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -58,6 +67,8 @@ export function createKeys(prefix: string): Keys {
     ledgerDay: (day) => `${prefix}:{ledger}:day:${day}`,
     ledgerDays: () => `${prefix}:{ledger}:days`,
     ledgerBatch: (batchId) => `${prefix}:{ledger}:batch:${batchId}`,
+    ledgerDayTotals: (day, tenant) =>
+      `${prefix}:{ledger}:day-totals:${day}${tenant === undefined ? '' : `:${tenant}`}`,
     budgetLimits: () => `${prefix}:{ledger}:budget:limits`,
     budgetUsage: (scope, period) => `${prefix}:{ledger}:budget:usage:${scope}:${period}`,
     reservations: () => `${prefix}:{ledger}:reservations`,
@@ -76,5 +87,11 @@ export function createKeys(prefix: string): Keys {
     tenantBatches: (tenant) => `{${prefix}}:batches:${tenant}`,
     batchesStaging: () => `{${prefix}}:batches-staging`,
     batchesLining: () => `{${prefix}}:batches-lining`,
+    apiKeys: () => `${prefix}:apikeys`,
+    apiKeyHash: (sha256) => `${prefix}:apikey:${sha256}`,
+    // Derived in Lua from a job key too (transition-2.lua): keep the two spellings in step.
+    jobIndex: (tenant, state) =>
+      `{${prefix}}:idx:jobs${tenant === undefined ? '' : `:t:${tenant}`}${state === undefined ? '' : `:s:${state}`}`,
+    events: (tenant) => `{${prefix}}:events:${tenant}`,
   };
 }

@@ -20,7 +20,8 @@ export interface TransitionOptions {
 type TransitionReply = [1, JobState, number] | [0, JobState, number] | [-1];
 
 interface JobRedis extends Redis {
-  recastCreate(key: string, ...fields: string[]): Promise<number>;
+  recastCreate(key: string, eventsMinId: string, ...fields: string[]): Promise<number>;
+  recastIndex(numKeys: number, ...keys: string[]): Promise<number>;
   recastTransition(
     key: string,
     index: string,
@@ -29,6 +30,7 @@ interface JobRedis extends Redis {
     now: string,
     attempt: string,
     reconcileAt: string,
+    eventsMinId: string,
     ...fields: string[]
   ): Promise<TransitionReply>;
 }
@@ -47,6 +49,9 @@ export const DEFAULT_RECONCILE_DELAYS: ReconcileDelays = {
   cancelling: 60_000,
 };
 
+/** How long job and batch events stay in a tenant's stream (GET /v1/events resumes within it). */
+export const DEFAULT_EVENT_RETENTION_MS = 24 * 3600_000;
+
 /** Recast's job records in Redis: create, read, and compare-and-set state transitions. */
 export class JobStore {
   private readonly redis: JobRedis;
@@ -55,10 +60,12 @@ export class JobStore {
     redis: Redis,
     private readonly keys: Keys,
     private readonly reconcileDelays: ReconcileDelays = DEFAULT_RECONCILE_DELAYS,
+    private readonly eventRetentionMs: number = DEFAULT_EVENT_RETENTION_MS,
   ) {
     if (!('recastTransition' in redis)) {
       redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-2.lua', import.meta.url)));
       redis.defineCommand('recastCreate', loadLua(new URL('./lua/create-1.lua', import.meta.url)));
+      redis.defineCommand('recastIndex', loadLua(new URL('./lua/index-n.lua', import.meta.url)));
     }
     this.redis = redis as JobRedis;
   }
@@ -72,14 +79,37 @@ export class JobStore {
   createIn(multi: ChainableCommander, record: JobRecord): void {
     (multi as unknown as JobRedis).recastCreate(
       this.keys.job(record.id),
+      this.eventsMinId(),
       ...Object.entries(encodeFields(record)).flat(),
     );
+  }
+
+  /** Queue the listing of jobs created unlisted (a committed batch's rows; see index-n.lua). */
+  indexIn(multi: ChainableCommander, jobIds: readonly string[]): void {
+    if (jobIds.length > 0)
+      (multi as unknown as JobRedis).recastIndex(jobIds.length, ...jobIds.map((id) => this.keys.job(id)));
+  }
+
+  /** Queue an event on a tenant's stream (batch events from outside a transition), trimmed by age. */
+  eventIn(multi: ChainableCommander, tenant: string, fields: Record<string, string>): void {
+    multi.xadd(
+      this.keys.events(tenant),
+      'MINID',
+      '~',
+      this.eventsMinId(),
+      '*',
+      ...Object.entries(fields).flat(),
+    );
+  }
+
+  private eventsMinId(now = Date.now()): string {
+    return String(Math.max(0, now - this.eventRetentionMs));
   }
 
   async create(record: JobRecord): Promise<void> {
     const fields = Object.entries(encodeFields(record)).flat();
     // One round trip, and a colliding id can never overwrite another job's record.
-    const created = await this.redis.recastCreate(this.keys.job(record.id), ...fields);
+    const created = await this.redis.recastCreate(this.keys.job(record.id), this.eventsMinId(), ...fields);
     if (created === 0) throw new AppError('CONFLICT', `job ${record.id} already exists`, { statusCode: 409 });
   }
 
@@ -152,7 +182,7 @@ export class JobStore {
     to: JobState,
     fields: Partial<Record<keyof JobRecord, string | number | null>>,
     options: TransitionOptions,
-  ): [string, string, string, string, string, string, string, ...string[]] {
+  ): [string, string, string, string, string, string, string, string, ...string[]] {
     const from = options.from ?? allowedFrom(to);
     const args: string[] = [];
     for (const [key, value] of Object.entries(fields)) {
@@ -172,6 +202,7 @@ export class JobStore {
       now.toISOString(),
       options.attempt === undefined ? '' : String(options.attempt),
       delay === undefined ? '' : String(now.getTime() + delay),
+      this.eventsMinId(now.getTime()),
       ...args,
     ];
   }

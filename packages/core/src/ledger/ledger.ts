@@ -39,6 +39,22 @@ interface LedgerRedis extends Redis {
   recastSettle(numKeys: number, ...args: string[]): Promise<number>;
 }
 
+/** Billed totals by resolution: milliseconds, jobs and micro-dollars. */
+export type ResolutionTotals = Record<string, { ms: number; jobs: number; micro_usd: number }>;
+
+function totalsOf(hash: Record<string, string>): ResolutionTotals {
+  const out: ResolutionTotals = {};
+  for (const [field, value] of Object.entries(hash)) {
+    const [resolution, metric] = field.split('|') as [string, string];
+    const totals = out[resolution] ?? { ms: 0, jobs: 0, micro_usd: 0 };
+    out[resolution] = totals;
+    if (metric === 'ms') totals.ms = Number(value);
+    else if (metric === 'count') totals.jobs = Number(value);
+    else if (metric === 'micro_usd') totals.micro_usd = Number(value);
+  }
+  return out;
+}
+
 export function utcDay(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
@@ -137,12 +153,14 @@ export class Ledger {
       const day = charge?.day ?? utcDay(at);
       try {
         const reply = await this.redis.recastSettle(
-          5 + usageKeys.length,
+          7 + usageKeys.length,
           this.keys.reservations(),
           this.keys.ledgerCharged(),
           this.keys.ledgerDay(day),
           this.keys.ledgerDays(),
           this.keys.ledgerBatch(owner.batch_id ?? '-'),
+          this.keys.ledgerDayTotals(day, owner.tenant),
+          this.keys.ledgerDayTotals(day),
           ...usageKeys,
           owner.jobId,
           mode,
@@ -164,20 +182,13 @@ export class Ledger {
   }
 
   /** A batch's billed totals by resolution, read in O(1) whatever the batch's size. */
-  async batchTotals(
-    batchId: string,
-  ): Promise<Record<string, { ms: number; jobs: number; micro_usd: number }>> {
-    const hash = await this.redis.hgetall(this.keys.ledgerBatch(batchId));
-    const out: Record<string, { ms: number; jobs: number; micro_usd: number }> = {};
-    for (const [field, value] of Object.entries(hash)) {
-      const [resolution, metric] = field.split('|') as [string, string];
-      const totals = out[resolution] ?? { ms: 0, jobs: 0, micro_usd: 0 };
-      out[resolution] = totals;
-      if (metric === 'ms') totals.ms = Number(value);
-      else if (metric === 'count') totals.jobs = Number(value);
-      else if (metric === 'micro_usd') totals.micro_usd = Number(value);
-    }
-    return out;
+  async batchTotals(batchId: string): Promise<ResolutionTotals> {
+    return totalsOf(await this.redis.hgetall(this.keys.ledgerBatch(batchId)));
+  }
+
+  /** A day's billed totals by resolution, of one tenant or of everyone, read in O(1). */
+  async dayTotals(day: string, tenant?: string): Promise<ResolutionTotals> {
+    return totalsOf(await this.redis.hgetall(this.keys.ledgerDayTotals(day, tenant)));
   }
 
   async chargeOf(jobId: string): Promise<Charge | undefined> {

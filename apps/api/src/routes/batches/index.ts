@@ -143,7 +143,7 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
     });
   }
 
-  app.post('/v1/batches', async (request, reply) => {
+  app.post('/v1/batches', { config: { access: 'write' } }, async (request, reply) => {
     let result: Awaited<ReturnType<typeof ingest>>;
     if (request.isMultipart()) {
       result = await ingestMultipart(request);

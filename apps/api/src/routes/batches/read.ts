@@ -15,7 +15,8 @@ import {
 } from '@recast/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { tenantOf } from '../../tenant.js';
+import { sendCacheable } from '../../etag.js';
+import { canSee, tenantOf } from '../../tenant.js';
 import { resultLine, resultsCsvHeader, resultsCsvRow } from './results.js';
 
 const ListSchema = z.strictObject({
@@ -44,15 +45,17 @@ export default async function batchReadRoutes(app: FastifyInstance) {
   async function load(request: FastifyRequest<{ Params: { id: string } }>): Promise<BatchView> {
     const { id } = request.params;
     const view = isBatchId(id) ? await loadBatchView(app.recast, id) : undefined;
-    if (!view || view.tenant !== tenantOf(request)) {
+    if (!view || !canSee(request, view.tenant)) {
       throw new AppError('NOT_FOUND', `batch ${id} not found`, { statusCode: 404 });
     }
     return view;
   }
 
-  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => load(request));
+  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request, reply) =>
+    sendCacheable(request, reply, await load(request)),
+  );
 
-  app.get('/v1/batches', async (request) => {
+  app.get('/v1/batches', async (request, reply) => {
     const page = parseOrThrow(ListSchema, request.query, 'query');
     const data: BatchView[] = [];
     let cursor = page.cursor;
@@ -69,7 +72,11 @@ export default async function batchReadRoutes(app: FastifyInstance) {
         if (data.length >= page.limit) break;
       }
     }
-    return { object: 'list', data, next_cursor: data.length >= page.limit ? (cursor ?? null) : null };
+    return sendCacheable(request, reply, {
+      object: 'list',
+      data,
+      next_cursor: data.length >= page.limit ? (cursor ?? null) : null,
+    });
   });
 
   app.get<{ Params: { id: string } }>('/v1/batches/:id/jobs', async (request) => {
@@ -113,32 +120,40 @@ export default async function batchReadRoutes(app: FastifyInstance) {
     return reply.send(Readable.from(lines()));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/batches/:id/retry', async (request, reply) => {
-    const batch = await load(request);
-    const { include_cancelled } = parseOrThrow(RetrySchema, request.query, 'query');
-    const result = await retryBatch(app.recast, batch.id, batch.tenant, {
-      includeCancelled: include_cancelled === 'true',
-    });
-    request.log.info({ batchId: batch.id, tenant: batch.tenant, ...result }, 'batch retry requested');
-    return reply.status(202).send({ ...(await loadBatchView(app.recast, batch.id)), retry: result });
-  });
+  app.post<{ Params: { id: string } }>(
+    '/v1/batches/:id/retry',
+    { config: { access: 'write' } },
+    async (request, reply) => {
+      const batch = await load(request);
+      const { include_cancelled } = parseOrThrow(RetrySchema, request.query, 'query');
+      const result = await retryBatch(app.recast, batch.id, batch.tenant, {
+        includeCancelled: include_cancelled === 'true',
+      });
+      request.log.info({ batchId: batch.id, tenant: batch.tenant, ...result }, 'batch retry requested');
+      return reply.status(202).send({ ...(await loadBatchView(app.recast, batch.id)), retry: result });
+    },
+  );
 
-  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (request, reply) => {
-    const batch = await load(request);
-    const { notify } = app.recast;
-    const tally = await cancelBatch(
-      {
-        ...app.recast,
-        onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
-        // Each row's own callback here; the batch's one callback once, below, if it is now finished.
-        onTerminal: (cancelled) => enqueueJobCallback(notify, cancelled).then(() => undefined),
-      },
-      batch.id,
-      batch.tenant,
-    );
-    request.log.info({ batchId: batch.id, tenant: batch.tenant, ...tally }, 'batch cancel requested');
-    const view = (await loadBatchView(app.recast, batch.id)) as BatchView;
-    if (app.recast.callbacks) await enqueueBatchCallback(notify, view);
-    return reply.status(202).send({ ...view, cancel: tally });
-  });
+  app.post<{ Params: { id: string } }>(
+    '/v1/batches/:id/cancel',
+    { config: { access: 'write' } },
+    async (request, reply) => {
+      const batch = await load(request);
+      const { notify } = app.recast;
+      const tally = await cancelBatch(
+        {
+          ...app.recast,
+          onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
+          // Each row's own callback here; the batch's one callback once, below, if it is now finished.
+          onTerminal: (cancelled) => enqueueJobCallback(notify, cancelled).then(() => undefined),
+        },
+        batch.id,
+        batch.tenant,
+      );
+      request.log.info({ batchId: batch.id, tenant: batch.tenant, ...tally }, 'batch cancel requested');
+      const view = (await loadBatchView(app.recast, batch.id)) as BatchView;
+      if (app.recast.callbacks) await enqueueBatchCallback(notify, view);
+      return reply.status(202).send({ ...view, cancel: tally });
+    },
+  );
 }

@@ -1,17 +1,21 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp } from '../../test/build-test-app.js';
+import { buildTestApp, TEST_ADMIN_KEY } from '../../test/build-test-app.js';
 
 let app: FastifyInstance;
 beforeAll(async () => {
   app = await buildTestApp();
 });
+
+/** Budgets and weights are an admin's to set and see across tenants. */
+const inject = (options: InjectOptions) =>
+  app.inject({ ...options, headers: { ...options.headers, authorization: `Bearer ${TEST_ADMIN_KEY}` } });
 afterAll(async () => {
   await app.close();
 });
 
 const put = (scope: string, payload: unknown) =>
-  app.inject({ method: 'PUT', url: `/v1/budgets/${encodeURIComponent(scope)}`, payload: payload as object });
+  inject({ method: 'PUT', url: `/v1/budgets/${encodeURIComponent(scope)}`, payload: payload as object });
 
 describe('budgets API', () => {
   it('sets limits in dollars, stores micro-dollars, and lists them with their current usage', async () => {
@@ -30,17 +34,17 @@ describe('budgets API', () => {
     });
     await put('global', { window: 'monthly', limit_usd: 1000 });
     await put('batch:bat_01', { window: 'lifetime', limit_usd: 0.000001 });
-    const list = await app.inject({ method: 'GET', url: '/v1/budgets' });
+    const list = await inject({ method: 'GET', url: '/v1/budgets' });
     expect(list.json().data.map((b: { scope: string; window: string }) => `${b.scope}|${b.window}`)).toEqual([
       'batch:bat_01|lifetime',
       'global|monthly',
       'tenant:acme|daily',
     ]);
-    const one = await app.inject({ method: 'GET', url: '/v1/budgets?scope=global' });
+    const one = await inject({ method: 'GET', url: '/v1/budgets?scope=global' });
     expect(one.json().data).toHaveLength(1);
     // null removes a limit.
     await put('global', { window: 'monthly', limit_usd: null });
-    expect((await app.inject({ method: 'GET', url: '/v1/budgets?scope=global' })).json().data).toEqual([]);
+    expect((await inject({ method: 'GET', url: '/v1/budgets?scope=global' })).json().data).toEqual([]);
   });
 
   const bad: [string, string, unknown, string][] = [
@@ -53,38 +57,38 @@ describe('budgets API', () => {
   ];
   for (const [what, scope, payload, field] of bad) {
     it(`answers 400 naming ${field} for ${what}, and changes nothing`, async () => {
-      const before = (await app.inject({ method: 'GET', url: '/v1/budgets' })).json();
+      const before = (await inject({ method: 'GET', url: '/v1/budgets' })).json();
       const res = await put(scope, payload);
       expect(res.statusCode).toBe(400);
       expect(res.json().error.issues.map((i: { path: string }) => i.path)).toContain(field);
-      expect((await app.inject({ method: 'GET', url: '/v1/budgets' })).json()).toEqual(before);
+      expect((await inject({ method: 'GET', url: '/v1/budgets' })).json()).toEqual(before);
     });
   }
 });
 
 describe('tenants API', () => {
   it('sets a fair-share weight and reports the tenant line', async () => {
-    expect((await app.inject({ method: 'GET', url: '/v1/tenants/acme' })).json()).toEqual({
+    expect((await inject({ method: 'GET', url: '/v1/tenants/acme' })).json()).toEqual({
       object: 'tenant',
       id: 'acme',
       weight: 1,
       waiting_dispatch: 0,
     });
-    const res = await app.inject({ method: 'PUT', url: '/v1/tenants/acme', payload: { weight: 3 } });
+    const res = await inject({ method: 'PUT', url: '/v1/tenants/acme', payload: { weight: 3 } });
     expect(res.json()).toMatchObject({ id: 'acme', weight: 3 });
     for (const [payload, field] of [
       [{ weight: 0 }, 'weight'],
       [{ weight: 'heavy' }, 'weight'],
       [{ weight: 2, colour: 1 }, 'colour'],
     ] as const) {
-      const refused = await app.inject({ method: 'PUT', url: '/v1/tenants/acme', payload });
+      const refused = await inject({ method: 'PUT', url: '/v1/tenants/acme', payload });
       expect(refused.statusCode).toBe(400);
       expect(refused.json().error.issues.map((i: { path: string }) => i.path)).toContain(field);
     }
     expect(
-      (await app.inject({ method: 'PUT', url: '/v1/tenants/Not%20Ok', payload: { weight: 1 } })).statusCode,
+      (await inject({ method: 'PUT', url: '/v1/tenants/Not%20Ok', payload: { weight: 1 } })).statusCode,
     ).toBe(400);
-    expect((await app.inject({ method: 'GET', url: '/v1/tenants/acme' })).json().weight).toBe(3);
+    expect((await inject({ method: 'GET', url: '/v1/tenants/acme' })).json().weight).toBe(3);
   });
 });
 
@@ -98,11 +102,11 @@ describe('costs API', () => {
       ['group_by=day,colour', 'group_by.1'],
       ['shape=round', 'shape'],
     ] as const) {
-      const res = await app.inject({ method: 'GET', url: `/v1/costs?${query}` });
+      const res = await inject({ method: 'GET', url: `/v1/costs?${query}` });
       expect(res.statusCode, query).toBe(400);
       expect(res.json().error.issues.map((i: { path: string }) => i.path)).toContain(field);
     }
-    const ok = await app.inject({ method: 'GET', url: '/v1/costs?group_by=day,resolution' });
+    const ok = await inject({ method: 'GET', url: '/v1/costs?group_by=day,resolution' });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ object: 'cost_report', group_by: ['day', 'resolution'], rows: [] });
   });

@@ -8,6 +8,7 @@ import {
 } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { isAdmin, tenantOf } from '../../tenant.js';
 
 const PutBudgetSchema = z.strictObject({
   window: z.enum(BUDGET_WINDOWS, { message: 'must be "daily", "monthly" or "lifetime"' }),
@@ -38,20 +39,34 @@ function budgetView(b: BudgetStatus) {
 export default async function budgetRoutes(app: FastifyInstance) {
   app.get<{ Querystring: { scope?: string } }>('/v1/budgets', async (request) => {
     const scope = request.query.scope === undefined ? undefined : parseBudgetScope(request.query.scope);
-    const rows = await app.recast.budgets.list(new Date(), scope ? (s) => s === scope : undefined);
+    const all = await app.recast.budgets.list(new Date(), (s) => !scope || s === scope);
+    // A tenant sees the global budget, its own and its batches'; an admin sees every one.
+    const rows: BudgetStatus[] = [];
+    for (const row of all) {
+      if (isAdmin(request) || row.scope === 'global' || row.scope === `tenant:${tenantOf(request)}`) {
+        rows.push(row);
+      } else if (row.scope.startsWith('batch:')) {
+        const owner = await app.recast.redis.hget(app.recast.keys.batch(row.scope.slice(6)), 'tenant');
+        if (owner === tenantOf(request)) rows.push(row);
+      }
+    }
     return { object: 'list', data: rows.map(budgetView) };
   });
 
-  app.put<{ Params: { scope: string } }>('/v1/budgets/:scope', async (request) => {
-    const scope = parseBudgetScope(request.params.scope);
-    const body = parseOrThrow(PutBudgetSchema, request.body);
-    const micro = body.limit_usd === null ? null : (usdToMicroUsd(body.limit_usd) as number);
-    await app.recast.budgets.setLimit(scope, body.window, micro);
-    request.log.info({ scope, window: body.window, limitMicroUsd: micro }, 'budget limit set');
-    const rows = await app.recast.budgets.list(new Date(), (s) => s === scope);
-    const row = rows.find((r) => r.window === body.window);
-    return row
-      ? budgetView(row)
-      : { object: 'budget', scope, window: body.window, limit_micro_usd: null, deleted: true };
-  });
+  app.put<{ Params: { scope: string } }>(
+    '/v1/budgets/:scope',
+    { config: { access: 'admin' } },
+    async (request) => {
+      const scope = parseBudgetScope(request.params.scope);
+      const body = parseOrThrow(PutBudgetSchema, request.body);
+      const micro = body.limit_usd === null ? null : (usdToMicroUsd(body.limit_usd) as number);
+      await app.recast.budgets.setLimit(scope, body.window, micro);
+      request.log.info({ scope, window: body.window, limitMicroUsd: micro }, 'budget limit set');
+      const rows = await app.recast.budgets.list(new Date(), (s) => s === scope);
+      const row = rows.find((r) => r.window === body.window);
+      return row
+        ? budgetView(row)
+        : { object: 'budget', scope, window: body.window, limit_micro_usd: null, deleted: true };
+    },
+  );
 }

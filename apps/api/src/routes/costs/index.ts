@@ -1,6 +1,7 @@
 import { COST_GROUPS, costReport, parseOrThrow, utcDay } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { isAdmin, tenantOf } from '../../tenant.js';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -30,13 +31,15 @@ export default async function costRoutes(app: FastifyInstance) {
   app.get('/v1/costs', async (request) => {
     const query = parseOrThrow(CostQuerySchema, request.query, 'query');
     const today = utcDay(new Date());
+    // A tenant's report covers its own spend only; an admin may look at anyone's, or everyone's.
+    const tenant = isAdmin(request) ? query.tenant : tenantOf(request);
     return {
       object: 'cost_report',
       ...(await costReport(app.recast.redis, app.recast.keys, {
         from: query.from ?? `${today.slice(0, 7)}-01`,
         to: query.to ?? today,
         groupBy: query.group_by,
-        ...(query.tenant ? { tenant: query.tenant } : {}),
+        ...(tenant ? { tenant } : {}),
         ...(query.batch ? { batch: query.batch } : {}),
       })),
       prices: {

@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 
 export default async function healthRoutes(app: FastifyInstance) {
   /** Liveness: the process answers. */
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
 
   /** Readiness: Redis answers within a second; a load balancer stops routing here otherwise. */
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
     try {
       await Promise.race([
         app.recast.redis.ping(),

@@ -1,6 +1,7 @@
 import { AppError, parseOrThrow, TENANT_PATTERN } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { canSee } from '../../tenant.js';
 
 const PutTenantSchema = z.strictObject({
   /** Share of dispatch relative to other tenants with queued work (default 1). */
@@ -31,15 +32,22 @@ export default async function tenantRoutes(app: FastifyInstance) {
     };
   };
 
-  app.get<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) =>
-    view(tenantParam(request.params.tenant)),
-  );
-
-  app.put<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) => {
+  app.get<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) => {
     const tenant = tenantParam(request.params.tenant);
-    const { weight } = parseOrThrow(PutTenantSchema, request.body);
-    await app.recast.fair.setWeight(tenant, weight);
-    request.log.info({ tenant, weight }, 'tenant weight set');
+    if (!canSee(request, tenant))
+      throw new AppError('NOT_FOUND', `tenant ${tenant} not found`, { statusCode: 404 });
     return view(tenant);
   });
+
+  app.put<{ Params: { tenant: string } }>(
+    '/v1/tenants/:tenant',
+    { config: { access: 'admin' } },
+    async (request) => {
+      const tenant = tenantParam(request.params.tenant);
+      const { weight } = parseOrThrow(PutTenantSchema, request.body);
+      await app.recast.fair.setWeight(tenant, weight);
+      request.log.info({ tenant, weight }, 'tenant weight set');
+      return view(tenant);
+    },
+  );
 }

@@ -14,7 +14,7 @@ export interface WebhookRoutesOptions {
 export default async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions) {
   app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
     '/webhooks/inference/:jobId',
-    { bodyLimit: options.bodyLimit },
+    { bodyLimit: options.bodyLimit, config: { access: 'public' } },
     async (request, reply) => {
       const { jobId } = request.params;
       const token = typeof request.query.token === 'string' ? request.query.token : undefined;

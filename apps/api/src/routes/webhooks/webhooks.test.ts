@@ -1,13 +1,20 @@
 import { webhookToken } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, TEST_WEBHOOK_SECRET, validJob } from '../../test/build-test-app.js';
+import { buildTestApp, TEST_ADMIN_KEY, TEST_WEBHOOK_SECRET, validJob } from '../../test/build-test-app.js';
 
 let app: FastifyInstance;
 let jobId: string;
 beforeAll(async () => {
   app = await buildTestApp({ WEBHOOK_BODY_LIMIT_BYTES: '4096' });
-  jobId = (await app.inject({ method: 'POST', url: '/v1/jobs', payload: validJob })).json().id;
+  jobId = (
+    await app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      payload: validJob,
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    })
+  ).json().id;
 });
 afterAll(async () => {
   await app.close();

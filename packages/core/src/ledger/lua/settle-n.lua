@@ -8,7 +8,9 @@
   KEYS[4]    set of days that have cost counters
   KEYS[5]    the batch's billed totals: "<resolution>|ms|count|micro_usd" counters (written only
              for a job of a batch, so a batch's spend reads in O(1))
-  KEYS[6..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
+  KEYS[6]    the day's billed totals of the job's tenant, and KEYS[7] of everyone:
+             "<resolution>|ms|count|micro_usd" counters (today's spend reads in O(1))
+  KEYS[8..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
              never reserved, the current periods of its scopes
   ARGV[1]    job id
   ARGV[2]    'charge' (a billed job) or 'release' (nothing billed)
@@ -33,10 +35,14 @@ if charging then
   redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|micro_usd', ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[5])
   local resolution, batch = string.match(ARGV[6], '^([^|]*)|[^|]*|(.*)$')
+  local totals = {KEYS[6], KEYS[7]}
   if batch ~= '-' then
-    redis.call('HINCRBY', KEYS[5], resolution .. '|ms', ARGV[4])
-    redis.call('HINCRBY', KEYS[5], resolution .. '|count', 1)
-    redis.call('HINCRBY', KEYS[5], resolution .. '|micro_usd', ARGV[3])
+    totals[3] = KEYS[5]
+  end
+  for _, key in ipairs(totals) do
+    redis.call('HINCRBY', key, resolution .. '|ms', ARGV[4])
+    redis.call('HINCRBY', key, resolution .. '|count', 1)
+    redis.call('HINCRBY', key, resolution .. '|micro_usd', ARGV[3])
   end
 end
 local reservation = redis.call('HGET', KEYS[1], ARGV[1])
@@ -45,7 +51,7 @@ if reservation then
     return redis.error_reply('RESERVATION_CHANGED the reservation of ' .. ARGV[1] .. ' changed while settling')
   end
   local amount = tonumber(string.match(reservation, '^(%d+)'))
-  for i = 6, #KEYS do
+  for i = 8, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'reserved', string.format('%d', -amount))
     if charging then
       redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
@@ -55,7 +61,7 @@ if reservation then
   return 1
 end
 if charging then
-  for i = 6, #KEYS do
+  for i = 8, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
   end
   return 1

@@ -1,0 +1,37 @@
+import { AppError, apiKeyView, parseOrThrow, RoleSchema, TENANT_PATTERN } from '@recast/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+const CreateKeySchema = z.strictObject({
+  name: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  role: RoleSchema,
+  tenant: z.string().regex(TENANT_PATTERN, 'lowercase letters, digits, _ and - (1-63 chars)'),
+});
+
+/** API key management (admin keys only): create (the key is shown once), list, revoke. */
+export default async function adminRoutes(app: FastifyInstance) {
+  const admin = { config: { access: 'admin' as const } };
+
+  app.post('/v1/admin/keys', admin, async (request, reply) => {
+    const body = parseOrThrow(CreateKeySchema, request.body ?? {});
+    const { key, record } = await app.apiKeys.create(body);
+    request.log.info(
+      { createdKeyId: record.id, role: record.role, forTenant: record.tenant },
+      'API key created',
+    );
+    return reply.status(201).send({ ...apiKeyView(record), key });
+  });
+
+  app.get('/v1/admin/keys', admin, async () => ({
+    object: 'list',
+    data: (await app.apiKeys.list()).map(apiKeyView),
+  }));
+
+  app.delete<{ Params: { id: string } }>('/v1/admin/keys/:id', admin, async (request) => {
+    const revoked = await app.apiKeys.revoke(request.params.id);
+    if (!revoked)
+      throw new AppError('NOT_FOUND', `API key ${request.params.id} not found`, { statusCode: 404 });
+    request.log.info({ revokedKeyId: revoked.id }, 'API key revoked');
+    return apiKeyView(revoked);
+  });
+}

@@ -1,0 +1,31 @@
+import { AppError, parseOrThrow, statsOf, TENANT_PATTERN } from '@recast/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { sendCacheable } from '../../etag.js';
+import { isAdmin, tenantOf } from '../../tenant.js';
+
+const StatsQuerySchema = z.strictObject({
+  /** Admins: one tenant's figures, or `*` for the whole deployment (the default for an admin). */
+  tenant: z.union([z.literal('*'), z.string().regex(TENANT_PATTERN, 'must be a tenant id or *')]).optional(),
+});
+
+/** What a dashboard polls: jobs by state, provider pressure, budgets, today's spend by resolution. */
+export default async function statsRoutes(app: FastifyInstance) {
+  app.get('/v1/stats', async (request, reply) => {
+    const query = parseOrThrow(StatsQuerySchema, request.query, 'query');
+    if (query.tenant !== undefined && !isAdmin(request)) {
+      throw new AppError('FORBIDDEN', 'tenant: only an admin key reads other tenants', {
+        statusCode: 403,
+        issues: [{ path: 'tenant', message: 'this key reads its own tenant only' }],
+      });
+    }
+    const tenant = isAdmin(request)
+      ? query.tenant === undefined || query.tenant === '*'
+        ? request.headers['x-tenant']
+          ? tenantOf(request)
+          : undefined
+        : query.tenant
+      : tenantOf(request);
+    return sendCacheable(request, reply, await statsOf(app.recast, tenant));
+  });
+}

@@ -1,0 +1,149 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import { AppError } from '../errors/app-error.js';
+import type { Keys } from '../infra/keys.js';
+import { TENANT_PATTERN } from '../jobs/submit.js';
+
+/**
+ * Roles, widest first. `admin`: everything, every tenant (and key management). `submitter`:
+ * submit, cancel and retry, and read its own tenant. `viewer`: read its own tenant.
+ */
+export const ROLES = ['admin', 'submitter', 'viewer'] as const;
+export const RoleSchema = z.enum(ROLES, { message: 'must be "admin", "submitter" or "viewer"' });
+export type Role = z.infer<typeof RoleSchema>;
+
+/** What a request may do, and for whom: decided by its API key. */
+export interface Principal {
+  keyId: string;
+  role: Role;
+  /** The key's tenant (an admin acts for its own unless it names another one with X-Tenant). */
+  tenant: string;
+  /** Sees and touches every tenant's resources (admin keys). */
+  allTenants: boolean;
+}
+
+export const ApiKeyRecordSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: RoleSchema,
+  tenant: z.string(),
+  /** The first characters of the key, to recognise it in a listing (never enough to use it). */
+  prefix: z.string(),
+  sha256: z.string(),
+  created_at: z.string(),
+  revoked_at: z.string().optional(),
+});
+export type ApiKeyRecord = z.infer<typeof ApiKeyRecordSchema>;
+
+/** A key as listings show it: never the hash, never the key. */
+export function apiKeyView(record: ApiKeyRecord) {
+  const { sha256: _, ...rest } = record;
+  return { object: 'api_key' as const, ...rest, revoked_at: record.revoked_at ?? null };
+}
+
+const REVOKED = 'revoked:';
+
+export const API_KEY_PATTERN = /^rk_[A-Za-z0-9_]{16,128}$/;
+
+function sha256(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/**
+ * API keys in Redis, stored only as SHA-256 hashes (a key is 256 random bits, so a fast hash is
+ * enough: there is nothing to brute-force, unlike a password). A key is shown once, when created.
+ * Lookups are two reads (hash → id → record); revocation marks both, so a revoked key fails at
+ * once on every API process.
+ */
+export class ApiKeys {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Mint a key for a tenant and role. Returns the key itself (shown once) and its record. */
+  async create(input: { name: string; role: Role; tenant: string; now?: Date }) {
+    if (!TENANT_PATTERN.test(input.tenant)) {
+      throw new AppError('VALIDATION_FAILED', 'invalid tenant', {
+        statusCode: 400,
+        issues: [{ path: 'tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
+      });
+    }
+    const key = `rk_${randomBytes(32).toString('base64url').replace(/-/g, '_')}`;
+    const record = await this.store(key, input);
+    return { key, record };
+  }
+
+  /**
+   * Make sure `key` exists (the bootstrap admin key from the environment). Idempotent: the same
+   * key maps to the same record on every start. A key that was revoked stays revoked (undefined is
+   * returned): a restart with the old value in the environment must not bring it back.
+   */
+  async ensure(
+    key: string,
+    input: { name: string; role: Role; tenant: string },
+  ): Promise<ApiKeyRecord | undefined> {
+    if (!API_KEY_PATTERN.test(key)) {
+      throw new AppError('CONFIG_INVALID', 'an API key is rk_ followed by 16-128 letters, digits or _', {
+        statusCode: 500,
+      });
+    }
+    const id = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
+    if (id?.startsWith(REVOKED)) return undefined;
+    if (id) return this.lookup(key);
+    return this.store(key, input);
+  }
+
+  private async store(key: string, input: { name: string; role: Role; tenant: string; now?: Date }) {
+    const record: ApiKeyRecord = {
+      id: `key_${ulid()}`,
+      name: input.name,
+      role: input.role,
+      tenant: input.tenant,
+      prefix: key.slice(0, 10),
+      sha256: sha256(key),
+      created_at: (input.now ?? new Date()).toISOString(),
+    };
+    await this.redis
+      .multi()
+      .hset(this.keys.apiKeys(), record.id, JSON.stringify(record))
+      .set(this.keys.apiKeyHash(record.sha256), record.id)
+      .exec();
+    return record;
+  }
+
+  /** The live record of a key, or undefined (unknown, malformed or revoked). */
+  async lookup(key: string): Promise<ApiKeyRecord | undefined> {
+    if (!API_KEY_PATTERN.test(key)) return undefined;
+    const id = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
+    if (!id || id.startsWith(REVOKED)) return undefined;
+    const raw = await this.redis.hget(this.keys.apiKeys(), id);
+    const record = raw ? ApiKeyRecordSchema.parse(JSON.parse(raw)) : undefined;
+    return record && !record.revoked_at ? record : undefined;
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    const all = await this.redis.hgetall(this.keys.apiKeys());
+    return Object.values(all)
+      .map((raw) => ApiKeyRecordSchema.parse(JSON.parse(raw)))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /** Revoke a key by id; idempotent. Undefined for an unknown id. */
+  async revoke(id: string, now = new Date()): Promise<ApiKeyRecord | undefined> {
+    const raw = await this.redis.hget(this.keys.apiKeys(), id);
+    if (!raw) return undefined;
+    const record = ApiKeyRecordSchema.parse(JSON.parse(raw));
+    if (record.revoked_at) return record;
+    const revoked = { ...record, revoked_at: now.toISOString() };
+    await this.redis
+      .multi()
+      .hset(this.keys.apiKeys(), id, JSON.stringify(revoked))
+      // A tombstone, not a delete: the hash stays known as revoked (see ensure).
+      .set(this.keys.apiKeyHash(record.sha256), `${REVOKED}${id}`)
+      .exec();
+    return revoked;
+  }
+}

@@ -1,0 +1,23 @@
+--[[
+  List a batch's rows once its upload is committed (rows are not listed while the batch is staged,
+  so nobody sees half an upload): each job not yet listed goes into the listing indexes under its
+  current state, and is marked `indexed` so that transitions keep it there (transition-2.lua).
+  KEYS[1..]  the jobs' records (hashes)
+  Returns the number listed now. The indexes are derived from the job keys, as in create-1.lua.
+]]
+local listed = 0
+for _, key in ipairs(KEYS) do
+  local fields = redis.call('HMGET', key, 'tenant', 'state', 'indexed')
+  if fields[1] and fields[2] and not fields[3] then
+    local base = string.gsub(key, 'job:[^:]*$', '')
+    local jobId = string.match(key, 'job:([^:]*)$')
+    local idx = base .. 'idx:jobs'
+    redis.call('ZADD', idx, 0, jobId)
+    redis.call('ZADD', idx .. ':s:' .. fields[2], 0, jobId)
+    redis.call('ZADD', idx .. ':t:' .. fields[1], 0, jobId)
+    redis.call('ZADD', idx .. ':t:' .. fields[1] .. ':s:' .. fields[2], 0, jobId)
+    redis.call('HSET', key, 'indexed', '1')
+    listed = listed + 1
+  end
+end
+return listed

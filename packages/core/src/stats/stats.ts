@@ -1,0 +1,80 @@
+import type { Redis } from 'ioredis';
+import type { BudgetStatus, Budgets } from '../budget/budgets.js';
+import type { Keys } from '../infra/keys.js';
+import { JOB_STATES, type JobState } from '../jobs/states.js';
+import { type Ledger, utcDay } from '../ledger/ledger.js';
+import type { ProviderGate } from '../limits/provider-gate.js';
+import { microUsdToUsd } from '../pricing/price-table.js';
+
+export interface StatsDeps {
+  redis: Redis;
+  keys: Keys;
+  budgets: Budgets;
+  ledger: Ledger;
+  gate: Pick<ProviderGate, 'inFlight' | 'submitsInWindow' | 'limits'>;
+}
+
+/**
+ * What a dashboard polls, from a fixed number of reads: jobs by state (the listing indexes' sizes),
+ * the pressure on the provider (deployment-wide: in flight vs cap, submits in the current window),
+ * the budgets that apply (global and the tenant's own; every one for an admin view of all tenants),
+ * and today's spend by resolution (the ledger's per-day totals).
+ */
+export async function statsOf(deps: StatsDeps, tenant: string | undefined, now = new Date()) {
+  const pipeline = deps.redis.pipeline();
+  for (const state of JOB_STATES) pipeline.zcard(deps.keys.jobIndex(tenant, state));
+  const [counts, inFlight, submits, budgets, today] = await Promise.all([
+    pipeline.exec(),
+    deps.gate.inFlight(),
+    deps.gate.submitsInWindow(),
+    deps.budgets.list(
+      now,
+      (scope) => tenant === undefined || scope === 'global' || scope === `tenant:${tenant}`,
+    ),
+    deps.ledger.dayTotals(utcDay(now), tenant),
+  ]);
+  const byState = Object.fromEntries(
+    JOB_STATES.map((state, i) => [state, Number(counts?.[i]?.[1] ?? 0)]),
+  ) as Record<JobState, number>;
+  const spend = Object.entries(today)
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([resolution, t]) => ({
+      resolution,
+      seconds: t.ms / 1000,
+      jobs: t.jobs,
+      micro_usd: t.micro_usd,
+      usd: microUsdToUsd(t.micro_usd),
+    }));
+  const spentMicroUsd = spend.reduce((sum, r) => sum + r.micro_usd, 0);
+  const { limits } = deps.gate;
+  return {
+    object: 'stats' as const,
+    tenant: tenant ?? null,
+    jobs: { by_state: byState, total: Object.values(byState).reduce((a, b) => a + b, 0) },
+    provider: {
+      in_flight: inFlight,
+      max_in_flight: limits.maxInFlight === 0 ? null : limits.maxInFlight,
+      submits_in_window: submits,
+      submits_per_window: limits.submitsPerWindow === 0 ? null : limits.submitsPerWindow,
+      window_ms: limits.windowMs,
+    },
+    budgets: budgets.map((b: BudgetStatus) => ({
+      scope: b.scope,
+      window: b.window,
+      period: b.period,
+      limit_micro_usd: b.limit_micro_usd,
+      used_micro_usd: b.reserved_micro_usd + b.spent_micro_usd,
+      reserved_micro_usd: b.reserved_micro_usd,
+      spent_micro_usd: b.spent_micro_usd,
+      utilisation:
+        b.limit_micro_usd === 0 ? 1 : (b.reserved_micro_usd + b.spent_micro_usd) / b.limit_micro_usd,
+    })),
+    spend_today: {
+      day: utcDay(now),
+      by_resolution: spend,
+      total_micro_usd: spentMicroUsd,
+      total_usd: microUsdToUsd(spentMicroUsd),
+    },
+  };
+}
+export type Stats = Awaited<ReturnType<typeof statsOf>>;
