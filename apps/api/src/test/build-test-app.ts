@@ -1,3 +1,4 @@
+import type { Registry } from '@recast/core';
 import { testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
@@ -6,14 +7,17 @@ import { loadConfig } from '../config.js';
 export const TEST_WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
 
 /** The real app on the run's Redis, under a key prefix of its own. */
-export async function buildTestApp(env: Record<string, string> = {}): Promise<FastifyInstance> {
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  options: { registry?: Registry } = {},
+): Promise<FastifyInstance> {
   const config = loadConfig({
     REDIS_URL: testRedisUrl(),
     REDIS_PREFIX: uniquePrefix('api'),
     WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     ...env,
   });
-  const app = await buildApp({ config, logger: testLogger() });
+  const app = await buildApp({ config, logger: testLogger(), ...options });
   await app.ready();
   return app;
 }

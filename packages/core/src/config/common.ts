@@ -15,6 +15,12 @@ export const CommonConfigShape = {
   WEBHOOK_SECRET: z
     .string({ message: 'is required (a random string of at least 16 characters)' })
     .min(16, 'must be at least 16 characters'),
+  /**
+   * Port of the Prometheus `GET /metrics` server, apart from the public API port; 0 (the default)
+   * serves no metrics. Each process needs its own port when they share a host.
+   */
+  METRICS_PORT: envInt(0, 65_535).default(0),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   MAX_IMAGES: envInt(1, 4).default(4),
   MAX_METADATA_BYTES: envInt(0, 65_536).default(4096),
   /** JSON price table `{version, micro_usd_per_second: {"720p", "1080p"}}`; default $0.03/$0.06. */
