@@ -78,7 +78,10 @@ if (!env.INFERENCE_API_KEY) {
   say(`INFERENCE_API_KEY not set: using the local emulator at ${env.INFERENCE_API_URL}`);
 }
 services.push({ name: 'api', entry: 'apps/api/src/server.ts', env });
-services.push({ name: 'worker', entry: 'apps/worker/src/main.ts', env });
+// Both processes read METRICS_PORT; on one host the worker takes the next port.
+const metricsPort = Number(env.METRICS_PORT ?? 0);
+const workerEnv = metricsPort > 0 ? { ...env, METRICS_PORT: String(metricsPort + 1) } : env;
+services.push({ name: 'worker', entry: 'apps/worker/src/main.ts', env: workerEnv });
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;
@@ -118,6 +121,9 @@ for (const service of services) {
   });
 }
 say(`API on http://127.0.0.1:${env.PORT} (Ctrl-C to stop)`);
+if (metricsPort > 0) {
+  say(`metrics on http://127.0.0.1:${metricsPort}/metrics (api) and :${metricsPort + 1}/metrics (worker)`);
+}
 process.on('exit', () => {
   for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
 });

@@ -1,22 +1,27 @@
 import { buildApp } from '@recast/api';
 import { loadConfig as loadApiConfig } from '@recast/api/config';
+import { startMetricsServer as startApiMetrics } from '@recast/api/metrics';
 import {
   Budgets,
   type CostGroup,
   costReport,
   createInferenceClient,
   createKeys,
+  createMetrics,
+  createMetricsRegistry,
   createQueues,
   DEFAULT_PRICE_TABLE,
   JobStore,
   type JobView,
   Ledger,
   type Logger,
+  providerResponseObserver,
 } from '@recast/core';
 import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
 import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
 import { startWorkers, workerOptions } from '@recast/worker';
 import { loadConfig as loadWorkerConfig } from '@recast/worker/config';
+import { startMetricsServer as startWorkerMetrics } from '@recast/worker/metrics';
 import { afterEach } from 'vitest';
 
 const SECRET = 'e2e-webhook-secret-0123456789';
@@ -33,6 +38,8 @@ export interface SystemOptions {
    * money and delivery name the tenant with X-Tenant (AUTH_DISABLED), the access suite turns keys on.
    */
   auth?: boolean;
+  /** Give the API and the worker a metrics registry each, served on metrics ports of their own. */
+  metrics?: boolean;
 }
 
 export const ADMIN_KEY = 'rk_e2e_admin_key_0123456789';
@@ -55,6 +62,12 @@ export async function startSystem(options: SystemOptions = {}) {
     ...options.emulator,
   });
   const emulatorUrl = await emulator.listen({ port: 0, host: '127.0.0.1' });
+  const registries = options.metrics
+    ? {
+        api: createMetricsRegistry({ process: 'api', defaultMetrics: false }),
+        worker: createMetricsRegistry({ process: 'worker', defaultMetrics: false }),
+      }
+    : undefined;
 
   const api = await buildApp({
     config: loadApiConfig({
@@ -69,6 +82,7 @@ export async function startSystem(options: SystemOptions = {}) {
       ...options.api,
     }),
     logger,
+    ...(registries ? { registry: registries.api } : {}),
   });
   const apiUrl = await api.listen({ port: 0, host: '127.0.0.1' });
 
@@ -93,16 +107,25 @@ export async function startSystem(options: SystemOptions = {}) {
     statusNumbering: workerConfig.INFERENCE_STATUS_NUMBERING,
     requestTimeoutMs: workerConfig.INFERENCE_TIMEOUT_MS,
     logger,
+    ...(registries ? { onResponse: providerResponseObserver(createMetrics(registries.worker)) } : {}),
   });
-  let workers = options.noWorker
-    ? undefined
-    : await startWorkers(workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }));
+  const runWorkers = () =>
+    startWorkers({
+      ...workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }),
+      registry: registries?.worker,
+    });
+  let workers = options.noWorker ? undefined : await runWorkers();
   /** Start the in-process worker later (for tests that prepare Redis first). */
   async function startWorker() {
-    workers ??= await startWorkers(
-      workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }),
-    );
+    workers ??= await runWorkers();
   }
+  // The metrics ports, as server.ts and main.ts serve them (port 0: any free one).
+  const metricsServers = registries
+    ? {
+        api: await startApiMetrics({ registry: registries.api, port: 0, host: '127.0.0.1', logger }),
+        worker: await startWorkerMetrics({ registry: registries.worker, port: 0, host: '127.0.0.1', logger }),
+      }
+    : undefined;
 
   const redis = testRedisClient();
   const keys = createKeys(prefix);
@@ -215,7 +238,11 @@ export async function startSystem(options: SystemOptions = {}) {
     prefix,
     redisUrl,
     workerEnv,
+    /** Base URLs of the API's and the worker's metrics servers (with `metrics: true`). */
+    metrics: metricsServers ? { api: metricsServers.api.url, worker: metricsServers.worker.url } : undefined,
     async close() {
+      await metricsServers?.api.close();
+      await metricsServers?.worker.close();
       await workers?.close();
       await client.close();
       await api.close();

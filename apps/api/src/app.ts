@@ -1,7 +1,14 @@
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
-import { AppError, DEFAULT_PRICE_TABLE, type Logger, parsePriceTable } from '@recast/core';
+import {
+  AppError,
+  createMetrics,
+  DEFAULT_PRICE_TABLE,
+  type Logger,
+  parsePriceTable,
+  type Registry,
+} from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
 import { authPlugin } from './plugins/auth.js';
@@ -21,10 +28,12 @@ import webhookRoutes from './routes/webhooks/index.js';
 export interface BuildAppOptions {
   config: ApiConfig;
   logger: Logger;
+  /** Where this process's metrics go (served by server.ts on METRICS_PORT); none without it. */
+  registry?: Registry;
 }
 
 /** The API without listening: routes, plugins and error handling. Tests use it with inject(). */
-export async function buildApp({ config, logger }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, logger, registry }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -144,6 +153,9 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
   await app.register(costRoutes);
   await app.register(tenantRoutes);
   await app.register(adminRoutes);
-  await app.register(webhookRoutes, { bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES });
+  await app.register(webhookRoutes, {
+    bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES,
+    ...(registry ? { webhooks: createMetrics(registry).webhooks } : {}),
+  });
   return app;
 }

@@ -1,16 +1,23 @@
-import { checkEvictionPolicy, createLogger } from '@recast/core';
+import { checkEvictionPolicy, createLogger, createMetricsRegistry } from '@recast/core';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { startMetricsServer } from './metrics.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'api' });
-const app = await buildApp({ config, logger });
+const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'api' }) : undefined;
+const app = await buildApp({ config, logger, ...(registry ? { registry } : {}) });
+
+const metrics = registry
+  ? await startMetricsServer({ registry, port: config.METRICS_PORT, host: config.METRICS_HOST, logger })
+  : undefined;
 
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'closing after error');
   else logger.info({ signal }, 'shutting down');
   await app.close();
+  await metrics?.close();
 });
 
 await app.listen({ port: config.PORT, host: config.HOST });

@@ -2,17 +2,22 @@ import {
   checkEvictionPolicy,
   createInferenceClient,
   createLogger,
+  createMetrics,
+  createMetricsRegistry,
   createRedis,
   DEFAULT_PRICE_TABLE,
   parsePriceTable,
+  providerResponseObserver,
 } from '@recast/core';
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from './config.js';
+import { startMetricsServer } from './metrics/index.js';
 import { startWorkers, workerOptions } from './workers.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
 const prices = config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
+const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'worker' }) : undefined;
 
 const probe = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker-probe' });
 await checkEvictionPolicy(probe, logger);
@@ -26,9 +31,13 @@ const client = createInferenceClient({
   requestTimeoutMs: config.INFERENCE_TIMEOUT_MS,
   connections: config.INFERENCE_CONNECTIONS,
   logger,
+  ...(registry ? { onResponse: providerResponseObserver(createMetrics(registry)) } : {}),
 });
 
-const workers = await startWorkers(workerOptions(config, { logger, client, prices }));
+const workers = await startWorkers({ ...workerOptions(config, { logger, client, prices }), registry });
+const metrics = registry
+  ? await startMetricsServer({ registry, port: config.METRICS_PORT, host: config.METRICS_HOST, logger })
+  : undefined;
 logger.info({ provider: new URL(config.INFERENCE_API_URL).origin, prices: prices.version }, 'worker started');
 
 closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
@@ -36,4 +45,5 @@ closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down: finishing in-flight steps');
   await workers.close();
   await client.close();
+  await metrics?.close();
 });

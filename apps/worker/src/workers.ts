@@ -15,12 +15,14 @@ import {
   ProviderGate,
   type ProviderLimits,
   type ReconcileDelays,
+  type Registry,
   type UrlPolicy,
 } from '@recast/core';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { WorkerConfig } from './config.js';
 import type { WorkerContext } from './context.js';
 import { type MaintenanceOptions, startMaintenance } from './maintenance.js';
+import { startWorkerMetrics } from './metrics/index.js';
 import { startNotifyWorker } from './notify/index.js';
 import { createCancelProcessor } from './processors/cancel.js';
 import { createDispatchProcessor } from './processors/dispatch.js';
@@ -50,6 +52,8 @@ export interface StartWorkersOptions {
   reconcile: { intervalMs: number; maxPerPass: number; delays: ReconcileDelays; orphanScanPages: number };
   /** How long job and batch events stay in a tenant's stream. */
   eventRetentionMs?: number;
+  /** This process's metrics registry (main.ts serves it on METRICS_PORT); no metrics without it. */
+  registry?: Registry | undefined;
 }
 
 /** The options `main.ts` derives from the environment (tests use it to run workers the same way). */
@@ -163,21 +167,39 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     notify: notifier?.queue,
   };
 
+  const metrics = options.registry
+    ? await startWorkerMetrics({
+        registry: options.registry,
+        redisUrl: options.redisUrl,
+        keys,
+        logger,
+        providerLimits: options.providerLimits,
+        notify: notifier !== undefined,
+      })
+    : undefined;
+  const untimed = (step: (job: Job) => Promise<unknown>) => step;
+  const timeDispatch = metrics?.timeDispatch ?? untimed;
+  const timeSettle = metrics?.timeSettle ?? untimed;
+  const timeCancel = metrics?.timeCancel ?? untimed;
+
   const orphans = { maxPages: options.reconcile.orphanScanPages, pageSize: 100 };
   // A dead worker's step is noticed after the lock lapses; give each step a few chances.
   const lock = { lockDuration: options.lockMs, stalledInterval: options.lockMs, maxStalledCount: 3 };
   let dispatchWorker: Worker | undefined;
   const dispatch = new Worker(
     'dispatch',
-    createDispatchProcessor({
-      ...context,
-      publicUrl: options.publicUrl,
-      webhookSecret: options.webhookSecret,
-      rateLimitFallbackMs: options.rateLimitFallbackMs,
-      inFlightPollMs: options.inFlightPollMs,
-      worker: () => dispatchWorker!,
-      orphans,
-    }),
+    timeDispatch(
+      createDispatchProcessor({
+        ...context,
+        publicUrl: options.publicUrl,
+        webhookSecret: options.webhookSecret,
+        rateLimitFallbackMs: options.rateLimitFallbackMs,
+        inFlightPollMs: options.inFlightPollMs,
+        worker: () => dispatchWorker!,
+        orphans,
+        queueToSubmit: metrics?.metrics.queueToSubmitSeconds,
+      }),
+    ),
     {
       ...lock,
       connection,
@@ -193,8 +215,10 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const settle = new Worker(
     'settle',
     settleOrCancel(
-      createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
-      createCancelProcessor({ ...context, recheckMs: options.recheckMs }),
+      timeSettle(
+        createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
+      ),
+      timeCancel(createCancelProcessor({ ...context, recheckMs: options.recheckMs })),
     ),
     { ...lock, connection, prefix: keys.bullPrefix, concurrency: options.settleConcurrency, autorun: false },
   );
@@ -247,7 +271,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       await maintenance.stop();
       // Let in-flight steps finish, then drop the connections.
       await Promise.all([dispatch.close(), settle.close(), reconcile.close(), notifier?.close()]);
-      await Promise.all([queues.close(), maintenanceQueue.close()]);
+      await Promise.all([queues.close(), maintenanceQueue.close(), metrics?.close()]);
       await Promise.all([
         connection.quit().catch(() => connection.disconnect()),
         producer.quit().catch(() => producer.disconnect()),

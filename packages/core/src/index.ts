@@ -32,6 +32,7 @@ export * from './limits/provider-gate.js';
 export * from './manifest/index.js';
 export * from './media/estimate.js';
 export * from './media/probe.js';
+export * from './metrics/index.js';
 export * from './net/ssrf.js';
 export * from './pricing/price-table.js';
 export * from './stats/stats.js';

@@ -1,3 +1,4 @@
+import type { Registry } from '@recast/core';
 import { testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
@@ -11,7 +12,10 @@ export const TEST_ADMIN_KEY = 'rk_test_admin_key_0123456789';
  * The real app on the run's Redis, under a key prefix of its own. API keys are on (the bootstrap
  * admin key is TEST_ADMIN_KEY); tests about something else may pass AUTH_DISABLED=true.
  */
-export async function buildTestApp(env: Record<string, string> = {}): Promise<FastifyInstance> {
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  options: { registry?: Registry } = {},
+): Promise<FastifyInstance> {
   const config = loadConfig({
     REDIS_URL: testRedisUrl(),
     REDIS_PREFIX: uniquePrefix('api'),
@@ -19,7 +23,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Fa
     ADMIN_API_KEY: TEST_ADMIN_KEY,
     ...env,
   });
-  const app = await buildApp({ config, logger: testLogger() });
+  const app = await buildApp({ config, logger: testLogger(), ...options });
   await app.ready();
   return app;
 }

@@ -7,6 +7,7 @@ import {
   type JobRecord,
   type Logger,
   microUsdToUsd,
+  type RecastMetrics,
   webhookUrl,
 } from '@recast/core';
 import { type Job, Worker } from 'bullmq';
@@ -23,6 +24,8 @@ export interface DispatchDeps extends WorkerContext {
   /** The BullMQ worker running this processor: its manual rate limit pauses the whole queue. */
   worker: () => Worker;
   orphans: OrphanSearch;
+  /** Observes how long a job waited from its creation to its first submit (metrics). */
+  queueToSubmit?: RecastMetrics['queueToSubmitSeconds'] | undefined;
 }
 
 export type DispatchResult =
@@ -161,6 +164,10 @@ async function submit(
     return handleSubmitError(deps, job, record, attempt, error, pauseMs, log);
   }
   await deps.gate.submitted(token);
+  // Only a job's first submit: a retry's or a re-run's wait includes the earlier attempts.
+  if (attempt === 1 && !record.reruns) {
+    deps.queueToSubmit?.observe(Math.max(0, Date.now() - Date.parse(record.created_at)) / 1000);
+  }
 
   const moved = await deps.store.transition(
     jobId,

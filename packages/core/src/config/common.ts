@@ -23,6 +23,12 @@ export const CommonConfigShape = {
   PROVIDER_MAX_IN_FLIGHT: envInt(0).default(100),
   /** How long job and batch events stay in a tenant's stream (GET /v1/events resumes within it). */
   EVENTS_RETENTION_MS: envInt(60_000).default(24 * 3600_000),
+  /**
+   * Port of the Prometheus `GET /metrics` server, apart from the public API port; 0 (the default)
+   * serves no metrics. Each process needs its own port when they share a host.
+   */
+  METRICS_PORT: envInt(0, 65_535).default(0),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   MAX_IMAGES: envInt(1, 4).default(4),
   MAX_METADATA_BYTES: envInt(0, 65_536).default(4096),
   /** JSON price table `{version, micro_usd_per_second: {"720p", "1080p"}}`; default $0.03/$0.06. */

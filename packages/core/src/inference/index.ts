@@ -6,7 +6,9 @@ export {
   type InferenceClientConfig,
   InferenceClientConfigSchema,
   type InferenceClientOptions,
+  type InferenceEndpoint,
   type ListParams,
+  type ProviderResponse,
   type RunParams,
 } from './inference-client.js';
 export {

@@ -57,10 +57,22 @@ export const InferenceClientConfigSchema = z.object({
 });
 export type InferenceClientConfig = z.infer<typeof InferenceClientConfigSchema>;
 
+/** The provider calls the client makes, named for metrics (a path would carry task ids). */
+export type InferenceEndpoint = 'run' | 'get_task' | 'get_status' | 'cancel' | 'list';
+
+/** One finished exchange with the provider: its HTTP status, or how it failed without one. */
+export interface ProviderResponse {
+  endpoint: InferenceEndpoint;
+  status: number | 'timeout' | 'network';
+  ms: number;
+}
+
 export interface InferenceClientOptions extends z.input<typeof InferenceClientConfigSchema> {
   logger?: Logger;
   /** Called with the rate-limit headers of every answer that carries them (a shared limiter feeds on it). */
   onRateLimitInfo?: (info: RateLimitInfo) => void;
+  /** Called once per exchange, answered or not (metrics count them by endpoint and status). */
+  onResponse?: (response: ProviderResponse) => void;
 }
 
 export interface RunParams {
@@ -99,10 +111,11 @@ export class InferenceClient {
   private readonly pathPrefix: string;
   private readonly logger: Logger | undefined;
   private readonly onRateLimitInfo: ((info: RateLimitInfo) => void) | undefined;
+  private readonly onResponse: ((response: ProviderResponse) => void) | undefined;
   private latestRateLimit: RateLimitInfo | undefined;
 
   constructor(options: InferenceClientOptions) {
-    const { logger, onRateLimitInfo, ...rest } = options;
+    const { logger, onRateLimitInfo, onResponse, ...rest } = options;
     const parsed = InferenceClientConfigSchema.safeParse(rest);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
@@ -118,6 +131,7 @@ export class InferenceClient {
     this.pathPrefix = url.pathname.replace(/\/+$/, '');
     this.logger = logger?.child({ component: 'inference-client' });
     this.onRateLimitInfo = onRateLimitInfo;
+    this.onResponse = onResponse;
     this.pool = new Pool(this.origin, {
       connections: this.config.connections,
       connect: { timeout: this.config.connectTimeoutMs },
@@ -147,26 +161,27 @@ export class InferenceClient {
       ...(params.metadata === undefined ? {} : { metadata: params.metadata }),
     };
     const ctx = { method: 'POST', path: '/apps/run' } as const;
-    const answer = await this.call(ctx, body);
+    const answer = await this.call(ctx, body, { endpoint: 'run' });
     return toTaskResult(this.validate(TaskResultWireSchema, answer, ctx), this.config.statusNumbering);
   }
 
   async getTask(id: string): Promise<Task> {
     const ctx = { method: 'GET', path: `/tasks/${taskPath(id)}` } as const;
-    const answer = await this.call(ctx);
+    const answer = await this.call(ctx, undefined, { endpoint: 'get_task' });
     return toTask(this.validate(TaskWireSchema, answer, ctx), this.config.statusNumbering);
   }
 
   /** The light poll: cheap enough to run often; confirm a terminal state with `getTask`. */
   async getStatus(id: string): Promise<TaskStatusInfo> {
     const ctx = { method: 'GET', path: `/tasks/${taskPath(id)}/status` } as const;
-    const answer = await this.call(ctx);
+    const answer = await this.call(ctx, undefined, { endpoint: 'get_status' });
     return toTaskStatusInfo(this.validate(TaskStatusWireSchema, answer, ctx), this.config.statusNumbering);
   }
 
   /** Ask the provider to cancel. The answer's body (often a 204) is ignored, as the SDKs do. */
   async cancel(id: string): Promise<void> {
     await this.call({ method: 'POST', path: `/tasks/${taskPath(id)}/cancel` }, undefined, {
+      endpoint: 'cancel',
       ignoreBody: true,
     });
   }
@@ -190,7 +205,7 @@ export class InferenceClient {
       include_others: false,
     };
     const ctx = { method: 'POST', path: '/tasks/list' } as const;
-    const answer = await this.call(ctx, body);
+    const answer = await this.call(ctx, body, { endpoint: 'list' });
     return toTaskList(this.validate(TaskListWireSchema, answer, ctx), this.config.statusNumbering);
   }
 
@@ -212,8 +227,8 @@ export class InferenceClient {
   /** One HTTP exchange: send, read the whole body, map failures, unwrap the envelope. */
   private async call(
     ctx: RequestContext,
-    body?: unknown,
-    options: { ignoreBody?: boolean } = {},
+    body: unknown,
+    options: { endpoint: InferenceEndpoint; ignoreBody?: boolean },
   ): Promise<Answer> {
     const { method, path } = ctx;
     const started = Date.now();
@@ -245,6 +260,7 @@ export class InferenceClient {
       text = await response.body.text();
     } catch (err) {
       const error = errorFromTransport(err, ctx, timedOut);
+      this.observe(options.endpoint, timedOut ? 'timeout' : 'network', started);
       this.logger?.debug(
         { method, path, err: error.message, ms: Date.now() - started },
         'inference call failed',
@@ -254,6 +270,7 @@ export class InferenceClient {
       clearTimeout(deadline);
     }
 
+    this.observe(options.endpoint, status, started);
     this.noteRateLimit(headers, status);
     this.logger?.debug({ method, path, status, ms: Date.now() - started }, 'inference call');
     if (status < 200 || status >= 300) {
@@ -271,6 +288,15 @@ export class InferenceClient {
     const unwrapped = unwrapEnvelope(json);
     if (!unwrapped.ok) throw errorFromEnvelope(unwrapped.envelope, status, ctx);
     return { data: unwrapped.data, status };
+  }
+
+  private observe(endpoint: InferenceEndpoint, status: ProviderResponse['status'], started: number): void {
+    try {
+      this.onResponse?.({ endpoint, status, ms: Date.now() - started });
+    } catch (err) {
+      // Metrics must never turn an answer into a failed call.
+      this.logger?.warn({ err }, 'onResponse threw');
+    }
   }
 
   private noteRateLimit(headers: Record<string, string | string[] | undefined>, status: number): void {

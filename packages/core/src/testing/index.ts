@@ -65,4 +65,5 @@ export function queuedJobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
     ...overrides,
   };
 }
+export * from '../metrics/scrape.js';
 export * from './test-receiver.js';

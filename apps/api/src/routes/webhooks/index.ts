@@ -1,8 +1,18 @@
-import { AppError, enqueueSettle, isJobId, parseWebhookPayload, verifyWebhookToken } from '@recast/core';
-import type { FastifyInstance } from 'fastify';
+import {
+  AppError,
+  enqueueSettle,
+  isJobId,
+  parseWebhookPayload,
+  type RecastMetrics,
+  verifyWebhookToken,
+  webhookOutcome,
+} from '@recast/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface WebhookRoutesOptions {
   bodyLimit: number;
+  /** Counts every webhook by outcome, read from the status answered (so a 413 counts too). */
+  webhooks?: RecastMetrics['webhooks'];
 }
 
 /**
@@ -14,7 +24,11 @@ export interface WebhookRoutesOptions {
 export default async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions) {
   app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
     '/webhooks/inference/:jobId',
-    { bodyLimit: options.bodyLimit, config: { access: 'public' } },
+    {
+      bodyLimit: options.bodyLimit,
+      config: { access: 'public' },
+      ...(options.webhooks ? { onResponse: countWebhook(options.webhooks) } : {}),
+    },
     async (request, reply) => {
       const { jobId } = request.params;
       const token = typeof request.query.token === 'string' ? request.query.token : undefined;
@@ -35,4 +49,10 @@ export default async function webhookRoutes(app: FastifyInstance, options: Webho
       return reply.status(202).send({ accepted: true });
     },
   );
+}
+
+function countWebhook(counter: NonNullable<WebhookRoutesOptions['webhooks']>) {
+  return async (_request: FastifyRequest, reply: FastifyReply) => {
+    counter.inc({ outcome: webhookOutcome(reply.statusCode) });
+  };
 }

@@ -1,4 +1,5 @@
-import { webhookToken } from '@recast/core';
+import { createMetricsRegistry, webhookToken } from '@recast/core';
+import { MetricsScrape } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, TEST_ADMIN_KEY, TEST_WEBHOOK_SECRET, validJob } from '../../test/build-test-app.js';
@@ -71,5 +72,47 @@ describe('POST /webhooks/inference/:jobId', () => {
     expect((await hook(jobId, token, { status: 10 })).statusCode).toBe(400);
     expect((await hook(jobId, token, [1, 2, 3])).statusCode).toBe(400);
     expect((await hook(jobId, token, { ...completed, padding: 'x'.repeat(10_000) })).statusCode).toBe(413);
+  });
+});
+
+describe('webhook metrics', () => {
+  it('counts every webhook by outcome, from the status answered', async () => {
+    const registry = createMetricsRegistry({ process: 'api', defaultMetrics: false });
+    const counted = await buildTestApp({ WEBHOOK_BODY_LIMIT_BYTES: '4096' }, { registry });
+    try {
+      const id = (
+        await counted.inject({
+          method: 'POST',
+          url: '/v1/jobs',
+          payload: validJob,
+          headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+        })
+      ).json().id;
+      const send = (jobId: string, token: string | undefined, payload: unknown) =>
+        counted.inject({
+          method: 'POST',
+          url: `/webhooks/inference/${jobId}?attempt=1${token === undefined ? '' : `&token=${token}`}`,
+          payload: payload as string,
+          headers: { 'content-type': 'application/json' },
+        });
+      const token = webhookToken(TEST_WEBHOOK_SECRET, id);
+      const unknown = 'job_01ARZ3NDEKTSV4RRFFQ69G5FAV';
+      const statuses = [
+        await send(id, token, completed),
+        await send(id, token, { ...completed, id: 'task_2' }),
+        await send(id, 'forged', completed),
+        await send(unknown, webhookToken(TEST_WEBHOOK_SECRET, unknown), completed),
+        await send(id, token, '{"id":'),
+        await send(id, token, { ...completed, padding: 'x'.repeat(10_000) }),
+      ].map((r) => r.statusCode);
+      expect(statuses).toEqual([202, 202, 401, 404, 400, 413]);
+      const page = new MetricsScrape(await registry.metrics());
+      const outcomes = Object.fromEntries(
+        page.find('recast_webhooks_total').map((s) => [s.labels.outcome, s.value]),
+      );
+      expect(outcomes).toEqual({ accepted: 2, bad_token: 1, unknown_job: 1, malformed: 1, too_large: 1 });
+    } finally {
+      await counted.close();
+    }
   });
 });

@@ -1,0 +1,16 @@
+export { type ClusterCollectorOptions, QUEUE_STATES, registerClusterCollectors } from './collectors.js';
+export { type LedgerResolutionTotals, LedgerTotals, type LedgerTotalsByResolution } from './ledger-totals.js';
+export {
+  createMetrics,
+  providerResponseObserver,
+  type RecastMetrics,
+  timeStep,
+  webhookOutcome,
+} from './metrics.js';
+export {
+  createMetricsRegistry,
+  type MetricsPage,
+  type MetricsRegistryOptions,
+  type Registry,
+  renderMetrics,
+} from './registry.js';
