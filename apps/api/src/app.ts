@@ -18,6 +18,7 @@ import adminRoutes from './routes/admin/index.js';
 import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
 import costRoutes from './routes/costs/index.js';
+import dashboardRoutes from './routes/dashboard/index.js';
 import eventRoutes from './routes/events/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -151,6 +152,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     },
   });
   await app.register(costRoutes);
+  await app.register(dashboardRoutes);
   await app.register(tenantRoutes);
   await app.register(adminRoutes);
   await app.register(webhookRoutes, {

@@ -1,0 +1,553 @@
+// Recast dashboard: one plain ES module, no build step, no framework. Everything the API says goes
+// into the page through textContent and attributes, never as markup, so no value can inject any.
+
+const KEY_ITEM = 'recast.dashboard.key';
+const TENANT_ITEM = 'recast.dashboard.tenant';
+const POLL_MS = 3000;
+/** Stats, spend and failures after events: at most this often (a batch of 10,000 rows is noisy). */
+const THROTTLE_MS = 1500;
+/** Events of one batch within this long become one read of it. */
+const BATCH_FLUSH_MS = 200;
+/** Waits before the stream is tried again, by consecutive failures. */
+const STREAM_RETRY_MS = [2000, 5000, 10_000, 30_000];
+/** The server sends a comment every EVENTS_HEARTBEAT_MS (15 s); silence this long is a dead stream. */
+const STREAM_IDLE_MS = 45_000;
+const BATCH_LIMIT = 20;
+const FAILURE_LIMIT = 10;
+const JOB_STATES = [
+  'queued',
+  'waiting_budget',
+  'submitting',
+  'submitted',
+  'running',
+  'completed',
+  'failed',
+  'cancelling',
+  'cancelled',
+];
+const SVG = 'http://www.w3.org/2000/svg';
+
+const $ = (id) => document.getElementById(id);
+
+class AuthError extends Error {}
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** The element `tag` with attributes and children (strings become text nodes). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  el.append(...children);
+  return el;
+}
+
+function svg(tag, attrs = {}, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function usd(micro) {
+  const dollars = (Number(micro) || 0) / 1e6;
+  if (dollars > 0 && dollars < 0.01) return `$${dollars.toFixed(4)}`;
+  return `$${dollars.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
+
+const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
+
+let current;
+
+// ---- the API ----
+
+function headers(s, extra = {}) {
+  const out = { authorization: `Bearer ${s.key}`, ...extra };
+  if (s.tenant) out['x-tenant'] = s.tenant;
+  return out;
+}
+
+async function errorOf(res) {
+  try {
+    const { error } = await res.json();
+    return `${error.code}: ${error.message}`;
+  } catch {
+    return `HTTP ${res.status}`;
+  }
+}
+
+/** A GET with the key; a 304 to our If-None-Match answers from what we had. */
+async function api(s, path) {
+  const cached = s.cache.get(path);
+  const res = await fetch(path, {
+    headers: headers(s, { accept: 'application/json', ...(cached ? { 'if-none-match': cached.etag } : {}) }),
+    // Our own ETags, not the browser's cache: a 304 must reach this code.
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 304 && cached) return cached.body;
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  const body = await res.json();
+  const etag = res.headers.get('etag');
+  if (etag) s.cache.set(path, { etag, body });
+  return body;
+}
+
+const tenantQuery = (s) => (s.tenant ? `&tenant=${encodeURIComponent(s.tenant)}` : '');
+
+async function loadStats(s) {
+  s.stats = await api(s, '/v1/stats');
+  renderStats(s);
+}
+
+async function loadCosts(s) {
+  s.month = await api(s, `/v1/costs?group_by=resolution${tenantQuery(s)}`);
+  renderSpend(s);
+}
+
+async function loadFailures(s) {
+  const page = await api(s, `/v1/jobs?state=failed&limit=${FAILURE_LIMIT}${tenantQuery(s)}`);
+  renderFailures(page.data);
+}
+
+/** Keep a batch unless a read that started later already gave it (answers may arrive out of order). */
+function applyBatch(s, batch, seq) {
+  if ((s.applied.get(batch.id) ?? 0) > seq) return;
+  s.applied.set(batch.id, seq);
+  s.batches.set(batch.id, batch);
+}
+
+function trimBatches(s) {
+  // Batch ids are ULIDs: newest first is descending id order.
+  const ids = [...s.batches.keys()].sort().reverse();
+  for (const id of ids.slice(BATCH_LIMIT)) s.batches.delete(id);
+}
+
+async function loadBatches(s) {
+  const seq = ++s.seq;
+  const page = await api(s, `/v1/batches?limit=${BATCH_LIMIT}`);
+  const listed = new Set(page.data.map((b) => b.id));
+  for (const id of s.batches.keys())
+    if (!listed.has(id) && (s.applied.get(id) ?? 0) < seq) s.batches.delete(id);
+  for (const batch of page.data) applyBatch(s, batch, seq);
+  trimBatches(s);
+  renderBatches(s);
+}
+
+async function loadBatch(s, id) {
+  const seq = ++s.seq;
+  try {
+    applyBatch(s, await api(s, `/v1/batches/${encodeURIComponent(id)}`), seq);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    s.batches.delete(id);
+  }
+  trimBatches(s);
+  renderBatches(s);
+}
+
+/** Runs reads; a 401 logs out with its message, other errors show on the page. */
+async function settle(s, reads) {
+  const results = await Promise.allSettled(reads);
+  if (s.closed) return;
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+  const auth = failed.find((e) => e instanceof AuthError);
+  if (auth) return logout(auth.message);
+  showError(failed.length ? failed.map((e) => e.message).join('; ') : '');
+}
+
+const refreshAll = (s) => settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s)]);
+
+// ---- live: the event stream, and polling when it is down ----
+
+function setMode(mode) {
+  $('mode').textContent = mode;
+  $('mode').dataset.mode = mode;
+}
+
+function startPolling(s) {
+  if (s.pollTimer !== undefined) return;
+  const tick = async () => {
+    await refreshAll(s);
+    s.pollTimer = s.closed || s.live ? undefined : setTimeout(tick, POLL_MS);
+  };
+  s.pollTimer = setTimeout(tick, 0);
+}
+
+function stopPolling(s) {
+  clearTimeout(s.pollTimer);
+  s.pollTimer = undefined;
+}
+
+function markBatch(s, id) {
+  s.dirty.add(id);
+  if (s.flushTimer !== undefined) return;
+  s.flushTimer = setTimeout(() => {
+    s.flushTimer = undefined;
+    const ids = [...s.dirty];
+    s.dirty.clear();
+    void settle(
+      s,
+      ids.map((id) => loadBatch(s, id)),
+    );
+  }, BATCH_FLUSH_MS);
+}
+
+/** `fn` at most once every `ms`, the last call never lost. */
+function throttle(s, fn, ms) {
+  let last = 0;
+  let timer;
+  return () => {
+    if (timer !== undefined) return;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        last = Date.now();
+        if (!s.closed) void fn();
+      },
+      Math.max(0, last + ms - Date.now()),
+    );
+  };
+}
+
+function onEvent(s, type, raw) {
+  if (type === 'reset') {
+    // Events before this point were trimmed: what we show may have missed some. Read it all
+    // again; the stream goes on from here.
+    void refreshAll(s);
+    return;
+  }
+  let data;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return;
+  }
+  if (typeof data.batch === 'string' && data.batch !== '') markBatch(s, data.batch);
+  s.refreshFigures();
+}
+
+/** Reads `text/event-stream` frames: `event`, `data`, `id` lines, a blank line ends one. */
+async function readEvents(s, body, controller) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let idle;
+  const watch = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => controller.abort(), STREAM_IDLE_MS);
+  };
+  let buffer = '';
+  let type = 'message';
+  let data = [];
+  try {
+    for (;;) {
+      watch();
+      const { value, done } = await reader.read();
+      if (done || s.closed) return;
+      buffer += value;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line === '') {
+          if (data.length) onEvent(s, type, data.join('\n'));
+          type = 'message';
+          data = [];
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? '' : line.slice(colon + 1);
+        if (value.startsWith(' ')) value = value.slice(1);
+        if (field === 'event') type = value;
+        else if (field === 'data') data.push(value);
+        else if (field === 'id' && !value.includes('\0')) s.lastEventId = value;
+      }
+    }
+  } finally {
+    clearTimeout(idle);
+  }
+}
+
+async function openStream(s) {
+  if (s.closed) return;
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  s.abort.signal.addEventListener('abort', stop);
+  try {
+    const res = await fetch('/v1/events', {
+      headers: headers(s, {
+        accept: 'text/event-stream',
+        ...(s.lastEventId ? { 'last-event-id': s.lastEventId } : {}),
+      }),
+      cache: 'no-store',
+      signal: controller.signal,
+    });
+    if (res.status === 401) return logout(await errorOf(res));
+    if (!res.ok || !res.body) throw new Error(await errorOf(res));
+    s.live = true;
+    s.streamFailures = 0;
+    setMode('live');
+    stopPolling(s);
+    // Whatever moved before the stream was open is read once; the events tell the rest.
+    void refreshAll(s);
+    await readEvents(s, res.body, controller);
+  } catch {
+    // A refused, blocked or broken stream: polling covers it until the next try.
+  } finally {
+    s.abort.signal.removeEventListener('abort', stop);
+  }
+  if (s.closed) return;
+  s.live = false;
+  setMode('polling');
+  startPolling(s);
+  const wait = STREAM_RETRY_MS[Math.min(s.streamFailures++, STREAM_RETRY_MS.length - 1)];
+  s.streamTimer = setTimeout(() => openStream(s), wait);
+}
+
+// ---- rendering ----
+
+function showError(message) {
+  $('error').textContent = message;
+  $('error').hidden = !message;
+}
+
+function renderStats(s) {
+  const { provider, jobs, tenant } = s.stats;
+  $('pressure').hidden = false;
+  $('in-flight').textContent = String(provider.in_flight);
+  $('in-flight-cap').textContent =
+    provider.max_in_flight === null ? 'no cap' : String(provider.max_in_flight);
+  const ratio = provider.max_in_flight ? Math.min(1, provider.in_flight / provider.max_in_flight) : 0;
+  $('in-flight-meter').style.width = `${Math.round(ratio * 100)}%`;
+  $('submits').textContent = String(provider.submits_in_window);
+  $('submits-cap').textContent =
+    provider.submits_per_window === null ? 'no limit' : String(provider.submits_per_window);
+  $('window').textContent = `${Math.round(provider.window_ms / 1000)} s`;
+  $('scope').textContent =
+    tenant === null
+      ? "All tenants (an admin key): job counts, spend and failures. Batches and events: the key's own tenant."
+      : `Tenant ${tenant}.`;
+  $('jobs-total').textContent = `(${jobs.total})`;
+  $('job-states').replaceChildren(
+    ...JOB_STATES.map((state) =>
+      h(
+        'li',
+        { class: `state state-${state}`, 'data-state': state },
+        h('span', { class: 'state-name' }, state.replace('_', ' ')),
+        h('strong', {}, String(jobs.by_state[state] ?? 0)),
+      ),
+    ),
+  );
+  renderSpend(s);
+}
+
+/** A bar pair per resolution: today's spend and this month's, in one scale. */
+function renderSpend(s) {
+  const today = s.stats?.spend_today;
+  const month = s.month;
+  if (!today || !month) return;
+  $('spend-today').textContent = usd(today.total_micro_usd);
+  $('spend-month').textContent = usd(month.total.micro_usd);
+  const byRes = new Map();
+  for (const row of today.by_resolution) byRes.set(row.resolution, { today: row, month: undefined });
+  for (const row of month.rows) byRes.set(row.resolution, { ...byRes.get(row.resolution), month: row });
+  const resolutions = [...byRes.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const width = 520;
+  const height = 220;
+  const top = 52;
+  const bottom = 28;
+  const chart = svg('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    role: 'img',
+    'aria-label': 'Spend by resolution, today and this month',
+  });
+  chart.append(
+    svg('rect', { x: width - 200, y: 6, width: 12, height: 12, class: 'swatch bar-today' }),
+    svg('text', { x: width - 182, y: 17, class: 'legend' }, 'today'),
+    svg('rect', { x: width - 120, y: 6, width: 12, height: 12, class: 'swatch bar-month' }),
+    svg('text', { x: width - 102, y: 17, class: 'legend' }, 'this month'),
+    svg('line', { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, class: 'axis' }),
+  );
+  if (resolutions.length === 0) {
+    chart.append(svg('text', { x: width / 2, y: height / 2, class: 'none' }, 'No spend yet this month'));
+  }
+  const max = Math.max(
+    1,
+    ...resolutions.flatMap((r) => [byRes.get(r).today, byRes.get(r).month]).map((t) => t?.micro_usd ?? 0),
+  );
+  const group = width / Math.max(1, resolutions.length);
+  const bar = Math.min(70, group / 3);
+  resolutions.forEach((resolution, i) => {
+    const { today: t, month: m } = byRes.get(resolution);
+    const x = i * group + group / 2;
+    [
+      ['today', t, x - bar - 2, 'bar-today'],
+      ['this month', m, x + 2, 'bar-month'],
+    ].forEach(([label, row, left, cls]) => {
+      const micro = row?.micro_usd ?? 0;
+      const tall = Math.round((micro / max) * (height - top - bottom));
+      const y = height - bottom - tall;
+      const rect = svg('rect', { x: left, y, width: bar, height: Math.max(tall, 1), class: cls });
+      rect.append(
+        svg(
+          'title',
+          {},
+          `${resolution} ${label}: ${usd(micro)}, ${row?.jobs ?? 0} jobs, ${row?.seconds ?? 0} s`,
+        ),
+      );
+      chart.append(rect, svg('text', { x: left + bar / 2, y: y - 4, class: 'value' }, usd(micro)));
+    });
+    chart.append(svg('text', { x, y: height - 8, class: 'label' }, resolution));
+  });
+  $('spend-chart').replaceChildren(chart);
+}
+
+function progressOf(batch) {
+  const { completed, failed, cancelled } = batch.counts;
+  const total = batch.rows.total;
+  const done = completed + failed + cancelled;
+  return { total, done, pct: total ? Math.floor((done / total) * 100) : 100, completed, failed, cancelled };
+}
+
+function batchRow(batch) {
+  const p = progressOf(batch);
+  const bar = h('div', {
+    class: 'progress',
+    role: 'progressbar',
+    'aria-valuemin': 0,
+    'aria-valuemax': 100,
+    'aria-valuenow': p.pct,
+    'aria-label': `${batch.name ?? batch.id}: ${p.done} of ${p.total} rows finished`,
+  });
+  for (const part of ['completed', 'failed', 'cancelled']) {
+    const seg = h('span', { class: `seg seg-${part}` });
+    // CSSOM, not a style attribute: the CSP forbids inline styles, not this.
+    seg.style.width = p.total ? `${(p[part] / p.total) * 100}%` : '0';
+    bar.append(seg);
+  }
+  const counts = JOB_STATES.filter((state) => batch.counts[state] > 0).map((state) =>
+    h('span', { class: `count state-${state}` }, `${state.replace('_', ' ')} ${batch.counts[state]}`),
+  );
+  const cost = batch.cost;
+  return h(
+    'tr',
+    { 'data-batch-id': batch.id },
+    h('td', {}, h('div', { class: 'name' }, batch.name ?? '(unnamed)'), h('div', { class: 'id' }, batch.id)),
+    h('td', {}, h('span', { class: `status status-${batch.status}` }, batch.status.replaceAll('_', ' '))),
+    h('td', {}, bar, h('div', { class: 'progress-label' }, `${p.done} / ${p.total} · ${p.pct}%`)),
+    h('td', {}, h('div', { class: 'counts' }, ...counts)),
+    h(
+      'td',
+      { class: 'spend' },
+      h('div', {}, usd(cost.spent_micro_usd)),
+      h(
+        'div',
+        { class: 'id' },
+        `est. ${usd(cost.estimated_micro_usd)}${cost.max_cost_usd === null ? '' : ` · cap $${Number(cost.max_cost_usd).toFixed(2)}`}`,
+      ),
+    ),
+  );
+}
+
+function renderBatches(s) {
+  const ids = [...s.batches.keys()].sort().reverse();
+  $('batches').replaceChildren(...ids.map((id) => batchRow(s.batches.get(id))));
+  $('batches-empty').hidden = ids.length > 0;
+}
+
+function renderFailures(jobs) {
+  $('failures').replaceChildren(
+    ...jobs.map((job) =>
+      h(
+        'li',
+        { 'data-job-id': job.id },
+        h('span', { class: 'id' }, job.id),
+        h('span', { class: 'id' }, job.batch_id ?? 'no batch'),
+        h('span', { class: 'code' }, job.error?.code ?? 'UNKNOWN'),
+        h('span', { class: 'message' }, job.error?.message ?? ''),
+        h('time', { datetime: job.finished_at ?? '' }, time(job.finished_at)),
+      ),
+    ),
+  );
+  $('failures-empty').hidden = jobs.length > 0;
+}
+
+// ---- log in and out ----
+
+function showLogin(message = '') {
+  $('board').hidden = true;
+  $('pressure').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message;
+  $('login-error').hidden = !message;
+  setMode('offline');
+  $('key').focus();
+}
+
+function logout(message = '') {
+  const s = current;
+  current = undefined;
+  if (s) {
+    s.closed = true;
+    s.abort.abort();
+    clearTimeout(s.pollTimer);
+    clearTimeout(s.streamTimer);
+    clearTimeout(s.flushTimer);
+  }
+  sessionStorage.removeItem(KEY_ITEM);
+  sessionStorage.removeItem(TENANT_ITEM);
+  showLogin(message);
+}
+
+async function begin(key, tenant) {
+  const s = {
+    key,
+    tenant,
+    abort: new AbortController(),
+    cache: new Map(),
+    batches: new Map(),
+    applied: new Map(),
+    dirty: new Set(),
+    seq: 0,
+    live: false,
+    closed: false,
+    streamFailures: 0,
+    lastEventId: undefined,
+  };
+  s.refreshFigures = throttle(s, () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s)]), THROTTLE_MS);
+  current = s;
+  setMode('connecting');
+  try {
+    await loadStats(s);
+  } catch (err) {
+    if (!s.closed) logout(err.message);
+    return;
+  }
+  sessionStorage.setItem(KEY_ITEM, key);
+  sessionStorage.setItem(TENANT_ITEM, tenant);
+  $('login').hidden = true;
+  $('board').hidden = false;
+  $('logout').hidden = false;
+  showError('');
+  void refreshAll(s);
+  void openStream(s);
+}
+
+$('login').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const key = $('key').value.trim();
+  const tenant = $('tenant').value.trim();
+  $('key').value = '';
+  logout();
+  void begin(key, tenant);
+});
+$('logout').addEventListener('click', () => logout());
+
+const saved = sessionStorage.getItem(KEY_ITEM);
+if (saved) void begin(saved, sessionStorage.getItem(TENANT_ITEM) ?? '');
+else showLogin();
