@@ -1,0 +1,185 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_KEY, type System, systemPerTest } from './system.js';
+
+const { start, onCleanup } = systemPerTest();
+
+/** Debian's chromium package (`.ci/run` installs it); Playwright downloads no browser here. */
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+
+async function launch() {
+  const userDataDir = await mkdtemp(join(tmpdir(), 'recast-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 1000 },
+  });
+  onCleanup(async () => {
+    await context.close();
+    await rm(userDataDir, { recursive: true, force: true });
+  });
+  return context;
+}
+
+async function logIn(page: Page, s: System, key: string) {
+  await page.goto(`${s.apiUrl}/dashboard`);
+  await page.fill('#key', key);
+  await page.click('#login button[type=submit]');
+}
+
+/** The batch's progress bar value (0-100), status and label on the page (undefined: no row yet). */
+async function progressOf(page: Page, batchId: string) {
+  const row = page.locator(`tr[data-batch-id="${batchId}"]`);
+  if ((await row.count()) === 0) return undefined;
+  return {
+    pct: Number(await row.locator('[role=progressbar]').getAttribute('aria-valuenow')),
+    status: await row.locator('.status').textContent(),
+    label: await row.locator('.progress-label').textContent(),
+  };
+}
+
+/** Until the batch's bar is part-way (`moving`), or at 100% and completed (`done`). */
+async function waitForProgress(page: Page, batchId: string, until: 'moving' | 'done') {
+  await expect
+    .poll(
+      async () => {
+        const p = await progressOf(page, batchId);
+        if (!p) return false;
+        return until === 'moving' ? p.pct > 0 && p.pct < 100 : p.pct === 100 && p.status === 'completed';
+      },
+      { timeout: 60_000, interval: 50 },
+    )
+    .toBe(true);
+}
+
+describe('dashboard in a real Chromium', () => {
+  it.skipIf(!HAVE_CHROMIUM && !IN_CI)(
+    `logs in, follows a batch to completed live, falls back to polling, saves a screenshot (needs ${CHROMIUM}; skipped without it outside CI)`,
+    async () => {
+      if (!HAVE_CHROMIUM) {
+        throw new Error(
+          `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`,
+        );
+      }
+      // Slow tasks and 4 in flight: 20 rows finish in waves, so the bar has steps to show.
+      const s = await start({
+        auth: true,
+        emulator: { stepMs: 60 },
+        worker: { PROVIDER_MAX_IN_FLIGHT: '4' },
+        api: { PROVIDER_MAX_IN_FLIGHT: '4' },
+      });
+      const context = await launch();
+
+      const live = await context.newPage();
+      const problems: string[] = [];
+      live.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      // CSP violations and failed loads show up as console errors.
+      live.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      const batchReads: string[] = [];
+      live.on('request', (request) => {
+        if (/\/v1\/batches\/bat_/.test(request.url())) batchReads.push(request.url());
+      });
+
+      // A wrong key: the form again, with the API's error.
+      await logIn(live, s, 'rk_not_a_key');
+      await live.waitForSelector('#login-error:not([hidden])');
+      expect(await live.textContent('#login-error')).toContain('UNAUTHORIZED');
+      expect(await live.isHidden('#board')).toBe(true);
+      problems.length = 0; // the 401 itself is logged by the browser
+
+      await logIn(live, s, ADMIN_KEY);
+      await live.waitForSelector('#board:not([hidden])');
+      await expect.poll(() => live.textContent('#mode'), { timeout: 10_000 }).toBe('live');
+      expect(await live.textContent('#in-flight-cap')).toBe('4');
+
+      // The same page with the stream blocked: it must poll its way to the same end.
+      const polled = await context.newPage();
+      await polled.route('**/v1/events**', (route) => route.abort());
+      await logIn(polled, s, ADMIN_KEY);
+      await polled.waitForSelector('#board:not([hidden])');
+      await expect.poll(() => polled.textContent('#mode'), { timeout: 10_000 }).toBe('polling');
+
+      const rows = Array.from({ length: 20 }, (_, i) => ({
+        custom_id: `row-${i}`,
+        video: s.fixture('clip-2s-faststart.mp4'),
+        images: [s.fixture('person-a.png')],
+        resolution: i % 2 ? '1080p' : '720p',
+        duration_seconds: 2,
+      }));
+      const res = await fetch(`${s.apiUrl}/v1/batches?name=dashboard-demo`, {
+        method: 'POST',
+        headers: { ...s.authHeaders, 'content-type': 'application/x-ndjson' },
+        body: `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
+      });
+      expect(res.status).toBe(202);
+      const batch = (await res.json()) as { id: string };
+      // One job the provider fails (its video is not there): it is a recent failure.
+      const failing = await s.submit({
+        video: s.fixture('missing.mp4'),
+        images: [s.fixture('person-a.png')],
+        duration_seconds: 2,
+      });
+
+      // Live: the bar moves, then reaches 100% and completed, all while the stream is up.
+      await waitForProgress(live, batch.id, 'moving');
+      expect(await live.textContent('#mode')).toBe('live');
+      await waitForProgress(live, batch.id, 'done');
+      expect(await progressOf(live, batch.id)).toEqual({
+        pct: 100,
+        status: 'completed',
+        label: '20 / 20 · 100%',
+      });
+      expect(await live.textContent('#mode')).toBe('live');
+      // Moved by events: the page read the batch by id (polling reads only the list).
+      expect(batchReads.length).toBeGreaterThan(0);
+
+      // Figures, refreshed (throttled) after the events: failures, spend, job counts.
+      const failure = live.locator(`#failures li[data-job-id="${failing.id}"]`);
+      await failure.waitFor({ timeout: 20_000 });
+      expect(await failure.locator('.code').textContent()).toMatch(/^[A-Z_]+$/);
+      expect(await failure.locator('.message').textContent()).not.toBe('');
+      // 10 × 2 s × $0.03 (720p) + 10 × 2 s × $0.06 (1080p).
+      await expect.poll(() => live.textContent('#spend-today'), { timeout: 10_000 }).toBe('$1.80');
+      await expect.poll(() => live.textContent('#spend-month'), { timeout: 10_000 }).toBe('$1.80');
+      expect(await live.locator('#spend-chart svg rect.bar-today:not(.swatch)').count()).toBe(2);
+      await expect
+        .poll(() => live.textContent('#job-states [data-state=completed] strong'), { timeout: 10_000 })
+        .toBe('20');
+
+      await mkdir(ARTIFACTS, { recursive: true });
+      await live.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+      // Polling: the same end, with the stream never reachable.
+      await waitForProgress(polled, batch.id, 'done');
+      expect(await polled.textContent('#mode')).toBe('polling');
+
+      // Logging out forgets the key.
+      await live.click('#logout');
+      await live.waitForSelector('#login:not([hidden])');
+      expect(await live.evaluate('sessionStorage.length')).toBe(0);
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
+});
