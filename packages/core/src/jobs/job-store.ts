@@ -95,7 +95,6 @@ export class JobStore {
     multi.xadd(
       this.keys.events(tenant),
       'MINID',
-      '~',
       this.eventsMinId(),
       '*',
       ...Object.entries(fields).flat(),
