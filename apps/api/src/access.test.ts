@@ -1,3 +1,4 @@
+import { createMetricsRegistry } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, TEST_ADMIN_KEY, validJob } from './test/build-test-app.js';
@@ -244,6 +245,24 @@ describe('per-key rate limit and security headers', () => {
     } finally {
       await limited.close();
     }
+  });
+
+  it('serves /metrics on the public port to admin keys only', async () => {
+    const registry = createMetricsRegistry({ process: 'api', defaultMetrics: false });
+    const withMetrics = await buildTestApp({ RATE_LIMIT_MAX: '0' }, { registry });
+    try {
+      expect((await withMetrics.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+      const admin = await withMetrics.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+      });
+      expect(admin.statusCode).toBe(200);
+      expect(admin.headers['content-type']).toContain('text/plain');
+    } finally {
+      await withMetrics.close();
+    }
+    expect((await call('viewer', 'GET', '/metrics')).statusCode).toBe(404);
   });
 
   it('sends security headers on every answer', async () => {

@@ -11,6 +11,7 @@ import {
 } from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
+import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { recastPlugin } from './plugins/recast.js';
@@ -153,6 +154,8 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
   await app.register(costRoutes);
   await app.register(tenantRoutes);
   await app.register(adminRoutes);
+  // The same metrics as the metrics port, on the public port for admin keys only.
+  if (registry) await app.register(metricsRoutes, { registry, access: 'admin' });
   await app.register(webhookRoutes, {
     bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES,
     ...(registry ? { webhooks: createMetrics(registry).webhooks } : {}),

@@ -9,8 +9,11 @@ export interface MetricsRoutesOptions {
  * `GET /metrics` for Prometheus. A plain plugin (not wrapped in fastify-plugin) so it can be
  * mounted on the metrics port below, or later behind admin auth on the public port.
  */
-export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions) {
-  app.get('/metrics', async (_request, reply) => {
+export async function metricsRoutes(
+  app: FastifyInstance,
+  options: MetricsRoutesOptions & { access?: 'admin' },
+) {
+  app.get('/metrics', { config: { access: options.access ?? 'public' } }, async (_request, reply) => {
     const page = await renderMetrics(options.registry);
     return reply.type(page.contentType).send(page.body);
   });
