@@ -202,6 +202,25 @@ describe('access: every endpoint × role × own or foreign tenant', () => {
     ).toMatchObject({ error: { issues: [{ path: 'role' }] } });
   });
 
+  it('mounts Bull Board for admins only, with a Basic prompt for browsers', async () => {
+    const anonymous = await call('anonymous', 'GET', '/admin/queues');
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toContain('Basic');
+    expect((await call('viewer', 'GET', '/admin/queues')).statusCode).toBe(403);
+    expect((await call('submitter', 'GET', '/admin/queues/api/queues')).statusCode).toBe(403);
+    const basic = `Basic ${Buffer.from(`admin:${TEST_ADMIN_KEY}`).toString('base64')}`;
+    const page = await app.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: basic } });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    const api = await call('admin', 'GET', '/admin/queues/api/queues');
+    expect(api.statusCode).toBe(200);
+    expect((api.json() as { queues: { name: string }[] }).queues.map((q) => q.name).sort()).toEqual([
+      'dispatch',
+      'notify',
+      'settle',
+    ]);
+  });
+
   it('leaves health and the provider webhook outside key auth', async () => {
     expect((await call('anonymous', 'GET', '/healthz')).statusCode).toBe(200);
     expect((await call('anonymous', 'GET', '/readyz')).statusCode).toBe(200);

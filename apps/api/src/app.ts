@@ -22,6 +22,7 @@ import costRoutes from './routes/costs/index.js';
 import eventRoutes from './routes/events/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
+import queueBoardRoutes from './routes/queues/index.js';
 import statsRoutes from './routes/stats/index.js';
 import tenantRoutes from './routes/tenants/index.js';
 import webhookRoutes from './routes/webhooks/index.js';
@@ -154,6 +155,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
   await app.register(costRoutes);
   await app.register(tenantRoutes);
   await app.register(adminRoutes);
+  await app.register(queueBoardRoutes);
   // The same metrics as the metrics port, on the public port for admin keys only.
   if (registry) await app.register(metricsRoutes, { registry, access: 'admin' });
   await app.register(webhookRoutes, {

@@ -92,13 +92,7 @@ export class JobStore {
 
   /** Queue an event on a tenant's stream (batch events from outside a transition), trimmed by age. */
   eventIn(multi: ChainableCommander, tenant: string, fields: Record<string, string>): void {
-    multi.xadd(
-      this.keys.events(tenant),
-      'MINID',
-      this.eventsMinId(),
-      '*',
-      ...Object.entries(fields).flat(),
-    );
+    multi.xadd(this.keys.events(tenant), 'MINID', this.eventsMinId(), '*', ...Object.entries(fields).flat());
   }
 
   private eventsMinId(now = Date.now()): string {
