@@ -215,6 +215,8 @@ export async function startSystem(options: SystemOptions = {}) {
   }
 
   return {
+    /** The API's Fastify instance (in this process), for what only it can tell (its route table). */
+    api,
     apiUrl,
     authHeaders,
     emulatorUrl,

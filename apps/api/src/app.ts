@@ -14,6 +14,7 @@ import type { ApiConfig } from './config.js';
 import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { openApiPlugin } from './plugins/openapi.js';
 import { recastPlugin } from './plugins/recast.js';
 import adminRoutes from './routes/admin/index.js';
 import batchRoutes from './routes/batches/index.js';
@@ -56,6 +57,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     );
   });
   await app.register(errorsPlugin);
+  await app.register(openApiPlugin);
   // Security headers on every answer; the API serves JSON, and its own pages load only its own
   // scripts and styles.
   await app.register(helmet, {

@@ -1,3 +1,4 @@
+export * from './api/responses.js';
 export * from './auth/index.js';
 export * from './batches/index.js';
 export * from './budget/budgets.js';

@@ -1,4 +1,4 @@
-import { AppError, parseOrThrow, statsOf, TENANT_PATTERN } from '@recast/core';
+import { AppError, errorResponses, parseOrThrow, StatsSchema, statsOf, TENANT_PATTERN } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { sendCacheable } from '../../etag.js';
@@ -11,21 +11,36 @@ const StatsQuerySchema = z.strictObject({
 
 /** What a dashboard polls: jobs by state, provider pressure, budgets, today's spend by resolution. */
 export default async function statsRoutes(app: FastifyInstance) {
-  app.get('/v1/stats', async (request, reply) => {
-    const query = parseOrThrow(StatsQuerySchema, request.query, 'query');
-    if (query.tenant !== undefined && !isAdmin(request)) {
-      throw new AppError('FORBIDDEN', 'tenant: only an admin key reads other tenants', {
-        statusCode: 403,
-        issues: [{ path: 'tenant', message: 'this key reads its own tenant only' }],
-      });
-    }
-    const tenant = isAdmin(request)
-      ? query.tenant === undefined || query.tenant === '*'
-        ? request.headers['x-tenant']
-          ? tenantOf(request)
-          : undefined
-        : query.tenant
-      : tenantOf(request);
-    return sendCacheable(request, reply, await statsOf(app.recast, tenant));
-  });
+  app.get(
+    '/v1/stats',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'What a dashboard polls: jobs by state, provider pressure, budgets, spend today',
+        querystring: StatsQuerySchema,
+        response: {
+          200: StatsSchema,
+          304: z.null().describe('not modified'),
+          ...errorResponses(400, 401, 403, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const query = parseOrThrow(StatsQuerySchema, request.query, 'query');
+      if (query.tenant !== undefined && !isAdmin(request)) {
+        throw new AppError('FORBIDDEN', 'tenant: only an admin key reads other tenants', {
+          statusCode: 403,
+          issues: [{ path: 'tenant', message: 'this key reads its own tenant only' }],
+        });
+      }
+      const tenant = isAdmin(request)
+        ? query.tenant === undefined || query.tenant === '*'
+          ? request.headers['x-tenant']
+            ? tenantOf(request)
+            : undefined
+          : query.tenant
+        : tenantOf(request);
+      return sendCacheable(request, reply, await statsOf(app.recast, tenant));
+    },
+  );
 }
