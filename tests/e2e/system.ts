@@ -79,6 +79,8 @@ export async function startSystem(options: SystemOptions = {}) {
       ...(options.auth ? { ADMIN_API_KEY: ADMIN_KEY } : { AUTH_DISABLED: 'true' }),
       // Suites submit thousands of jobs in seconds; the per-key limit has a suite of its own.
       RATE_LIMIT_MAX: '0',
+      // Tests read figures right after they move; dashboards may see them up to a second late.
+      STATS_CACHE_MS: '0',
       ...options.api,
     }),
     logger,

@@ -140,7 +140,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
   }
   await app.register(healthRoutes);
   await app.register(jobRoutes);
-  await app.register(statsRoutes);
+  await app.register(statsRoutes, { cacheMs: config.STATS_CACHE_MS });
   await app.register(eventRoutes, {
     pollMs: config.EVENTS_POLL_MS,
     heartbeatMs: config.EVENTS_HEARTBEAT_MS,

@@ -35,6 +35,8 @@ export const ApiConfigSchema = z.object({
   /** How often an event stream (GET /v1/events) looks for new events; heartbeat comment interval. */
   EVENTS_POLL_MS: envInt(20).default(500),
   EVENTS_HEARTBEAT_MS: envInt(100).default(15_000),
+  /** GET /v1/stats is built at most once per this long per tenant and API process (0 = every time). */
+  STATS_CACHE_MS: envInt(0, 60_000).default(1_000),
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 
