@@ -163,15 +163,9 @@ export default async function batchReadRoutes(app: FastifyInstance) {
       // Streamed in row order, 500 records at a time: a 100,000-row batch never sits in memory.
       async function* lines() {
         if (csv) yield resultsCsvHeader();
-        let after = 0;
-        for (;;) {
-          const jobs = await batches.jobs(batch.id, after, 500);
-          if (jobs.length === 0) return;
-          for (const job of jobs) {
-            after = job.line ?? after;
-            if (only === 'failed' && job.state !== 'failed') continue;
-            yield csv ? resultsCsvRow(job) : resultLine(job);
-          }
+        for await (const job of batches.eachJob(batch.id)) {
+          if (only === 'failed' && job.state !== 'failed') continue;
+          yield csv ? resultsCsvRow(job) : resultLine(job);
         }
       }
       void reply.header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
