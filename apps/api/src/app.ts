@@ -52,6 +52,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
         route: request.routeOptions.url ?? 'unknown',
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
+        ...(request.principal ? { keyId: request.principal.keyId, tenant: request.principal.tenant } : {}),
       },
       'request',
     );
