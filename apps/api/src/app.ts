@@ -1,4 +1,4 @@
-import { DEFAULT_PRICE_TABLE, type Logger, parsePriceTable } from '@recast/core';
+import { createOutputStore, DEFAULT_PRICE_TABLE, type Logger, parsePriceTable } from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
 import { errorsPlugin } from './plugins/errors.js';
@@ -6,6 +6,7 @@ import { recastPlugin } from './plugins/recast.js';
 import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
 import costRoutes from './routes/costs/index.js';
+import fileRoutes from './routes/files/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
 import tenantRoutes from './routes/tenants/index.js';
@@ -54,9 +55,36 @@ export async function buildApp({ config, logger }: BuildAppOptions): Promise<Fas
       maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
     },
     limits: { maxImages: config.MAX_IMAGES, maxMetadataBytes: config.MAX_METADATA_BYTES },
+    ...(config.INFERENCE_API_KEY
+      ? {
+          provider: {
+            baseUrl: config.INFERENCE_API_URL,
+            apiKey: config.INFERENCE_API_KEY,
+            timeoutMs: config.INFERENCE_TIMEOUT_MS,
+          },
+        }
+      : {}),
+    files: {
+      tmpDir: config.UPLOAD_TMP_DIR,
+      maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
+      maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
+      maxDataUriBytes: config.DATA_URI_MAX_BYTES,
+      putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
+      reuseSeconds: config.UPLOAD_REUSE_SECONDS,
+    },
+    ...(config.OUTPUT_STORE ? { outputs: createOutputStore(config.OUTPUT_STORE) } : {}),
   });
   await app.register(healthRoutes);
-  await app.register(jobRoutes);
+  // A JSON job may carry its files as data: URIs (a video and MAX_IMAGES images, base64): room for them.
+  const dataUriRoom = config.INFERENCE_API_KEY
+    ? Math.ceil((config.DATA_URI_MAX_BYTES * 4) / 3 + 64) * (1 + config.MAX_IMAGES)
+    : 0;
+  await app.register(jobRoutes, {
+    jsonBodyLimit: config.BODY_LIMIT_BYTES + dataUriRoom,
+    fieldBytes: config.BODY_LIMIT_BYTES,
+    maxImages: config.MAX_IMAGES,
+  });
+  await app.register(fileRoutes);
   await app.register(budgetRoutes);
   await app.register(batchRoutes, {
     manifest: {

@@ -2,6 +2,7 @@ import {
   BatchStore,
   Budgets,
   createDurationEstimator,
+  createInferenceClient,
   createKeys,
   createNotifyQueue,
   createQueues,
@@ -9,6 +10,8 @@ import {
   DEFAULT_JOB_SCHEMA_LIMITS,
   type DurationEstimator,
   FairQueue,
+  type FileInputLimits,
+  FileUploader,
   JobCreator,
   type JobSchemaLimits,
   JobStore,
@@ -16,6 +19,7 @@ import {
   Ledger,
   type Logger,
   type NotifyQueue,
+  type OutputStore,
   type PriceTable,
   type Queues,
   type UrlPolicy,
@@ -43,6 +47,12 @@ export interface RecastDeps {
   callbacks: boolean;
   notify: NotifyQueue;
   batches: BatchStore;
+  /** File inputs: the uploader and its limits; undefined when the API has no provider key. */
+  files: { uploader: FileUploader; limits: FileInputLimits } | undefined;
+  /** Where kept outputs are read from; undefined when retention is off. */
+  outputs: OutputStore | undefined;
+  /** For submitJob: the uploader, when file inputs are on. */
+  uploader?: FileUploader;
 }
 
 declare module 'fastify' {
@@ -62,6 +72,10 @@ export interface RecastPluginOptions {
   estimate: { fallbackSeconds: number; concurrency: number; timeoutMs: number; maxMoovBytes: number };
   limits?: Partial<JobSchemaLimits>;
   callbackSecrets: readonly string[];
+  /** The provider's file API, for file inputs; absent without an API key. */
+  provider?: { baseUrl: string; apiKey: string; timeoutMs: number };
+  files: Omit<FileInputLimits, never> & { putTimeoutMs: number; reuseSeconds: number };
+  outputs?: OutputStore;
 }
 
 /** Redis, the job store, queues, ledger and estimator, shared by every route and closed with the app. */
@@ -79,6 +93,19 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
   const fair = new FairQueue(redis, keys, queues, { buffer: options.fairShareBuffer, logger });
   const notify = createNotifyQueue(redis, keys);
   const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
+  const provider = options.provider
+    ? createInferenceClient({
+        baseUrl: options.provider.baseUrl,
+        apiKey: options.provider.apiKey,
+        requestTimeoutMs: options.provider.timeoutMs,
+        connections: 4,
+        logger,
+      })
+    : undefined;
+  const { putTimeoutMs, reuseSeconds, ...fileLimits } = options.files;
+  const uploader = provider
+    ? new FileUploader({ redis, keys, provider, ttlSeconds: reuseSeconds, putTimeoutMs, logger })
+    : undefined;
   app.decorate('recast', {
     redis,
     keys,
@@ -96,9 +123,14 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
     callbacks: options.callbackSecrets.length > 0,
     notify,
     batches: new BatchStore(redis, keys, store),
+    files: uploader ? { uploader, limits: fileLimits } : undefined,
+    outputs: options.outputs,
+    ...(uploader ? { uploader } : {}),
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
     await estimator.close();
+    await uploader?.close();
+    await provider?.close();
     await Promise.all([queues.close(), notify.close()]);
     await redis.quit().catch(() => redis.disconnect());
   });

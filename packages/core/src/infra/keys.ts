@@ -41,6 +41,11 @@ export interface Keys {
   /** Batches being uploaded (invisible), and committed batches whose jobs are still being lined up. */
   batchesStaging(): string;
   batchesLining(): string;
+  /** A tenant's uploaded file by content hash: the provider's uri (the upload dedupe index). */
+  uploadedFile(tenant: string, sha256: string): string;
+  /** Runs whose output duration was checked against the bill, and the mismatches of a day. */
+  billingChecked(): string;
+  billingMismatchDay(day: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -73,5 +78,8 @@ export function createKeys(prefix: string): Keys {
     tenantBatches: (tenant) => `{${prefix}}:batches:${tenant}`,
     batchesStaging: () => `{${prefix}}:batches-staging`,
     batchesLining: () => `{${prefix}}:batches-lining`,
+    uploadedFile: (tenant, sha256) => `${prefix}:upload:${tenant}:${sha256}`,
+    billingChecked: () => `${prefix}:{ledger}:billing-checked`,
+    billingMismatchDay: (day) => `${prefix}:{ledger}:billing-mismatch:day:${day}`,
   };
 }

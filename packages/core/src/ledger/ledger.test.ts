@@ -45,10 +45,23 @@ describe('Ledger: charges', () => {
       groupBy: ['resolution'],
     });
     expect(byRes.rows).toEqual([
-      { resolution: '1080p', seconds: 7.5, jobs: 1, micro_usd: 450_000, usd: '0.450000' },
-      { resolution: '720p', seconds: 8, jobs: 3, micro_usd: 240_000, usd: '0.240000' },
+      {
+        resolution: '1080p',
+        seconds: 7.5,
+        jobs: 1,
+        micro_usd: 450_000,
+        usd: '0.450000',
+        billing_mismatches: 0,
+      },
+      { resolution: '720p', seconds: 8, jobs: 3, micro_usd: 240_000, usd: '0.240000', billing_mismatches: 0 },
     ]);
-    expect(byRes.total).toEqual({ seconds: 15.5, jobs: 4, micro_usd: 690_000, usd: '0.690000' });
+    expect(byRes.total).toEqual({
+      seconds: 15.5,
+      jobs: 4,
+      micro_usd: 690_000,
+      usd: '0.690000',
+      billing_mismatches: 0,
+    });
 
     const byDayTenant = await costReport(redis, keys, {
       from: '2026-11-25',
@@ -65,7 +78,9 @@ describe('Ledger: charges', () => {
       groupBy: ['batch'],
       batch: 'bat_1',
     });
-    expect(batch.rows).toEqual([{ batch: 'bat_1', seconds: 2, jobs: 1, micro_usd: 60_000, usd: '0.060000' }]);
+    expect(batch.rows).toEqual([
+      { batch: 'bat_1', seconds: 2, jobs: 1, micro_usd: 60_000, usd: '0.060000', billing_mismatches: 0 },
+    ]);
     expect(await ledger.chargeOf('c')).toMatchObject({
       tenant: 'zeta',
       resolution: '1080p',
