@@ -333,6 +333,24 @@ describe('kept outputs (OUTPUT_STORE)', () => {
     expect(report.rows).toEqual([expect.objectContaining({ tenant: 'default', billing_mismatches: 1 })]);
   });
 
+  it('gives up at once on an output over OUTPUT_MAX_BYTES: another try would fetch the same bytes', async () => {
+    const store = mkdtempSync(join(scratch, 'outputs-'));
+    const s = await start({
+      api: { OUTPUT_STORE: store },
+      worker: { OUTPUT_STORE: store, OUTPUT_MAX_BYTES: '4096' },
+    });
+    const job = await keptJob(s, {
+      video: s.fixture('clip-2s-faststart.mp4'),
+      images: [s.fixture('person-a.png')],
+    });
+    expect(job.output?.retention).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: expect.stringMatching(/4096-byte limit/),
+    });
+    expect(readdirSync(store)).toEqual([]);
+  });
+
   it('reports a failed download on the job and never loses it', async () => {
     const store = mkdtempSync(join(scratch, 'outputs-'));
     // The worker may not fetch from the emulator (no allow-listed host): every try is refused.

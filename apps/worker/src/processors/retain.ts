@@ -1,5 +1,6 @@
 import {
   type BillingChecks,
+  isAppError,
   type JobStore,
   type Logger,
   type RetainOptions,
@@ -32,7 +33,7 @@ export function createRetainProcessor(deps: RetainDeps) {
     const log = deps.logger.child({ jobId, tenant: record.tenant, batchId: record.batch_id, taskId });
     const when = { state: 'completed' as const, taskId };
     const attempt = job.attemptsMade + 1;
-    const last = attempt >= (job.opts.attempts ?? 1);
+    let last = attempt >= (job.opts.attempts ?? 1);
     try {
       if (!record.output_url || record.billed_ms === undefined) {
         throw new Error('the completed task has no output video URL');
@@ -65,6 +66,11 @@ export function createRetainProcessor(deps: RetainDeps) {
       return { stored: written, mismatch: kept.check.mismatch };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      // Too large or not a video: the same bytes would come again. A refused URL is retried: the
+      // allow-list is configuration an operator may fix within the retry window.
+      if (isAppError(error) && (error.code === 'FILE_TOO_LARGE' || error.code === 'FILE_TYPE_UNSUPPORTED')) {
+        last = true;
+      }
       await deps.store.annotate(jobId, when, {
         output_retention: last ? 'failed' : 'pending',
         output_retention_error: message.slice(0, 500),

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
-import { AppError } from '../errors/app-error.js';
+import { AppError, isAppError } from '../errors/app-error.js';
 import type { Logger } from '../infra/logger.js';
 import { probeLocalVideo } from '../media/local-probe.js';
 import { redact } from '../media/range-reader.js';
@@ -117,7 +117,7 @@ async function download(options: RetainOptions, url: string): Promise<SpooledFil
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > options.maxBytes) {
       response.body.destroy();
-      throw downloadError(`the output is ${declared} bytes, over the ${options.maxBytes}-byte limit`);
+      throw keptNever(`the output is ${declared} bytes, over the ${options.maxBytes}-byte limit`);
     }
     try {
       return await spoolUpload(response.body as Readable, {
@@ -127,11 +127,25 @@ async function download(options: RetainOptions, url: string): Promise<SpooledFil
         accept: ['video'],
       });
     } catch (error) {
+      // Too large or not a video: another try would download the same bytes again.
+      if (isAppError(error) && (error.code === 'FILE_TOO_LARGE' || error.code === 'FILE_TYPE_UNSUPPORTED')) {
+        const why = error.issues?.[0]?.message ?? error.message;
+        throw keptNever(`the output cannot be kept: ${why}`, error, error.code);
+      }
       throw downloadError(`could not download ${redact(current)}`, error);
     } finally {
       if (!response.body.destroyed) response.body.destroy();
     }
   }
+}
+
+/** A download that no retry can fix. */
+function keptNever(
+  message: string,
+  cause?: unknown,
+  code: 'FILE_TOO_LARGE' | 'FILE_TYPE_UNSUPPORTED' = 'FILE_TOO_LARGE',
+): AppError {
+  return new AppError(code, message, { statusCode: 502, retryable: false, cause });
 }
 
 function downloadError(message: string, cause?: unknown): AppError {
