@@ -22,6 +22,7 @@ import {
   type OutputStore,
   type PriceTable,
   type Queues,
+  sweepStaleSpools,
   type UrlPolicy,
   waitForRedis,
 } from '@recast/core';
@@ -106,6 +107,11 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
   const uploader = provider
     ? new FileUploader({ redis, keys, provider, ttlSeconds: reuseSeconds, putTimeoutMs, logger })
     : undefined;
+  if (uploader) {
+    // Left by a process that crashed mid-upload; older than a day is older than any upload.
+    const swept = await sweepStaleSpools(fileLimits.tmpDir, 24 * 3600_000);
+    if (swept > 0) logger.info({ swept, dir: fileLimits.tmpDir }, 'removed stale upload temp files');
+  }
   app.decorate('recast', {
     redis,
     keys,

@@ -26,8 +26,12 @@ const StateSchema = z.object({
 });
 type State = z.infer<typeof StateSchema>;
 
-/** Tries of one upload when the API says it is busy (429/503) or cannot be reached. */
-const ATTEMPTS = 5;
+/**
+ * Tries of one upload when the API says it is busy (429/503: the provider documents 50 uploads a
+ * minute) or cannot be reached: 1, 2, 4, ... 30 s apart, about three minutes in all.
+ */
+const ATTEMPTS = 10;
+const MAX_BACKOFF_MS = 30_000;
 const UPLOAD_ANSWER_TIMEOUT_MS = 15 * 60_000;
 
 export function statePathOf(manifest: string): string {
@@ -159,13 +163,11 @@ async function uploadWithRetries(
       return await uploadOnce(ctx, path, size, progress);
     } catch (err) {
       const busy =
-        err instanceof UnreachableError ||
-        (err instanceof ApiError && (err.status === 429 || err.status >= 500));
+        err instanceof UnreachableError || (err instanceof ApiError && [429, 503, 504].includes(err.status));
       if (!busy || attempt >= ATTEMPTS || ctx.signal?.aborted) throw err;
       ctx.out.note(`(upload of ${basename(path)} failed, retrying: ${err.message})`);
-      await sleep(1000 * 2 ** (attempt - 1), undefined, ctx.signal ? { signal: ctx.signal } : {}).catch(
-        () => {},
-      );
+      const wait = Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+      await sleep(wait, undefined, ctx.signal ? { signal: ctx.signal } : {}).catch(() => {});
     }
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { parseByteRange } from './byte-range.js';
 import { createOutputStore, LocalDirectoryStore } from './output-store.js';
 import { compareDurations } from './retain.js';
 import { sniffMedia } from './sniff.js';
-import { spoolUpload } from './spool.js';
+import { spoolUpload, sweepStaleSpools } from './spool.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'recast-files-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -54,9 +54,9 @@ describe('sniffMedia', () => {
   });
 });
 
-describe('spoolUpload', () => {
-  const dir = () => mkdtempSync(join(scratch, 'spool-'));
+const dir = () => mkdtempSync(join(scratch, 'spool-'));
 
+describe('spoolUpload', () => {
   it('writes the bytes to a temp file with their hash, size and (for a video) duration', async () => {
     const d = dir();
     const bytes = await fixture('clip-5s-moov-at-end.mp4');
@@ -135,6 +135,23 @@ describe('spoolUpload', () => {
     });
     expect(pulled).toBe(1);
     expect(readdirSync(d)).toEqual([]);
+  });
+});
+
+describe('sweepStaleSpools', () => {
+  it('removes only upload temp files older than the cutoff', async () => {
+    const d = dir();
+    const file = await spoolUpload(Readable.from([await fixture('person-a.png')]), {
+      dir: d,
+      field: 'images[0]',
+      maxBytes: 4096,
+      accept: ['image'],
+    });
+    writeFileSync(join(d, 'someone-else.txt'), 'x');
+    expect(await sweepStaleSpools(d, 60_000)).toBe(0);
+    expect(await sweepStaleSpools(d, 60_000, Date.now() + 120_000)).toBe(1);
+    expect(readdirSync(d)).toEqual(['someone-else.txt']);
+    await file.remove();
   });
 });
 

@@ -1,13 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, isAppError } from '../errors/app-error.js';
 import type { Logger } from '../infra/logger.js';
 import { probeLocalVideo } from '../media/local-probe.js';
 import { ProbeError } from '../media/probe-error.js';
 import { acceptedTypes, type MediaKind, type MediaType, SNIFF_BYTES, sniffMedia } from './sniff.js';
+
+const SPOOL_PREFIX = 'recast-upload-';
 
 export interface SpoolOptions {
   /** Where temp files go (a local disk: they are read back to probe, hash-checked and uploaded). */
@@ -47,7 +49,7 @@ export async function spoolUpload(
   source: AsyncIterable<Uint8Array>,
   options: SpoolOptions,
 ): Promise<SpooledFile> {
-  const path = join(options.dir, `recast-upload-${randomBytes(12).toString('hex')}`);
+  const path = join(options.dir, `${SPOOL_PREFIX}${randomBytes(12).toString('hex')}`);
   const remove = () => rm(path, { force: true });
   const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
   const hash = createHash('sha256');
@@ -157,4 +159,24 @@ function storedName(name: string | undefined, extension: string): string {
 /** Remove every temp file of a request, whatever happened (errors are not the caller's to see). */
 export async function removeAll(files: Iterable<SpooledFile>): Promise<void> {
   await Promise.all([...files].map((f) => f.remove().catch(() => {})));
+}
+
+/**
+ * Temp files of uploads that a crashed process never removed (every live path removes its own):
+ * deleted once they are older than any upload may take. Safe beside other processes sharing the
+ * directory, since a live upload's file is younger than `olderThanMs`.
+ */
+export async function sweepStaleSpools(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(SPOOL_PREFIX)) continue;
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && now - info.mtimeMs > olderThanMs) {
+      await rm(path, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
