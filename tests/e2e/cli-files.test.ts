@@ -93,6 +93,39 @@ describe('recast submit with local files', () => {
     expect(JSON.parse(readFileSync(`${file}.uploads.json`, 'utf8')).files).toBeTruthy();
   });
 
+  it('rewrites the local paths of a CSV manifest, keeping every row on its line', async () => {
+    const s = await start({ noWorker: true });
+    const project = join(dir, 'csv-project');
+    mkdirSync(join(project, 'clips'), { recursive: true });
+    copyFileSync(join(FIXTURES, 'clip-5s-moov-at-end.mp4'), join(project, 'clips/a.mp4'));
+    copyFileSync(join(FIXTURES, 'person-a.png'), join(project, 'a.png'));
+    copyFileSync(join(FIXTURES, 'person-b.jpg'), join(project, 'b.jpg'));
+    const file = join(project, 'rows.csv');
+    writeFileSync(
+      file,
+      [
+        'custom_id,video,images,resolution',
+        'c1,./clips/a.mp4,a.png | b.jpg,720p',
+        '',
+        `"c2, quoted",clips/a.mp4,"${s.fixture('person-c.webp')}|a.png",1080p`,
+        'c3,./clips/a.mp4,a.png,4k',
+        '',
+      ].join('\n'),
+    );
+    const quote = await recast(['submit', file, '--dry-run', '--json'], { RECAST_URL: s.apiUrl });
+    expect(quote.code).toBe(3);
+    const body = JSON.parse(quote.stdout) as {
+      rows: number;
+      invalid_rows: number;
+      estimated_micro_usd: number;
+      errors: { line: number; custom_id?: string; field?: string }[];
+    };
+    // c1: 5 s at 720p, c2: 5 s at 1080p, measured from the uploaded clip; c3 refused on its own line.
+    expect(body).toMatchObject({ rows: 2, invalid_rows: 1, estimated_micro_usd: 450_000 });
+    expect(body.errors).toEqual([expect.objectContaining({ line: 5, custom_id: 'c3' })]);
+    expect(await requestsTo(s, '/files', 'POST')).toBe(3);
+  });
+
   it('exits 2 naming the line and field of a missing local file, before uploading anything', async () => {
     const s = await start({ noWorker: true });
     const file = join(dir, 'missing.jsonl');

@@ -6,6 +6,7 @@ import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { AcceptedSchema, type Quote, QuoteSchema } from '../schemas.js';
+import { rewriteCsv, scanCsvLocalPaths } from '../uploads/csv-paths.js';
 import { rewriteManifest, scanLocalPaths } from '../uploads/manifest-paths.js';
 import { uploadLocalFiles } from '../uploads/upload-files.js';
 import { watchBatch } from './watch.js';
@@ -54,20 +55,20 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
       throw new UsageError(`cannot read ${manifest}: ${err.code ?? err.message}`);
     },
   );
-  // Streamed from disk: a manifest of any size is never held in memory.
-  let body: Readable = createReadStream(manifest);
+  let body: Readable | undefined;
   let headers: Record<string, string> = { 'content-type': contentType, 'content-length': String(size) };
-  if (contentType === CONTENT_TYPES.jsonl) {
-    // Local files named in `video` / `images` are uploaded first (once per content, resumable),
-    // and the rows sent with their uris instead.
-    const baseDir = dirname(resolve(manifest));
-    const refs = await scanLocalPaths(manifest, baseDir);
-    if (refs.size > 0) {
-      const uris = await uploadLocalFiles(ctx, manifest, refs);
-      body = rewriteManifest(manifest, baseDir, uris);
-      headers = { 'content-type': contentType };
-    }
+  // Local files named in `video` / `images` are uploaded first (once per content, resumable),
+  // and the rows sent with their uris instead.
+  const baseDir = dirname(resolve(manifest));
+  const csv = contentType === CONTENT_TYPES.csv;
+  const refs = csv ? await scanCsvLocalPaths(manifest, baseDir) : await scanLocalPaths(manifest, baseDir);
+  if (refs && refs.size > 0) {
+    const uris = await uploadLocalFiles(ctx, manifest, refs);
+    body = csv ? rewriteCsv(manifest, baseDir, uris) : rewriteManifest(manifest, baseDir, uris);
+    headers = { 'content-type': contentType };
   }
+  // Streamed from disk: a manifest of any size is never held in memory.
+  body ??= createReadStream(manifest);
   const request = {
     method: 'POST' as const,
     query: {
