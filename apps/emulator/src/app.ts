@@ -99,6 +99,10 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Emul
     logger: logger.child({ component: 'tasks' }),
     faults,
     loadSource,
+    checkImages: (urls) => {
+      const missing = urls.find((url) => files.resolve(url) === 'missing');
+      return missing === undefined ? undefined : `file not found (never uploaded): ${missing}`;
+    },
     onTerminal: (task) => {
       const output = task.output?.output_meta.outputs[0];
       if (task.status === 'completed' && output && task.completedAt) {

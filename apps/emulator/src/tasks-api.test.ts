@@ -206,6 +206,12 @@ describe('files', () => {
     const task = await e.waitTerminal(await e.submit(record?.uri ?? ''));
     expect(task.status_text).toBe('failed');
     expect(String(task.error)).toMatch(/never uploaded/);
+    // The same for a reference image.
+    const withImage = await e.waitTerminal(
+      await e.submit(e.fixture('clip-2s-faststart.mp4'), { input: { images: [record?.uri] } }),
+    );
+    expect(withImage.status_text).toBe('failed');
+    expect(String(withImage.error)).toMatch(/reference images: file not found/);
   });
 
   it('stores JSON bytes raw rather than parsing them', async () => {
