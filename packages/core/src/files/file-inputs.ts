@@ -115,6 +115,16 @@ async function spoolDataUri(
   );
 }
 
+/** The first of `video` / `images[n]` that holds a `data:` URI, if any. */
+export function firstDataUriField(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const { video, images } = body as Record<string, unknown>;
+  const isData = (v: unknown) => typeof v === 'string' && /^data:/i.test(v);
+  if (isData(video)) return 'video';
+  const index = Array.isArray(images) ? images.findIndex(isData) : -1;
+  return index >= 0 ? `images[${index}]` : undefined;
+}
+
 /** The placeholder URL, when a value is one. */
 export function isPlaceholder(value: string): boolean {
   return value.startsWith(`${UPLOAD_PLACEHOLDER_ORIGIN}/`);

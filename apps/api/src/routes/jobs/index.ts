@@ -3,6 +3,7 @@ import {
   AppError,
   cancelJob,
   enqueueJobCallback,
+  firstDataUriField,
   isJobId,
   type JobRecord,
   jobView,
@@ -74,6 +75,9 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
         ({ body, files: pending } = await readJobForm(request, files.limits, log));
       } else if (files) {
         ({ body, files: pending } = await spoolDataUris(body, files.limits, log));
+      } else {
+        const field = firstDataUriField(body);
+        if (field) throw uploadsOff(field);
       }
       const { job, created } = await submitJob(app.recast, {
         tenant,

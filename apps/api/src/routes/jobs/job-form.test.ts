@@ -60,6 +60,15 @@ describe('file inputs refused before anything is uploaded', () => {
     const res = await off.inject({ method: 'POST', url: '/v1/jobs', ...form });
     expect(res.statusCode).toBe(400);
     expect(issue(res)).toMatchObject({ code: 'FILE_UPLOADS_DISABLED', issues: [{ path: 'video' }] });
+    const dataUri = await off.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      payload: {
+        ...validJob,
+        images: [validJob.images[0], `data:image/png;base64,${png.toString('base64')}`],
+      },
+    });
+    expect(issue(dataUri)).toMatchObject({ code: 'FILE_UPLOADS_DISABLED', issues: [{ path: 'images[1]' }] });
     const file = await off.inject({
       method: 'POST',
       url: '/v1/files',
