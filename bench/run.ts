@@ -2,6 +2,7 @@
  * `pnpm bench [name...]`: run the benchmarks (all by default). Each prints its figures next to a
  * baseline measured in the same run, and the ratio between them.
  */
+import { benchBatches } from './batches.js';
 import { benchLimiter } from './limiter.js';
 import { benchReservations } from './reservations.js';
 import { benchSubmit } from './submit.js';
@@ -10,6 +11,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   submit: benchSubmit,
   limiter: benchLimiter,
   reservations: benchReservations,
+  batches: benchBatches,
 };
 
 const wanted = process.argv.slice(2);

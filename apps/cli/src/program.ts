@@ -83,7 +83,7 @@ ${EXIT_CODES_HELP}`,
     )
     .option('--max-cost-usd <usd>', 'a lifetime budget for this batch, in dollars', dollars)
     .option('--defaults <json>', 'a JSON object of fields applied to every row (rows win)', jsonObject)
-    .option('--callback-url <url>', 'signed callback for every job of the batch', httpUrl)
+    .option('--callback-url <url>', 'signed POST to this URL when the batch finishes', httpUrl)
     .option('--metadata <json>', 'a JSON object kept on the batch', jsonObject)
     .addOption(
       new Option('--format <format>', 'the manifest format, when the file name does not tell').choices([

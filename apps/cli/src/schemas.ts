@@ -49,6 +49,20 @@ export const QuoteSchema = z.looseObject({
   ),
   estimate_sources: z.record(z.string(), z.number()),
   estimated_micro_usd: z.number(),
+  budgets: z
+    .looseObject({
+      fits: z.boolean(),
+      checks: z.array(
+        z.looseObject({
+          scope: z.string(),
+          window: z.string(),
+          limit_micro_usd: z.number(),
+          available_micro_usd: z.number(),
+          fits: z.boolean(),
+        }),
+      ),
+    })
+    .optional(),
 });
 export type Quote = z.infer<typeof QuoteSchema>;
 

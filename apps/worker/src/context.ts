@@ -1,6 +1,7 @@
 import type {
   BatchStore,
   BudgetParking,
+  Budgets,
   FairQueue,
   InferenceClient,
   JobStore,
@@ -16,6 +17,7 @@ import type {
 export interface WorkerContext {
   store: JobStore;
   batches: BatchStore;
+  budgets: Budgets;
   ledger: Ledger;
   gate: ProviderGate;
   parking: BudgetParking;

@@ -1,20 +1,27 @@
-import { type Charge, enqueueJobCallback, type JobRecord } from '@recast/core';
+import { type Charge, type JobRecord, notifyFinished } from '@recast/core';
 import type { WorkerContext } from './context.js';
 
-type Deps = Pick<WorkerContext, 'ledger' | 'gate' | 'parking' | 'queues' | 'store' | 'notify' | 'logger'>;
+type Deps = Pick<
+  WorkerContext,
+  'ledger' | 'gate' | 'parking' | 'queues' | 'store' | 'notify' | 'logger' | 'batches' | 'budgets'
+>;
 
-/** A job reached a terminal state: tell its `callback_url`, if it has one (deduped per state). */
+/**
+ * A job reached a terminal state: tell its `callback_url`, if it has one (deduped per state), and
+ * when it was the last unfinished row of a batch with a `callback_url`, tell that one too.
+ */
 export async function notifyTerminal(deps: Deps, jobId: string): Promise<void> {
   const record = await deps.store.get(jobId);
-  if (!record?.callback_url) return;
+  if (!record || (!record.callback_url && !record.batch_id)) return;
   if (!deps.notify) {
-    deps.logger.warn(
-      { jobId, tenant: record.tenant },
-      'job has a callback_url but no CALLBACK_SECRETS are configured',
-    );
+    if (record.callback_url)
+      deps.logger.warn(
+        { jobId, tenant: record.tenant },
+        'job has a callback_url but no CALLBACK_SECRETS are configured',
+      );
     return;
   }
-  await enqueueJobCallback(deps.notify, record);
+  await notifyFinished({ ...deps, notify: deps.notify }, record);
 }
 
 /** After a terminal state: the slot at the provider is free, and freed money may unpark jobs. */

@@ -2,6 +2,7 @@ import {
   BatchStore,
   BillingChecks,
   BudgetParking,
+  Budgets,
   createKeys,
   createOutputStore,
   createQueues,
@@ -12,6 +13,7 @@ import {
   JobStore,
   Ledger,
   type Logger,
+  loadBatchView,
   type OutputStore,
   type PriceTable,
   ProviderGate,
@@ -159,6 +161,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const ledger = new Ledger(producer, keys);
   const queues = createQueues(producer, keys);
   const fair = new FairQueue(producer, keys, queues, { buffer: options.fairShareBuffer, logger });
+  const batches = new BatchStore(producer, keys, store);
+  const budgets = new Budgets(producer, keys);
   // Signed callbacks to clients, when the deployment has signing secrets.
   const notifier =
     options.callbacks.secrets.length > 0
@@ -166,6 +170,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
           connection,
           keys,
           store,
+          batchView: (batchId) => loadBatchView({ batches, budgets, ledger }, batchId),
           logger,
           secrets: options.callbacks.secrets,
           urlPolicy: options.callbacks.urlPolicy,
@@ -175,7 +180,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       : undefined;
   const context: WorkerContext = {
     store,
-    batches: new BatchStore(producer, keys, store),
+    batches,
+    budgets,
     ledger,
     queues,
     fair,

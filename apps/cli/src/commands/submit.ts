@@ -130,6 +130,21 @@ function printQuote(ctx: Context, manifest: string, quote: Quote): void {
   const seconds = Object.values(quote.by_resolution).reduce((sum, r) => sum + r.seconds, 0);
   rows.push(['total', String(quote.rows), seconds.toFixed(1), usd(quote.estimated_micro_usd)]);
   out.table(['resolution', 'rows', 'seconds', 'estimated'], rows, [1, 2, 3]);
+  if (quote.budgets && quote.budgets.checks.length > 0) {
+    out.line('');
+    out.table(
+      ['budget', 'window', 'limit', 'available', 'fits'],
+      quote.budgets.checks.map((c) => [
+        c.scope,
+        c.window,
+        usd(c.limit_micro_usd),
+        usd(c.available_micro_usd),
+        c.fits ? 'yes' : 'NO',
+      ]),
+      [2, 3],
+    );
+    if (!quote.budgets.fits) out.note('the estimate does not fit every budget: rows would wait for money');
+  }
   if (quote.invalid_rows > 0) {
     out.note(`${quote.invalid_rows} invalid rows:`);
     out.rowErrors(quote.errors, quote.errors_truncated, quote.invalid_rows);

@@ -1,4 +1,5 @@
 import {
+  type BatchView,
   createCallbackSender,
   createNotifyQueue,
   createRedis,
@@ -23,6 +24,8 @@ type RedisSource = { connection: Redis; redisUrl?: never } | { redisUrl: string;
 export type StartNotifyWorkerOptions = RedisSource & {
   keys: Keys;
   store: JobStore;
+  /** A batch as users see it, for batch callbacks (see loadBatchView). */
+  batchView: (batchId: string) => Promise<BatchView | undefined>;
   logger: Logger;
   /** CALLBACK_SECRETS: every current signing secret, `whsec_<base64>` or ≥ 16 raw characters. */
   secrets: readonly string[];
@@ -43,7 +46,7 @@ export interface RunningNotifyWorker {
   close(): Promise<void>;
 }
 
-/** Start the `notify` worker: signed job callbacks (see docs/callbacks.md). */
+/** Start the `notify` worker: signed job and batch callbacks (see docs/callbacks.md). */
 export async function startNotifyWorker(options: StartNotifyWorkerOptions): Promise<RunningNotifyWorker> {
   const { logger, keys } = options;
   // Throws on an empty or malformed secret list before anything is opened.
@@ -61,7 +64,7 @@ export async function startNotifyWorker(options: StartNotifyWorkerOptions): Prom
   const queue = createNotifyQueue(connection, keys);
   const worker = new Worker<NotifyPayload>(
     NOTIFY_QUEUE,
-    createNotifyProcessor({ store: options.store, sender, logger }),
+    createNotifyProcessor({ store: options.store, batchView: options.batchView, sender, logger }),
     { connection, prefix: keys.bullPrefix, concurrency: options.concurrency, autorun: false },
   );
   worker.on('error', (err) => logger.error({ err: err.message, queue: NOTIFY_QUEUE }, 'worker error'));

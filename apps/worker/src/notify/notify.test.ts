@@ -1,5 +1,7 @@
 import { Writable } from 'node:stream';
 import {
+  BatchStore,
+  Budgets,
   createKeys,
   createLogger,
   enqueueJobCallback,
@@ -7,7 +9,9 @@ import {
   type JobRecord,
   JobStore,
   jobView,
+  Ledger,
   type LookupFn,
+  loadBatchView,
   verifyWebhook,
 } from '@recast/core';
 import {
@@ -50,6 +54,15 @@ beforeAll(async () => {
     redisUrl: testRedisUrl(),
     keys,
     store,
+    batchView: (batchId) =>
+      loadBatchView(
+        {
+          batches: new BatchStore(redis, keys, store),
+          budgets: new Budgets(redis, keys),
+          ledger: new Ledger(redis, keys),
+        },
+        batchId,
+      ),
     logger,
     secrets,
     urlPolicy: { allowHosts: [receiver.host] },

@@ -1,9 +1,12 @@
 import {
   assertNever,
+  type BatchView,
+  batchCallbackBody,
   type CallbackSender,
   type JobStore,
   jobCallbackBody,
   type Logger,
+  type NotifyPayload,
   NotifyPayloadSchema,
   redactUrl,
 } from '@recast/core';
@@ -11,6 +14,8 @@ import { type Job, UnrecoverableError } from 'bullmq';
 
 export interface NotifyDeps {
   store: JobStore;
+  /** A batch as `GET /v1/batches/:id` shows it (see loadBatchView). */
+  batchView: (batchId: string) => Promise<BatchView | undefined>;
   sender: CallbackSender;
   logger: Logger;
 }
@@ -29,7 +34,13 @@ export function createNotifyProcessor(deps: NotifyDeps) {
       // Delivery outcomes are logged where they happen; this catches the rest (Redis, bad payload).
       if (!(error instanceof Error && reported.has(error))) {
         deps.logger.error(
-          { bullJobId: job.id, jobId: job.data?.jobId, attempt: job.attemptsMade + 1, err: String(error) },
+          {
+            bullJobId: job.id,
+            jobId: job.data?.jobId,
+            batchId: job.data?.batchId,
+            attempt: job.attemptsMade + 1,
+            err: String(error),
+          },
           'notify step failed',
         );
       }
@@ -44,30 +55,57 @@ function logged<E extends Error>(error: E): E {
   return error;
 }
 
-async function notify(deps: NotifyDeps, job: Job) {
-  const payload = NotifyPayloadSchema.parse(job.data);
-  const attempt = job.attemptsMade + 1;
-  const maxAttempts = job.opts.attempts ?? 1;
+/** What one callback message sends: where, the body, and who it is about (for the logs). */
+interface Message {
+  url: string;
+  body: string;
+  log: Logger;
+}
+
+async function jobMessage(deps: NotifyDeps, payload: Extract<NotifyPayload, { kind: 'job' }>) {
   const { jobId, event, messageId } = payload;
   const record = await deps.store.get(jobId);
   if (!record) {
     deps.logger.warn({ jobId, event, messageId }, 'callback for a job record that no longer exists');
-    return { skipped: 'missing' };
+    return { skipped: 'missing' } as const;
   }
-  const log = deps.logger.child({
-    jobId,
-    tenant: record.tenant,
-    batchId: record.batch_id,
-    event,
-    messageId,
-  });
+  const log = deps.logger.child({ jobId, tenant: record.tenant, batchId: record.batch_id, event, messageId });
   if (!record.callback_url) {
     log.warn('callback queued for a job without a callback_url; nothing to send');
-    return { skipped: 'no-callback-url' };
+    return { skipped: 'no-callback-url' } as const;
   }
+  return { url: record.callback_url, body: JSON.stringify(jobCallbackBody(record, event)), log };
+}
 
-  const url = record.callback_url;
-  const body = JSON.stringify(jobCallbackBody(record, event));
+async function batchMessage(deps: NotifyDeps, payload: Extract<NotifyPayload, { kind: 'batch' }>) {
+  const { batchId, event, messageId } = payload;
+  const view = await deps.batchView(batchId);
+  if (!view?.callback_url) {
+    deps.logger.warn({ batchId, event, messageId }, 'batch callback for a batch without a callback_url');
+    return { skipped: 'missing' } as const;
+  }
+  const log = deps.logger.child({ batchId, tenant: view.tenant, event, messageId });
+  return { url: view.callback_url, body: JSON.stringify(batchCallbackBody(view, event)), log };
+}
+
+async function notify(deps: NotifyDeps, job: Job) {
+  const payload = NotifyPayloadSchema.parse(job.data);
+  const attempt = job.attemptsMade + 1;
+  const maxAttempts = job.opts.attempts ?? 1;
+  const { messageId } = payload;
+  let message: Message | { skipped: string };
+  switch (payload.kind) {
+    case 'job':
+      message = await jobMessage(deps, payload);
+      break;
+    case 'batch':
+      message = await batchMessage(deps, payload);
+      break;
+    default:
+      return assertNever(payload, 'notify payload');
+  }
+  if ('skipped' in message) return message;
+  const { url, body, log } = message;
   const result = await deps.sender.send({ url, id: messageId, body });
   const fields = { attempt, maxAttempts, url: redactUrl(url), durationMs: result.durationMs };
   switch (result.outcome) {

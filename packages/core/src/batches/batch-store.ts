@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { FairQueue } from '../fair/fair-queue.js';
 import type { Keys } from '../infra/keys.js';
+import { loadLua } from '../infra/lua.js';
 import type { JobStore } from '../jobs/job-store.js';
-import { decodeRecord, type JobRecord } from '../jobs/record.js';
+import { decodeRecord, encodeFields, type JobRecord } from '../jobs/record.js';
 import { JOB_STATES, type JobState } from '../jobs/states.js';
 
 export const BATCH_STATUSES = [
@@ -73,12 +74,26 @@ export function batchStatus(batch: BatchRecord, counts: BatchCounts): BatchStatu
  * (transition-2.lua), and the batch's jobs by manifest line (a sorted set: paging and results in
  * row order without scanning). Written here: this is Recast's model, not a generic store.
  */
+interface BatchRedis extends Redis {
+  recastCreateMany(numKeys: number, ...keysAndArgs: string[]): Promise<number>;
+}
+
 export class BatchStore {
+  private readonly redis: BatchRedis;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: Keys,
     private readonly store: JobStore,
-  ) {}
+  ) {
+    if (!('recastCreateMany' in redis)) {
+      redis.defineCommand(
+        'recastCreateMany',
+        loadLua(new URL('../jobs/lua/create-many-n.lua', import.meta.url)),
+      );
+    }
+    this.redis = redis as BatchRedis;
+  }
 
   /** Open an upload: an invisible batch that a janitor removes if the upload never commits. */
   async stage(batch: BatchRecord): Promise<void> {
@@ -89,18 +104,24 @@ export class BatchStore {
       .exec();
   }
 
-  /** Write a chunk of the batch's job records (not yet in any line: nothing dispatches them). */
+  /**
+   * Write a chunk of the batch's job records, indexed by line and counted as queued (not yet in
+   * any line: nothing dispatches them). One script for the chunk: the batch is staged (invisible),
+   * so a crash between chunks leaves nothing anyone sees, and the janitor removes it.
+   */
   async addJobs(batchId: string, jobs: JobRecord[]): Promise<void> {
     if (jobs.length === 0) return;
-    const multi = this.store.multi();
+    const keys = [this.keys.batchJobs(batchId), this.keys.batchCounts(batchId)];
+    const args: string[] = ['queued'];
     for (const job of jobs) {
-      this.store.createIn(multi, job);
-      multi.zadd(this.keys.batchJobs(batchId), job.line ?? 0, job.id);
+      keys.push(this.keys.job(job.id));
+      const fields = Object.entries(encodeFields(job)).flat();
+      args.push(String(job.line ?? 0), job.id, String(fields.length), ...fields);
     }
-    multi.hincrby(this.keys.batchCounts(batchId), 'queued', jobs.length);
-    const results = (await multi.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
+    const created = await this.redis.recastCreateMany(keys.length, ...keys, ...args);
+    if (created !== jobs.length) {
+      throw new Error(`batch ${batchId}: ${jobs.length - created} job ids already existed`);
+    }
   }
 
   /** Make a staged batch visible; its jobs are then lined up (see lineUp). */
@@ -128,7 +149,7 @@ export class BatchStore {
       const ids = await this.redis.zrange(this.keys.batchJobs(batchId), lined, lined + chunk - 1);
       if (ids.length === 0) break;
       const multi = this.store.multi();
-      for (const id of ids) fair.pushIn(multi, id, tenant);
+      fair.pushManyIn(multi, ids, tenant);
       multi.hset(batchKey, 'lined', String(lined + ids.length));
       await multi.exec();
       lined += ids.length;

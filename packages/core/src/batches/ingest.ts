@@ -1,4 +1,5 @@
 import type { Budgets } from '../budget/budgets.js';
+import type { BudgetWindow } from '../budget/scopes.js';
 import { AppError } from '../errors/app-error.js';
 import type { FairQueue } from '../fair/fair-queue.js';
 import { newBatchId, newJobId } from '../ids.js';
@@ -8,9 +9,11 @@ import type { JobEstimator } from '../jobs/submit.js';
 import {
   type ManifestFormat,
   type ManifestLimits,
+  type ManifestRow,
   type ManifestRowError,
   parseManifest,
 } from '../manifest/index.js';
+import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
 import { costOf, type PriceTable } from '../pricing/price-table.js';
 import type { BatchRecord, BatchStore } from './batch-store.js';
 
@@ -21,6 +24,9 @@ export interface IngestDeps {
   estimator: JobEstimator;
   prices: PriceTable;
   limits?: JobSchemaLimits;
+  /** Where a batch's `callback_url` may point (SSRF guard); refused when `callbacks` is false. */
+  urlPolicy?: UrlPolicy;
+  callbacks?: boolean;
 }
 
 export interface BatchParams {
@@ -43,9 +49,99 @@ export interface Quote {
   by_resolution: Record<string, { rows: number; seconds: number; micro_usd: number }>;
   estimate_sources: Record<string, number>;
   estimated_micro_usd: number;
+  /** Whether the estimate fits what the budgets it falls under have left now (see budgetFit). */
+  budgets: { fits: boolean; checks: BudgetCheck[] };
+}
+
+export interface BudgetCheck {
+  scope: string;
+  window: BudgetWindow;
+  limit_micro_usd: number;
+  available_micro_usd: number;
+  fits: boolean;
+}
+
+/**
+ * Does an estimate fit the budgets a new batch of `tenant` would fall under: every global and
+ * tenant limit as it stands now (its current period's reserved + spent taken off), and the batch's
+ * own `max_cost_usd`. A batch that does not fit is still accepted; its rows park until money frees.
+ */
+export async function budgetFit(
+  budgets: Budgets,
+  tenant: string,
+  estimatedMicroUsd: number,
+  maxCostMicroUsd?: number,
+): Promise<Quote['budgets']> {
+  const limits = await budgets.list(
+    new Date(),
+    (scope) => scope === 'global' || scope === `tenant:${tenant}`,
+  );
+  const checks: BudgetCheck[] = limits.map((b) => ({
+    scope: b.scope,
+    window: b.window,
+    limit_micro_usd: b.limit_micro_usd,
+    available_micro_usd: b.available_micro_usd,
+    fits: estimatedMicroUsd <= b.available_micro_usd,
+  }));
+  if (maxCostMicroUsd !== undefined) {
+    checks.push({
+      scope: 'batch',
+      window: 'lifetime',
+      limit_micro_usd: maxCostMicroUsd,
+      available_micro_usd: maxCostMicroUsd,
+      fits: estimatedMicroUsd <= maxCostMicroUsd,
+    });
+  }
+  return { fits: checks.every((c) => c.fits), checks };
 }
 
 const CHUNK = 500;
+/** Rows being checked at once (their probes are capped by the estimator's own concurrency). */
+const ESTIMATE_WINDOW = 64;
+
+type Checked =
+  | {
+      ok: true;
+      line: number;
+      custom_id: string | null;
+      input: ReturnType<typeof splitJobRequest>['input'];
+      recast: ReturnType<typeof splitJobRequest>['recast'];
+      estimate: Awaited<ReturnType<JobEstimator['estimate']>>;
+    }
+  | { ok: false; error: ManifestRowError };
+
+/**
+ * What a single submit checks beyond the schema, for one manifest row: its callback URL (when
+ * callbacks are on and the SSRF policy allows it) and its expected seconds (a hint or a probe).
+ * A URL Recast may not fetch is the row's error, named by line, custom_id and field.
+ */
+async function checkRow(deps: IngestDeps, row: ManifestRow): Promise<Checked> {
+  const { line, custom_id, request } = row;
+  const { input, recast } = splitJobRequest(request);
+  try {
+    if (recast.callback_url !== undefined) {
+      if (!deps.callbacks) {
+        throw new AppError('VALIDATION_FAILED', 'callbacks are not enabled on this deployment', {
+          statusCode: 400,
+          issues: [{ path: 'callback_url', message: 'callbacks are not enabled (no CALLBACK_SECRETS)' }],
+        });
+      }
+      await assertFetchableUrl(recast.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
+        field: 'callback_url',
+      });
+    }
+    const estimate = await deps.estimator.estimate({
+      video: input.video,
+      ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
+    });
+    return { ok: true, line, custom_id, input, recast, estimate };
+  } catch (err) {
+    if (!(err instanceof AppError) || err.statusCode !== 400) throw err;
+    const issues = err.issues ?? [{ path: '(row)', message: err.message }];
+    const first = issues[0] ?? { path: '(row)', message: err.message };
+    return { ok: false, error: { line, custom_id, path: first.path, message: first.message, issues } };
+  }
+}
 
 /**
  * Read a manifest as a stream and turn it into a batch: every row validated (errors carry line,
@@ -73,7 +169,20 @@ export async function ingestBatch(
     by_resolution: {},
     estimate_sources: {},
     estimated_micro_usd: 0,
+    budgets: { fits: true, checks: [] },
   };
+  if (params.callback_url !== undefined) {
+    // Checked before anything is read or written: a refused URL is a 400 that creates nothing.
+    if (!deps.callbacks) {
+      throw new AppError('VALIDATION_FAILED', 'callback_url: callbacks are not enabled on this deployment', {
+        statusCode: 400,
+        issues: [{ path: 'callback_url', message: 'callbacks are not enabled (no CALLBACK_SECRETS)' }],
+      });
+    }
+    await assertFetchableUrl(params.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
+      field: 'callback_url',
+    });
+  }
   const staging = !params.dry_run;
   let writing = staging;
   if (staging) {
@@ -95,6 +204,53 @@ export async function ingestBatch(
     await deps.batches.stage(batch);
   }
   let buffer: JobRecord[] = [];
+  const reject = (error: ManifestRowError) => {
+    quote.invalid_rows++;
+    if (quote.errors.length < limits.maxErrors) quote.errors.push(error);
+    else quote.errors_truncated = true;
+    // Atomic: nothing more is worth writing, but keep reading to report every bad row.
+    if (params.mode === 'atomic') writing = false;
+  };
+  const accept = async (row: Checked) => {
+    if (!row.ok) return reject(row.error);
+    const { line, custom_id, input, recast, estimate } = row;
+    const cost = costOf(deps.prices, input.resolution, estimate.seconds);
+    quote.rows++;
+    const r = quote.by_resolution[input.resolution] ?? { rows: 0, seconds: 0, micro_usd: 0 };
+    quote.by_resolution[input.resolution] = r;
+    r.rows++;
+    r.seconds = (Math.round(r.seconds * 1000) + cost.ms) / 1000;
+    r.micro_usd += cost.microUsd;
+    quote.estimated_micro_usd += cost.microUsd;
+    quote.estimate_sources[estimate.source] = (quote.estimate_sources[estimate.source] ?? 0) + 1;
+    if (!writing) return;
+    const at = new Date().toISOString();
+    buffer.push({
+      id: newJobId(),
+      tenant: params.tenant,
+      state: 'queued',
+      version: 1,
+      created_at: at,
+      updated_at: at,
+      input,
+      ...recast,
+      batch_id: batchId,
+      line,
+      ...(custom_id !== null ? { custom_id } : {}),
+      attempt: 0,
+      estimate_seconds: estimate.seconds,
+      estimate_source: estimate.source,
+      estimate_micro_usd: cost.microUsd,
+      ...(estimate.probe_error ? { estimate_probe_error: estimate.probe_error } : {}),
+    });
+    if (buffer.length >= CHUNK) {
+      await deps.batches.addJobs(batchId, buffer);
+      buffer = [];
+    }
+  };
+  // Rows are checked (URLs, probes) a window at a time, so rows without a duration are probed
+  // concurrently (the estimator caps the probes in flight); results are taken in file order.
+  const window: Promise<Checked>[] = [];
   try {
     for await (const item of parseManifest(source, {
       format,
@@ -102,55 +258,19 @@ export async function ingestBatch(
       schemaLimits: deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS,
       ...(params.defaults ? { defaults: params.defaults } : {}),
     })) {
-      if (!item.ok) {
-        quote.invalid_rows++;
-        if (quote.errors.length < limits.maxErrors) quote.errors.push(item.error);
-        else quote.errors_truncated = true;
-        // Atomic: nothing more is worth writing, but keep reading to report every bad row.
-        if (params.mode === 'atomic') writing = false;
-        continue;
-      }
-      const { line, custom_id, request } = item.row;
-      const { input, recast } = splitJobRequest(request);
-      const estimate = await deps.estimator.estimate({
-        video: input.video,
-        ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
-      });
-      const cost = costOf(deps.prices, input.resolution, estimate.seconds);
-      quote.rows++;
-      const r = quote.by_resolution[input.resolution] ?? { rows: 0, seconds: 0, micro_usd: 0 };
-      quote.by_resolution[input.resolution] = r;
-      r.rows++;
-      r.seconds = (Math.round(r.seconds * 1000) + cost.ms) / 1000;
-      r.micro_usd += cost.microUsd;
-      quote.estimated_micro_usd += cost.microUsd;
-      quote.estimate_sources[estimate.source] = (quote.estimate_sources[estimate.source] ?? 0) + 1;
-      if (!writing) continue;
-      const at = new Date().toISOString();
-      buffer.push({
-        id: newJobId(),
-        tenant: params.tenant,
-        state: 'queued',
-        version: 1,
-        created_at: at,
-        updated_at: at,
-        input,
-        ...recast,
-        batch_id: batchId,
-        line,
-        ...(custom_id !== null ? { custom_id } : {}),
-        attempt: 0,
-        estimate_seconds: estimate.seconds,
-        estimate_source: estimate.source,
-        estimate_micro_usd: cost.microUsd,
-        ...(estimate.probe_error ? { estimate_probe_error: estimate.probe_error } : {}),
-      });
-      if (buffer.length >= CHUNK) {
-        await deps.batches.addJobs(batchId, buffer);
-        buffer = [];
-      }
+      window.push(item.ok ? checkRow(deps, item.row) : Promise.resolve({ ok: false, error: item.error }));
+      if (window.length >= ESTIMATE_WINDOW) await accept(await window.shift()!);
     }
-    if (!staging) return { quote };
+    while (window.length > 0) await accept(await window.shift()!);
+    if (!staging) {
+      quote.budgets = await budgetFit(
+        deps.budgets,
+        params.tenant,
+        quote.estimated_micro_usd,
+        params.max_cost_micro_usd,
+      );
+      return { quote };
+    }
     if (params.mode === 'atomic' && quote.invalid_rows > 0) {
       throw new AppError(
         'VALIDATION_FAILED',
@@ -178,6 +298,8 @@ export async function ingestBatch(
     await deps.batches.addJobs(batchId, buffer);
     buffer = [];
   } catch (err) {
+    // Checks still in flight when the manifest was refused: their outcome no longer matters.
+    for (const pending of window.splice(0)) pending.catch(() => {});
     if (staging) await deps.batches.discard(batchId);
     throw err;
   }

@@ -1,10 +1,12 @@
+import type { Budgets } from '../budget/budgets.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { microUsdToUsd } from '../pricing/price-table.js';
-import { type BatchCounts, type BatchRecord, batchStatus } from './batch-store.js';
+import { type BatchCounts, type BatchRecord, type BatchStore, batchStatus } from './batch-store.js';
 
 export interface BatchMoney {
   reserved_micro_usd: number;
   spent_micro_usd: number;
-  /** Billed seconds by resolution (from the cost ledger). */
+  /** Billed seconds by resolution (from the ledger's per-batch totals). */
   billed_seconds: Record<string, number>;
 }
 
@@ -41,3 +43,27 @@ export function batchView(batch: BatchRecord, counts: BatchCounts, money: BatchM
   };
 }
 export type BatchView = ReturnType<typeof batchView>;
+
+export interface BatchViewDeps {
+  batches: BatchStore;
+  budgets: Budgets;
+  ledger: Ledger;
+}
+
+/**
+ * A batch as users see it, from a fixed number of reads whatever its size: its record and
+ * counters, its lifetime budget usage (reserved and spent) and the ledger's per-batch totals.
+ * Undefined for an unknown batch, or one still being uploaded (nobody can see it yet).
+ */
+export async function loadBatchView(deps: BatchViewDeps, batchId: string): Promise<BatchView | undefined> {
+  const [found, usage, totals] = await Promise.all([
+    deps.batches.get(batchId),
+    deps.budgets.usage(`batch:${batchId}`, 'lifetime'),
+    deps.ledger.batchTotals(batchId),
+  ]);
+  if (!found || found.batch.stored_status === 'validating') return undefined;
+  return batchView(found.batch, found.counts, {
+    ...usage,
+    billed_seconds: Object.fromEntries(Object.entries(totals).map(([res, t]) => [res, t.ms / 1000])),
+  });
+}

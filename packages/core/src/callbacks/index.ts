@@ -2,3 +2,4 @@ export * from './notify.js';
 export * from './payloads.js';
 export * from './sender.js';
 export * from './standard-webhooks.js';
+export * from './terminal.js';

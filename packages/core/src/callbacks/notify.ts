@@ -23,7 +23,24 @@ export const JobNotifyPayloadSchema = z.object({
   /** The `webhook-id`: the same on every retry, so receivers can dedupe on it. */
   messageId: z.string(),
 });
-export const NotifyPayloadSchema = z.discriminatedUnion('kind', [JobNotifyPayloadSchema]);
+export const BATCH_NOTIFY_NAME = 'batch.notify';
+export const BATCH_CALLBACK_EVENTS = [
+  'batch.completed',
+  'batch.completed_with_errors',
+  'batch.cancelled',
+] as const;
+export type BatchCallbackEvent = (typeof BATCH_CALLBACK_EVENTS)[number];
+
+export const BatchNotifyPayloadSchema = z.object({
+  kind: z.literal('batch'),
+  batchId: z.string(),
+  event: z.enum(BATCH_CALLBACK_EVENTS),
+  messageId: z.string(),
+});
+export const NotifyPayloadSchema = z.discriminatedUnion('kind', [
+  JobNotifyPayloadSchema,
+  BatchNotifyPayloadSchema,
+]);
 export type NotifyPayload = z.infer<typeof NotifyPayloadSchema>;
 
 /**
@@ -92,5 +109,45 @@ export async function enqueueJobCallback(
   return queue.add(JOB_NOTIFY_NAME, payload, {
     ...options,
     jobId: bullJobId('notify', record.id, record.state),
+  });
+}
+
+/** The callback event of a finished batch's status, undefined while it is not finished. */
+export function batchCallbackEvent(status: string): BatchCallbackEvent | undefined {
+  switch (status) {
+    case 'completed':
+      return 'batch.completed';
+    case 'completed_with_errors':
+      return 'batch.completed_with_errors';
+    case 'cancelled':
+      return 'batch.cancelled';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Queue the one callback of a batch that has finished: a no-op without a `callback_url` or while
+ * rows are still running. Safe to call from every process that moved one of its jobs to a terminal
+ * state: the id carries the moment the batch finished, so it is sent once per finish (a batch that
+ * is retried and finishes again gets a new message).
+ */
+export async function enqueueBatchCallback(
+  queue: NotifyQueue,
+  batch: { id: string; status: string; callback_url: string | null; finished_at: string | null },
+  options: Omit<JobsOptions, 'jobId'> = {},
+): Promise<Job<NotifyPayload> | undefined> {
+  const event = batchCallbackEvent(batch.status);
+  if (!batch.callback_url || !event || !batch.finished_at) return undefined;
+  const finished = String(Date.parse(batch.finished_at));
+  const payload: NotifyPayload = {
+    kind: 'batch',
+    batchId: batch.id,
+    event,
+    messageId: `msg_${batch.id}_finished_${finished}`,
+  };
+  return queue.add(BATCH_NOTIFY_NAME, payload, {
+    ...options,
+    jobId: bullJobId('notify', batch.id, 'finished', finished),
   });
 }

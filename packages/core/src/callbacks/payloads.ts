@@ -1,6 +1,7 @@
+import type { BatchView } from '../batches/view.js';
 import type { JobRecord } from '../jobs/record.js';
 import { type JobView, jobView } from '../jobs/view.js';
-import type { JobCallbackEvent } from './notify.js';
+import type { BatchCallbackEvent, JobCallbackEvent } from './notify.js';
 
 /** The envelope Standard Webhooks recommends: what happened, when, and the object it happened to. */
 export interface CallbackEnvelope<TType extends string, TData> {
@@ -15,4 +16,11 @@ export type JobCallbackBody = CallbackEnvelope<JobCallbackEvent, JobView>;
 /** A job callback's body: `data` is exactly what `GET /v1/jobs/:id` returns. */
 export function jobCallbackBody(record: JobRecord, event: JobCallbackEvent): JobCallbackBody {
   return { type: event, timestamp: record.finished_at ?? record.updated_at, data: jobView(record) };
+}
+
+export type BatchCallbackBody = CallbackEnvelope<BatchCallbackEvent, BatchView>;
+
+/** A batch callback's body: `data` is exactly what `GET /v1/batches/:id` returns. */
+export function batchCallbackBody(view: BatchView, event: BatchCallbackEvent): BatchCallbackBody {
+  return { type: event, timestamp: view.finished_at ?? new Date().toISOString(), data: view };
 }

@@ -59,25 +59,31 @@ export class FairQueue {
     return `${this.keys.fairPrefix()}line:${tenant}`;
   }
 
-  private pushArgs(jobId: string, tenant: string, where: 'back' | 'front') {
+  private pushArgs(jobIds: readonly string[], tenant: string, where: 'back' | 'front') {
     return [
       this.k('active'),
       this.line(tenant),
       this.k('clock'),
       this.k('finish'),
-      jobId,
       tenant,
       where,
+      ...jobIds,
     ] as const;
   }
 
   /** Queue the push on a MULTI (the job's record is created in the same transaction). */
   pushIn(multi: ChainableCommander, jobId: string, tenant: string, where: 'back' | 'front' = 'back'): void {
-    (multi as unknown as FairRedis).recastFairPush(...this.pushArgs(jobId, tenant, where));
+    (multi as unknown as FairRedis).recastFairPush(...this.pushArgs([jobId], tenant, where));
+  }
+
+  /** Queue many jobs of one tenant, in order, as one command (a batch's rows). */
+  pushManyIn(multi: ChainableCommander, jobIds: readonly string[], tenant: string): void {
+    if (jobIds.length > 0)
+      (multi as unknown as FairRedis).recastFairPush(...this.pushArgs(jobIds, tenant, 'back'));
   }
 
   async push(jobId: string, tenant: string, where: 'back' | 'front' = 'back'): Promise<void> {
-    await this.redis.recastFairPush(...this.pushArgs(jobId, tenant, where));
+    await this.redis.recastFairPush(...this.pushArgs([jobId], tenant, where));
     this.kick();
   }
 

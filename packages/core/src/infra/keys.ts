@@ -17,6 +17,8 @@ export interface Keys {
   ledgerCharged(): string;
   ledgerDay(day: string): string;
   ledgerDays(): string;
+  /** A batch's billed totals by resolution (`<resolution>|ms|count|micro_usd` counters). */
+  ledgerBatch(batchId: string): string;
   budgetLimits(): string;
   budgetUsage(scope: string, period: string): string;
   reservations(): string;
@@ -60,6 +62,7 @@ export function createKeys(prefix: string): Keys {
     ledgerCharged: () => `${prefix}:{ledger}:charged`,
     ledgerDay: (day) => `${prefix}:{ledger}:day:${day}`,
     ledgerDays: () => `${prefix}:{ledger}:days`,
+    ledgerBatch: (batchId) => `${prefix}:{ledger}:batch:${batchId}`,
     budgetLimits: () => `${prefix}:{ledger}:budget:limits`,
     budgetUsage: (scope, period) => `${prefix}:{ledger}:budget:usage:${scope}:${period}`,
     reservations: () => `${prefix}:{ledger}:reservations`,

@@ -137,11 +137,12 @@ export class Ledger {
       const day = charge?.day ?? utcDay(at);
       try {
         const reply = await this.redis.recastSettle(
-          4 + usageKeys.length,
+          5 + usageKeys.length,
           this.keys.reservations(),
           this.keys.ledgerCharged(),
           this.keys.ledgerDay(day),
           this.keys.ledgerDays(),
+          this.keys.ledgerBatch(owner.batch_id ?? '-'),
           ...usageKeys,
           owner.jobId,
           mode,
@@ -160,6 +161,23 @@ export class Ledger {
         throw err;
       }
     }
+  }
+
+  /** A batch's billed totals by resolution, read in O(1) whatever the batch's size. */
+  async batchTotals(
+    batchId: string,
+  ): Promise<Record<string, { ms: number; jobs: number; micro_usd: number }>> {
+    const hash = await this.redis.hgetall(this.keys.ledgerBatch(batchId));
+    const out: Record<string, { ms: number; jobs: number; micro_usd: number }> = {};
+    for (const [field, value] of Object.entries(hash)) {
+      const [resolution, metric] = field.split('|') as [string, string];
+      const totals = out[resolution] ?? { ms: 0, jobs: 0, micro_usd: 0 };
+      out[resolution] = totals;
+      if (metric === 'ms') totals.ms = Number(value);
+      else if (metric === 'count') totals.jobs = Number(value);
+      else if (metric === 'micro_usd') totals.micro_usd = Number(value);
+    }
+    return out;
   }
 
   async chargeOf(jobId: string): Promise<Charge | undefined> {

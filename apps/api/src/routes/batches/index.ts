@@ -1,28 +1,18 @@
-import { Readable } from 'node:stream';
+import multipart from '@fastify/multipart';
 import {
   AppError,
-  type BatchCounts,
-  type BatchRecord,
-  batchStatus,
-  batchView,
-  cancelJob,
-  costReport,
-  enqueueJobCallback,
   formatFromContentType,
   ingestBatch,
-  isBatchId,
-  JOB_STATES,
-  jobView,
+  loadBatchView,
+  type ManifestFormat,
   type ManifestLimits,
   parseOrThrow,
-  retryBatch,
   usdToMicroUsd,
-  utcDay,
 } from '@recast/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { tenantOf } from '../../tenant.js';
-import { resultLine, resultsCsvHeader, resultsCsvRow } from './results.js';
+import batchReadRoutes from './read.js';
 
 export interface BatchRoutesOptions {
   manifest: ManifestLimits;
@@ -44,8 +34,9 @@ const jsonParam = (what: string) =>
     })
     .optional();
 
-const CreateQuerySchema = z.strictObject({
-  name: z.string().max(200).optional(),
+/** Batch-level fields, from the query string or (multipart) form fields before the file. */
+const BatchParamsSchema = z.strictObject({
+  name: z.string().max(200, 'must be at most 200 characters').optional(),
   metadata: jsonParam('metadata'),
   defaults: jsonParam('fields applied to every row'),
   max_cost_usd: z.coerce
@@ -56,19 +47,32 @@ const CreateQuerySchema = z.strictObject({
   mode: z.enum(['atomic', 'partial'], { message: 'must be "atomic" or "partial"' }).default('atomic'),
   dry_run: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
 });
+type BatchParams = z.infer<typeof BatchParamsSchema>;
 
-const PageSchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().optional(),
-  status: z.string().optional(),
-  state: z.enum(JOB_STATES, { message: `must be one of ${JOB_STATES.join(', ')}` }).optional(),
-});
+const EXTENSIONS: Record<string, ManifestFormat> = { jsonl: 'jsonl', ndjson: 'jsonl', csv: 'csv' };
+/** The file part's name in a multipart upload (`file`, or `manifest`). */
+const FILE_FIELDS = new Set(['file', 'manifest']);
+
+function unsupported(): AppError {
+  return new AppError('VALIDATION_FAILED', 'a manifest is application/x-ndjson (JSONL) or text/csv', {
+    statusCode: 415,
+    issues: [
+      { path: 'content-type', message: 'must be application/x-ndjson, text/csv or multipart/form-data' },
+    ],
+  });
+}
 
 export default async function batchRoutes(app: FastifyInstance, options: BatchRoutesOptions) {
+  const limits = options.manifest;
   // Manifests are read as streams by the parser (which enforces the byte limit), never buffered.
   app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/csv'], (_req, payload, done) =>
     done(null, payload),
   );
+  // Multipart: one file part (the manifest, streamed like a bare body) and batch fields before it.
+  // The parser meters bytes itself and names MANIFEST_MAX_BYTES; busboy's cap sits just above it.
+  await app.register(multipart, {
+    limits: { files: 1, fields: 16, fieldSize: 64 * 1024, parts: 17, fileSize: limits.maxBytes + 1 },
+  });
   // An answer sent before the upload was read to its end (a limit passed, a bad parameter) closes
   // the connection: the rest of the body is not worth reading, and a half-read request left on a
   // keep-alive socket would hold it open, and the server's shutdown with it.
@@ -79,181 +83,85 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
     if (!request.raw.complete) request.raw.socket?.destroy();
   });
 
-  async function load(request: FastifyRequest<{ Params: { id: string } }>) {
-    const { id } = request.params;
-    const found = isBatchId(id) ? await app.recast.batches.get(id) : undefined;
-    if (!found || found.batch.tenant !== tenantOf(request) || found.batch.stored_status === 'validating') {
-      throw new AppError('NOT_FOUND', `batch ${id} not found`, { statusCode: 404 });
-    }
-    return found;
+  async function ingest(
+    request: FastifyRequest,
+    params: BatchParams,
+    source: AsyncIterable<Buffer>,
+    format: ManifestFormat,
+  ) {
+    const tenant = tenantOf(request);
+    return ingestBatch(
+      app.recast,
+      {
+        tenant,
+        mode: params.mode,
+        dry_run: params.dry_run === 'true',
+        ...(params.name ? { name: params.name } : {}),
+        ...(params.metadata ? { metadata: params.metadata } : {}),
+        ...(params.defaults ? { defaults: params.defaults } : {}),
+        ...(params.callback_url ? { callback_url: params.callback_url } : {}),
+        ...(params.max_cost_usd !== undefined
+          ? { max_cost_micro_usd: usdToMicroUsd(params.max_cost_usd) as number }
+          : {}),
+      },
+      source,
+      format,
+      limits,
+    );
   }
 
-  async function view(batch: BatchRecord, counts: BatchCounts) {
-    const usage = await app.recast.budgets.usage(`batch:${batch.id}`, 'lifetime');
-    const billed = await costReport(app.recast.redis, app.recast.keys, {
-      from: batch.created_at.slice(0, 10),
-      to: utcDay(new Date()),
-      groupBy: ['resolution'],
-      batch: batch.id,
-    }).catch(() => undefined);
-    return batchView(batch, counts, {
-      ...usage,
-      billed_seconds: Object.fromEntries(
-        (billed?.rows ?? []).map((r) => [r.resolution as string, r.seconds]),
-      ),
+  /** The file part and the fields before it; fields after the file are refused (already too late). */
+  async function ingestMultipart(request: FastifyRequest) {
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const fields: Record<string, unknown> = {};
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname in query) {
+          throw new AppError('VALIDATION_FAILED', `${part.fieldname} is given twice (query and form field)`, {
+            statusCode: 400,
+            issues: [{ path: part.fieldname, message: 'give it once, in the query or as a form field' }],
+          });
+        }
+        fields[part.fieldname] = part.value;
+        continue;
+      }
+      if (!FILE_FIELDS.has(part.fieldname)) {
+        throw new AppError('VALIDATION_FAILED', `unexpected file field ${part.fieldname}`, {
+          statusCode: 400,
+          issues: [{ path: part.fieldname, message: 'the manifest goes in a file field named "file"' }],
+        });
+      }
+      const extension = part.filename.split('.').pop()?.toLowerCase() ?? '';
+      const format = formatFromContentType(part.mimetype) ?? EXTENSIONS[extension];
+      if (!format) throw unsupported();
+      const params = parseOrThrow(BatchParamsSchema, { ...query, ...fields }, 'fields');
+      return ingest(request, params, part.file, format);
+    }
+    throw new AppError('VALIDATION_FAILED', 'the multipart upload has no manifest file', {
+      statusCode: 400,
+      issues: [{ path: 'file', message: 'add the manifest as a file field named "file"' }],
     });
   }
 
   app.post('/v1/batches', async (request, reply) => {
-    const query = parseOrThrow(CreateQuerySchema, request.query, 'query');
-    const format = formatFromContentType(request.headers['content-type']);
-    if (!format) {
-      throw new AppError('VALIDATION_FAILED', 'a manifest is application/x-ndjson (JSONL) or text/csv', {
-        statusCode: 415,
-        issues: [{ path: 'content-type', message: 'must be application/x-ndjson or text/csv' }],
-      });
+    let result: Awaited<ReturnType<typeof ingest>>;
+    if (request.isMultipart()) {
+      result = await ingestMultipart(request);
+    } else {
+      const params = parseOrThrow(BatchParamsSchema, request.query, 'query');
+      const format = formatFromContentType(request.headers['content-type']);
+      if (!format) throw unsupported();
+      result = await ingest(request, params, request.body as AsyncIterable<Buffer>, format);
     }
-    const { batchId, quote } = await ingestBatch(
-      app.recast,
-      {
-        tenant: tenantOf(request),
-        mode: query.mode,
-        dry_run: query.dry_run === 'true',
-        ...(query.name ? { name: query.name } : {}),
-        ...(query.metadata ? { metadata: query.metadata } : {}),
-        ...(query.defaults ? { defaults: query.defaults } : {}),
-        ...(query.callback_url ? { callback_url: query.callback_url } : {}),
-        ...(query.max_cost_usd !== undefined
-          ? { max_cost_micro_usd: usdToMicroUsd(query.max_cost_usd) as number }
-          : {}),
-      },
-      request.body as AsyncIterable<Buffer>,
-      format,
-      options.manifest,
-    );
+    const { batchId, quote } = result;
     if (!batchId) return reply.status(200).send({ object: 'batch_quote', ...quote });
-    const found = await app.recast.batches.get(batchId);
+    const view = await loadBatchView(app.recast, batchId);
     request.log.info({ batchId, tenant: tenantOf(request), rows: quote.rows }, 'batch accepted');
     void reply.header('location', `/v1/batches/${batchId}`);
-    return reply.status(202).send({
-      ...(await view(found!.batch, found!.counts)),
-      errors: quote.errors,
-      errors_truncated: quote.errors_truncated,
-    });
+    return reply
+      .status(202)
+      .send({ ...view, errors: quote.errors, errors_truncated: quote.errors_truncated });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => {
-    const { batch, counts } = await load(request);
-    return view(batch, counts);
-  });
-
-  app.get('/v1/batches', async (request) => {
-    const page = parseOrThrow(PageSchema, request.query, 'query');
-    const data: unknown[] = [];
-    let cursor = page.cursor;
-    // Filter by status after reading (statuses are derived); read ahead in pages until full.
-    for (let rounds = 0; data.length < page.limit && rounds < 50; rounds++) {
-      const ids = await app.recast.batches.list(tenantOf(request), page.limit, cursor);
-      if (ids.length === 0) break;
-      for (const id of ids) {
-        cursor = id;
-        const found = await app.recast.batches.get(id);
-        if (!found || found.batch.stored_status === 'validating') continue;
-        if (page.status && batchStatus(found.batch, found.counts) !== page.status) continue;
-        data.push(await view(found.batch, found.counts));
-        if (data.length >= page.limit) break;
-      }
-    }
-    return { object: 'list', data, next_cursor: data.length >= page.limit ? (cursor ?? null) : null };
-  });
-
-  app.get<{ Params: { id: string } }>('/v1/batches/:id/jobs', async (request) => {
-    const { batch } = await load(request);
-    const page = parseOrThrow(PageSchema, request.query, 'query');
-    const data: unknown[] = [];
-    let after = page.cursor ? Number(page.cursor) : 0;
-    for (let rounds = 0; data.length < page.limit && rounds < 100; rounds++) {
-      const jobs = await app.recast.batches.jobs(batch.id, after, page.limit);
-      if (jobs.length === 0) break;
-      for (const job of jobs) {
-        after = job.line ?? after;
-        if (page.state && job.state !== page.state) continue;
-        data.push(jobView(job));
-        if (data.length >= page.limit) break;
-      }
-    }
-    return { object: 'list', data, next_cursor: data.length >= page.limit ? String(after) : null };
-  });
-
-  app.get<{ Params: { id: string }; Querystring: { only?: string } }>(
-    '/v1/batches/:id/results',
-    async (request, reply) => {
-      const { batch } = await load(request);
-      const onlyFailed = request.query.only === 'failed';
-      const csv = (request.headers.accept ?? '').includes('text/csv');
-      const batches = app.recast.batches;
-      async function* lines() {
-        if (csv) yield resultsCsvHeader();
-        let after = 0;
-        for (;;) {
-          const jobs = await batches.jobs(batch.id, after, 500);
-          if (jobs.length === 0) return;
-          for (const job of jobs) {
-            after = job.line ?? after;
-            if (onlyFailed && job.state !== 'failed') continue;
-            yield csv ? resultsCsvRow(job) : resultLine(job);
-          }
-        }
-      }
-      void reply.header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
-      return reply.send(Readable.from(lines()));
-    },
-  );
-
-  app.post<{ Params: { id: string }; Querystring: { include_cancelled?: string } }>(
-    '/v1/batches/:id/retry',
-    async (request, reply) => {
-      const { batch } = await load(request);
-      const includeCancelled = request.query.include_cancelled === 'true';
-      const result = await retryBatch(app.recast, batch.id, batch.tenant, { includeCancelled });
-      request.log.info({ batchId: batch.id, tenant: batch.tenant, ...result }, 'batch retry requested');
-      const found = await app.recast.batches.get(batch.id);
-      return reply.status(202).send({ ...(await view(found!.batch, found!.counts)), retry: result });
-    },
-  );
-
-  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (request, reply) => {
-    const { batch } = await load(request);
-    await app.recast.batches.setStoredStatus(batch.id, 'cancelling');
-    const tally = { cancelled_before_spend: 0, cancelling_at_provider: 0, already_finished: 0 };
-    let after = 0;
-    for (;;) {
-      const jobs = await app.recast.batches.jobs(batch.id, after, 500);
-      if (jobs.length === 0) break;
-      for (const job of jobs) {
-        after = job.line ?? after;
-        try {
-          const { job: now } = await cancelJob(
-            {
-              ...app.recast,
-              onMoneyFreed: () =>
-                app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
-              onTerminal: (cancelled) =>
-                enqueueJobCallback(app.recast.notify, cancelled).then(() => undefined),
-            },
-            batch.tenant,
-            job.id,
-          );
-          if (now.state === 'cancelled') tally.cancelled_before_spend++;
-          else tally.cancelling_at_provider++;
-        } catch (err) {
-          if (err instanceof AppError && err.code === 'JOB_FINISHED') tally.already_finished++;
-          else throw err;
-        }
-      }
-    }
-    request.log.info({ batchId: batch.id, tenant: batch.tenant, ...tally }, 'batch cancel requested');
-    const found = await app.recast.batches.get(batch.id);
-    return reply.status(202).send({ ...(await view(found!.batch, found!.counts)), cancel: tally });
-  });
+  await app.register(batchReadRoutes);
 }

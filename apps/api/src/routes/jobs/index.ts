@@ -2,12 +2,12 @@ import multipart from '@fastify/multipart';
 import {
   AppError,
   cancelJob,
-  enqueueJobCallback,
   firstDataUriField,
   isJobId,
   type JobRecord,
   jobView,
   type Logger,
+  notifyFinished,
   outputKey,
   type PendingFiles,
   parseByteRange,
@@ -155,7 +155,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
       {
         ...app.recast,
         onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
-        onTerminal: (cancelled) => enqueueJobCallback(app.recast.notify, cancelled).then(() => undefined),
+        onTerminal: (cancelled) => notifyFinished(app.recast, cancelled),
       },
       tenantOf(request),
       id,

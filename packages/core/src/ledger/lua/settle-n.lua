@@ -6,7 +6,9 @@
   KEYS[2]    charged hash: job id -> "day|resolution|tenant|batch|ms|micro_usd|price_version"
   KEYS[3]    costs hash of the day: "<resolution>|<tenant>|<batch>|ms|count|micro_usd" counters
   KEYS[4]    set of days that have cost counters
-  KEYS[5..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
+  KEYS[5]    the batch's billed totals: "<resolution>|ms|count|micro_usd" counters (written only
+             for a job of a batch, so a batch's spend reads in O(1))
+  KEYS[6..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
              never reserved, the current periods of its scopes
   ARGV[1]    job id
   ARGV[2]    'charge' (a billed job) or 'release' (nothing billed)
@@ -30,6 +32,12 @@ if charging then
   redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|count', 1)
   redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|micro_usd', ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[5])
+  local resolution, batch = string.match(ARGV[6], '^([^|]*)|[^|]*|(.*)$')
+  if batch ~= '-' then
+    redis.call('HINCRBY', KEYS[5], resolution .. '|ms', ARGV[4])
+    redis.call('HINCRBY', KEYS[5], resolution .. '|count', 1)
+    redis.call('HINCRBY', KEYS[5], resolution .. '|micro_usd', ARGV[3])
+  end
 end
 local reservation = redis.call('HGET', KEYS[1], ARGV[1])
 if reservation then
@@ -37,7 +45,7 @@ if reservation then
     return redis.error_reply('RESERVATION_CHANGED the reservation of ' .. ARGV[1] .. ' changed while settling')
   end
   local amount = tonumber(string.match(reservation, '^(%d+)'))
-  for i = 5, #KEYS do
+  for i = 6, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'reserved', string.format('%d', -amount))
     if charging then
       redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
@@ -47,7 +55,7 @@ if reservation then
   return 1
 end
 if charging then
-  for i = 5, #KEYS do
+  for i = 6, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
   end
   return 1

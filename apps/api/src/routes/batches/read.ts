@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream';
+import {
+  AppError,
+  BATCH_STATUSES,
+  type BatchView,
+  cancelBatch,
+  enqueueBatchCallback,
+  enqueueJobCallback,
+  isBatchId,
+  JOB_STATES,
+  jobView,
+  loadBatchView,
+  parseOrThrow,
+  retryBatch,
+} from '@recast/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { tenantOf } from '../../tenant.js';
+import { resultLine, resultsCsvHeader, resultsCsvRow } from './results.js';
+
+const ListSchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().optional(),
+  status: z.enum(BATCH_STATUSES, { message: `must be one of ${BATCH_STATUSES.join(', ')}` }).optional(),
+});
+
+const JobsPageSchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().regex(/^\d+$/, 'must be a cursor from a previous page').optional(),
+  state: z.enum(JOB_STATES, { message: `must be one of ${JOB_STATES.join(', ')}` }).optional(),
+});
+
+const ResultsSchema = z.strictObject({
+  only: z.enum(['failed'], { message: 'must be "failed"' }).optional(),
+});
+
+const RetrySchema = z.strictObject({
+  include_cancelled: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+});
+
+/** Reading a batch, its jobs and results; cancelling and retrying it. Thin: core does the work. */
+export default async function batchReadRoutes(app: FastifyInstance) {
+  /** The caller's batch, or 404 (another tenant's batch is indistinguishable from a missing one). */
+  async function load(request: FastifyRequest<{ Params: { id: string } }>): Promise<BatchView> {
+    const { id } = request.params;
+    const view = isBatchId(id) ? await loadBatchView(app.recast, id) : undefined;
+    if (!view || view.tenant !== tenantOf(request)) {
+      throw new AppError('NOT_FOUND', `batch ${id} not found`, { statusCode: 404 });
+    }
+    return view;
+  }
+
+  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request) => load(request));
+
+  app.get('/v1/batches', async (request) => {
+    const page = parseOrThrow(ListSchema, request.query, 'query');
+    const data: BatchView[] = [];
+    let cursor = page.cursor;
+    let more = true;
+    // Statuses are derived from counters, so a status filter reads ahead, a page at a time.
+    for (let rounds = 0; data.length < page.limit && more && rounds < 50; rounds++) {
+      const ids = await app.recast.batches.list(tenantOf(request), page.limit, cursor);
+      more = ids.length === page.limit;
+      for (const id of ids) {
+        cursor = id;
+        const view = await loadBatchView(app.recast, id);
+        if (!view || (page.status && view.status !== page.status)) continue;
+        data.push(view);
+        if (data.length >= page.limit) break;
+      }
+    }
+    return { object: 'list', data, next_cursor: data.length >= page.limit ? (cursor ?? null) : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/batches/:id/jobs', async (request) => {
+    const batch = await load(request);
+    const page = parseOrThrow(JobsPageSchema, request.query, 'query');
+    const data: ReturnType<typeof jobView>[] = [];
+    let after = page.cursor ? Number(page.cursor) : 0;
+    for (let rounds = 0; data.length < page.limit && rounds < 100; rounds++) {
+      const jobs = await app.recast.batches.jobs(batch.id, after, page.limit);
+      if (jobs.length === 0) break;
+      for (const job of jobs) {
+        after = job.line ?? after;
+        if (page.state && job.state !== page.state) continue;
+        data.push(jobView(job));
+        if (data.length >= page.limit) break;
+      }
+    }
+    return { object: 'list', data, next_cursor: data.length >= page.limit ? String(after) : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/batches/:id/results', async (request, reply) => {
+    const batch = await load(request);
+    const { only } = parseOrThrow(ResultsSchema, request.query, 'query');
+    const csv = (request.headers.accept ?? '').includes('text/csv');
+    const batches = app.recast.batches;
+    // Streamed in row order, 500 records at a time: a 100,000-row batch never sits in memory.
+    async function* lines() {
+      if (csv) yield resultsCsvHeader();
+      let after = 0;
+      for (;;) {
+        const jobs = await batches.jobs(batch.id, after, 500);
+        if (jobs.length === 0) return;
+        for (const job of jobs) {
+          after = job.line ?? after;
+          if (only === 'failed' && job.state !== 'failed') continue;
+          yield csv ? resultsCsvRow(job) : resultLine(job);
+        }
+      }
+    }
+    void reply.header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+    return reply.send(Readable.from(lines()));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/retry', async (request, reply) => {
+    const batch = await load(request);
+    const { include_cancelled } = parseOrThrow(RetrySchema, request.query, 'query');
+    const result = await retryBatch(app.recast, batch.id, batch.tenant, {
+      includeCancelled: include_cancelled === 'true',
+    });
+    request.log.info({ batchId: batch.id, tenant: batch.tenant, ...result }, 'batch retry requested');
+    return reply.status(202).send({ ...(await loadBatchView(app.recast, batch.id)), retry: result });
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (request, reply) => {
+    const batch = await load(request);
+    const { notify } = app.recast;
+    const tally = await cancelBatch(
+      {
+        ...app.recast,
+        onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
+        // Each row's own callback here; the batch's one callback once, below, if it is now finished.
+        onTerminal: (cancelled) => enqueueJobCallback(notify, cancelled).then(() => undefined),
+      },
+      batch.id,
+      batch.tenant,
+    );
+    request.log.info({ batchId: batch.id, tenant: batch.tenant, ...tally }, 'batch cancel requested');
+    const view = (await loadBatchView(app.recast, batch.id)) as BatchView;
+    if (app.recast.callbacks) await enqueueBatchCallback(notify, view);
+    return reply.status(202).send({ ...view, cancel: tally });
+  });
+}
