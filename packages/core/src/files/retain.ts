@@ -116,7 +116,7 @@ async function download(options: RetainOptions, url: string): Promise<SpooledFil
     }
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > options.maxBytes) {
-      response.body.destroy();
+      discard(response.body);
       throw keptNever(`the output is ${declared} bytes, over the ${options.maxBytes}-byte limit`);
     }
     try {
@@ -134,9 +134,19 @@ async function download(options: RetainOptions, url: string): Promise<SpooledFil
       }
       throw downloadError(`could not download ${redact(current)}`, error);
     } finally {
-      if (!response.body.destroyed) response.body.destroy();
+      discard(response.body);
     }
   }
+}
+
+/**
+ * Drops a body we stopped reading. undici reports the abort as an `error` on the body: with no
+ * listener that would be an uncaught exception, taking the worker down with it.
+ */
+function discard(body: Readable): void {
+  if (body.destroyed) return;
+  body.on('error', () => {});
+  body.destroy();
 }
 
 /** A download that no retry can fix. */

@@ -65,7 +65,7 @@ export const JOB_CATALOG = {
   },
   /**
    * Download, measure and keep a completed job's output, after its money has settled. Its own
-   * queue, so slow downloads never hold up settling; 5 tries over about a minute by default
+   * queue, so slow downloads never hold up settling; 5 tries over about half a minute by default
    * (the worker sets `attempts` from OUTPUT_DOWNLOAD_ATTEMPTS).
    */
   'job.retain': {
