@@ -4,6 +4,7 @@ import underPressure from '@fastify/under-pressure';
 import {
   AppError,
   createMetrics,
+  createOutputStore,
   DEFAULT_PRICE_TABLE,
   type Logger,
   parsePriceTable,
@@ -21,6 +22,7 @@ import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
 import costRoutes from './routes/costs/index.js';
 import eventRoutes from './routes/events/index.js';
+import fileRoutes from './routes/files/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
 import queueBoardRoutes from './routes/queues/index.js';
@@ -113,6 +115,24 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
       maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
     },
     eventRetentionMs: config.EVENTS_RETENTION_MS,
+    ...(config.INFERENCE_API_KEY
+      ? {
+          provider: {
+            baseUrl: config.INFERENCE_API_URL,
+            apiKey: config.INFERENCE_API_KEY,
+            timeoutMs: config.INFERENCE_TIMEOUT_MS,
+          },
+        }
+      : {}),
+    files: {
+      tmpDir: config.UPLOAD_TMP_DIR,
+      maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
+      maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
+      maxDataUriBytes: config.DATA_URI_MAX_BYTES,
+      putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
+      reuseSeconds: config.UPLOAD_REUSE_SECONDS,
+    },
+    ...(config.OUTPUT_STORE ? { outputs: createOutputStore(config.OUTPUT_STORE) } : {}),
   });
   await app.register(authPlugin, {
     disabled: config.AUTH_DISABLED,
@@ -140,7 +160,16 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     });
   }
   await app.register(healthRoutes);
-  await app.register(jobRoutes);
+  // A JSON job may carry its files as data: URIs (a video and MAX_IMAGES images, base64): room for them.
+  const dataUriRoom = config.INFERENCE_API_KEY
+    ? Math.ceil((config.DATA_URI_MAX_BYTES * 4) / 3 + 64) * (1 + config.MAX_IMAGES)
+    : 0;
+  await app.register(jobRoutes, {
+    jsonBodyLimit: config.BODY_LIMIT_BYTES + dataUriRoom,
+    fieldBytes: config.BODY_LIMIT_BYTES,
+    maxImages: config.MAX_IMAGES,
+  });
+  await app.register(fileRoutes);
   await app.register(statsRoutes, { cacheMs: config.STATS_CACHE_MS });
   await app.register(eventRoutes, {
     pollMs: config.EVENTS_POLL_MS,

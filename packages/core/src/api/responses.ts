@@ -41,7 +41,33 @@ export const JobViewSchema = z
     provider: z.strictObject({ task_id: z.string(), status: z.string().nullable() }).nullable(),
     submitted_at: time.nullable(),
     finished_at: time.nullable(),
-    output: z.strictObject({ video_url: z.string().nullable(), seconds: z.number().nullable() }).nullable(),
+    output: z
+      .strictObject({
+        video_url: z.string().nullable().describe("the provider's link (it may not live forever)"),
+        seconds: z.number().nullable(),
+        recast_url: z.string().nullable().describe("Recast's kept copy (OUTPUT_STORE), once stored"),
+        retention: z
+          .strictObject({
+            status: z.enum(['pending', 'stored', 'failed']),
+            bytes: z.int().nullable(),
+            sha256: z.string().nullable(),
+            stored_at: time.nullable(),
+            attempts: z.int(),
+            error: z.string().nullable(),
+          })
+          .nullable(),
+        duration_check: z
+          .strictObject({
+            probed_seconds: z.number().nullable(),
+            billed_seconds: z.number(),
+            tolerance_seconds: z.number(),
+            mismatch: z.boolean(),
+            error: z.string().optional(),
+          })
+          .nullable()
+          .describe("the kept file's real duration against the billed seconds"),
+      })
+      .nullable(),
     cost: z
       .strictObject({
         resolution: z.string(),
@@ -205,7 +231,13 @@ export const BudgetListSchema = z
   .strictObject({ object: z.literal('list'), data: z.array(BudgetViewSchema) })
   .meta({ id: 'BudgetList' });
 
-const costTotals = { seconds: z.number(), jobs: z.int(), micro_usd: micro, usd };
+const costTotals = {
+  seconds: z.number(),
+  jobs: z.int(),
+  micro_usd: micro,
+  usd,
+  billing_mismatches: z.int().describe("jobs whose kept output's duration was not what was billed"),
+};
 
 export const CostReportSchema = z
   .strictObject({
@@ -262,7 +294,9 @@ export const StatsSchema = z
     ),
     spend_today: z.strictObject({
       day: z.string(),
-      by_resolution: z.array(z.strictObject({ resolution: z.string(), ...costTotals })),
+      by_resolution: z.array(
+        z.strictObject({ resolution: z.string(), seconds: z.number(), jobs: z.int(), micro_usd: micro, usd }),
+      ),
       total_micro_usd: micro,
       total_usd: usd,
     }),

@@ -1,7 +1,9 @@
+import multipart from '@fastify/multipart';
 import {
   AppError,
   cancelJob,
   errorResponses,
+  firstDataUriField,
   isJobId,
   JOB_STATES,
   JobListSchema,
@@ -9,9 +11,15 @@ import {
   JobRequestSchema,
   JobViewSchema,
   jobView,
+  type Logger,
   listJobs,
   notifyFinished,
+  outputKey,
+  type PendingFiles,
+  parseByteRange,
   parseOrThrow,
+  removeAll,
+  spoolDataUris,
   submitJob,
   TENANT_PATTERN,
 } from '@recast/core';
@@ -19,6 +27,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { notModified, sendCacheable } from '../../etag.js';
 import { canSee, isAdmin, tenantOf } from '../../tenant.js';
+import { readJobForm } from './job-form.js';
 
 const instant = (what: string) =>
   z.iso
@@ -44,10 +53,43 @@ const ListSchema = z.strictObject({
 const IdParams = z.strictObject({ id: z.string().describe('job id (job_…)') });
 const NotModified = z.null().describe('not modified: the If-None-Match tag is current');
 
-/** The version tag of a job: its record's version moves with every change (transition-2.lua). */
-const jobEtag = (id: string, version: number | string) => `"${id}.v${version}"`;
+/**
+ * The tag of a job's current record: its version moves with every state move (transition-2.lua)
+ * and updated_at with every write (a move, or a note such as a kept output: annotate-1.lua).
+ */
+const jobEtag = (id: string, version: number | string, updatedAt: string) =>
+  `"${id}.v${version}.${Date.parse(updatedAt)}"`;
 
-export default async function jobRoutes(app: FastifyInstance) {
+export interface JobRoutesOptions {
+  /** JSON bodies of POST /v1/jobs: the usual limit plus room for data: URIs when uploads are on. */
+  jsonBodyLimit: number;
+  /** Largest non-file form field (`job`). */
+  fieldBytes: number;
+  maxImages: number;
+}
+
+export default async function jobRoutes(app: FastifyInstance, options: JobRoutesOptions) {
+  const files = app.recast.files;
+  // Registered here, not on the app: only these routes (and batches, on their own) take forms.
+  await app.register(multipart, {
+    limits: {
+      fields: 4,
+      fieldSize: options.fieldBytes,
+      files: 1 + options.maxImages,
+      // Our per-field limits (core files/spool.ts) answer first, naming the field.
+      fileSize: Math.max(files?.limits.maxVideoBytes ?? 0, files?.limits.maxImageBytes ?? 0, 1) + 1,
+      parts: 5 + options.maxImages,
+    },
+  });
+  // An answer sent before the form was read to its end (a wrong type, too large) closes the
+  // connection rather than read the rest of a file nobody wants (see batches/index.ts).
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete) void reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request) => {
+    if (!request.raw.complete) request.raw.socket?.destroy();
+  });
+
   /** The caller's job, or 404: another tenant's job, and a staged batch's, do not exist for it. */
   async function visible(
     request: FastifyRequest,
@@ -62,35 +104,54 @@ export default async function jobRoutes(app: FastifyInstance) {
   app.post(
     '/v1/jobs',
     {
+      bodyLimit: options.jsonBodyLimit,
       config: { access: 'write' },
       schema: {
         tags: ['jobs'],
         summary: 'Submit a job',
         description:
-          "The app's input plus Recast's fields; unknown fields are refused. An Idempotency-Key header returns the same job for the same body (200) and refuses a different body (422).",
+          "The app's input plus Recast's fields; unknown fields are refused. An Idempotency-Key header returns the same job for the same body (200) and refuses a different body (422). Also multipart/form-data: a `job` JSON field plus `video` and `images[]` file parts (uploaded to the provider once per content); data: URIs in a JSON body are uploaded the same way.",
         body: JobRequestSchema,
         headers: z.object({ 'idempotency-key': z.string().optional() }),
         response: {
           202: JobViewSchema,
           200: JobViewSchema,
-          ...errorResponses(400, 401, 403, 409, 422, 429, 503),
+          ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
       },
     },
     async (request, reply) => {
       const idempotencyKey = request.headers['idempotency-key'];
-      const { job, created } = await submitJob(app.recast, {
-        tenant: tenantOf(request),
-        body: request.body,
-        ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
-      });
-      request.log.info(
-        { jobId: job.id, tenant: job.tenant, created },
-        created ? 'job accepted' : 'idempotent replay',
-      );
-      void reply.header('location', `/v1/jobs/${job.id}`);
-      if (!created) void reply.header('idempotent-replayed', 'true');
-      return reply.status(created ? 202 : 200).send(jobView(job));
+      const tenant = tenantOf(request);
+      const log = request.log.child({ tenant }) as unknown as Logger;
+      let body: unknown = request.body;
+      let pending: PendingFiles = new Map();
+      try {
+        if (request.isMultipart()) {
+          if (!files) throw uploadsOff('video');
+          ({ body, files: pending } = await readJobForm(request, files.limits, log));
+        } else if (files) {
+          ({ body, files: pending } = await spoolDataUris(body, files.limits, log));
+        } else {
+          const field = firstDataUriField(body);
+          if (field) throw uploadsOff(field);
+        }
+        const { job, created } = await submitJob(app.recast, {
+          tenant,
+          body,
+          files: pending,
+          ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
+        });
+        log.info(
+          { jobId: job.id, created, files: pending.size },
+          created ? 'job accepted' : 'idempotent replay',
+        );
+        void reply.header('location', `/v1/jobs/${job.id}`);
+        if (!created) void reply.header('idempotent-replayed', 'true');
+        return reply.status(created ? 202 : 200).send(jobView(job));
+      } finally {
+        await removeAll(pending.values());
+      }
     },
   );
 
@@ -159,24 +220,97 @@ export default async function jobRoutes(app: FastifyInstance) {
       const missing = () => new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
       if (!isJobId(id)) throw missing();
       // A poller that has the current version gets a 304 from three fields, without the record.
-      const [tenant, batchId, version] = await app.recast.redis.hmget(
+      const [tenant, batchId, version, updatedAt] = await app.recast.redis.hmget(
         app.recast.keys.job(id),
         'tenant',
         'batch_id',
         'version',
+        'updated_at',
       );
       const head = tenant ? { tenant, ...(batchId ? { batch_id: batchId } : {}) } : undefined;
       if (!(await visible(request, head))) throw missing();
-      if (version && notModified(request, jobEtag(id, version))) {
+      if (version && updatedAt && notModified(request, jobEtag(id, version, updatedAt))) {
         return reply
-          .header('etag', jobEtag(id, version))
+          .header('etag', jobEtag(id, version, updatedAt))
           .header('cache-control', 'private, no-cache')
           .code(304)
           .send();
       }
       const job = await app.recast.store.get(id);
       if (!job) throw missing();
-      return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version));
+      return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version, job.updated_at));
+    },
+  );
+
+  // Recast's kept copy of a job's output (OUTPUT_STORE), with single-range support for players.
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id/output',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "Download Recast's kept copy of a job's output video",
+        description:
+          'Only with OUTPUT_STORE on. Single byte ranges (206, 416), If-Range; the ETag is the content hash.',
+        params: IdParams,
+        produces: ['video/mp4'],
+        response: {
+          200: z.string().describe('the MP4 bytes'),
+          206: z.string().describe('a byte range of the MP4'),
+          ...errorResponses(401, 404, 416, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
+      if (!job || !(await visible(request, job))) {
+        throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+      }
+      const store = app.recast.outputs;
+      const key = outputKey(job.id);
+      const found =
+        store && job.state === 'completed' && job.output_retention === 'stored'
+          ? await store.stat(key)
+          : undefined;
+      if (!store || !found) {
+        const why = !store
+          ? 'output retention is not enabled on this deployment'
+          : job.state !== 'completed'
+            ? `the job is ${job.state}`
+            : `the output is not kept (${job.output_retention ?? 'not asked for'})`;
+        throw new AppError('OUTPUT_NOT_RETAINED', `job ${job.id} has no kept output: ${why}`, {
+          statusCode: 404,
+        });
+      }
+      const etag = job.output_sha256 ? `"${job.output_sha256}"` : undefined;
+      void reply
+        .header('accept-ranges', 'bytes')
+        .header('content-type', 'video/mp4')
+        .header('content-disposition', `attachment; filename="${job.id}.mp4"`)
+        .header('cache-control', 'private, max-age=3600');
+      if (etag) void reply.header('etag', etag);
+      const ifRange = request.headers['if-range'];
+      // A client resuming against a different file must get the whole new one, not a piece of it.
+      const range =
+        ifRange && ifRange !== etag ? undefined : parseByteRange(request.headers.range, found.size);
+      if (range === 'unsatisfiable') {
+        return reply
+          .status(416)
+          .header('content-range', `bytes */${found.size}`)
+          .type('application/json')
+          .send({
+            error: {
+              code: 'RANGE_NOT_SATISFIABLE',
+              message: `the range ${request.headers.range} is outside the ${found.size}-byte file`,
+            },
+          });
+      }
+      if (!range) return reply.header('content-length', found.size).send(await store.read(key));
+      return reply
+        .status(206)
+        .header('content-range', `bytes ${range.start}-${range.end}/${found.size}`)
+        .header('content-length', range.end - range.start + 1)
+        .send(await store.read(key, range));
     },
   );
 
@@ -213,4 +347,11 @@ export default async function jobRoutes(app: FastifyInstance) {
       return reply.status(now.state === 'cancelled' ? 200 : 202).send(jobView(now));
     },
   );
+}
+
+function uploadsOff(field: string): AppError {
+  return new AppError('FILE_UPLOADS_DISABLED', `${field}: file uploads are not enabled on this deployment`, {
+    statusCode: 400,
+    issues: [{ path: field, message: 'file uploads are not enabled (no INFERENCE_API_KEY on the API)' }],
+  });
 }
