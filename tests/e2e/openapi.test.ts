@@ -29,7 +29,7 @@ interface OpenApiDoc {
 }
 
 /** Fastify's `/v1/jobs/:id` is OpenAPI's `/v1/jobs/{id}`. */
-const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
+const openApiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}');
 
 describe('OpenAPI', () => {
   it('documents every route with a summary, a success answer and its errors, and serves the docs UI', async () => {

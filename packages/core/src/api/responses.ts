@@ -324,6 +324,20 @@ export const ApiKeyListSchema = z
   .strictObject({ object: z.literal('list'), data: z.array(ApiKeyViewSchema) })
   .meta({ id: 'ApiKeyList' });
 
+export const FileViewSchema = z
+  .strictObject({
+    object: z.literal('file'),
+    uri: z.string().describe('use it as `video` or in `images`'),
+    sha256: z.string(),
+    size: z.int(),
+    content_type: z.string(),
+    kind: z.enum(['video', 'image']),
+    seconds: z.number().nullable(),
+    uploaded_at: time,
+    deduped: z.boolean().describe('the same bytes had been uploaded before'),
+  })
+  .meta({ id: 'File' });
+
 /** The error answers a route can give, by status, each with the one error body. */
 export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBodySchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema]));

@@ -35,9 +35,11 @@ function multipart(
 let off: FastifyInstance;
 let on: FastifyInstance;
 beforeAll(async () => {
-  off = await buildTestApp();
+  // Tenants named by X-Tenant: what is tested here is forms, not keys (see access.test.ts).
+  off = await buildTestApp({ AUTH_DISABLED: 'true' });
   // Uploads on, with a provider nobody answers at: every case here is refused before an upload.
   on = await buildTestApp({
+    AUTH_DISABLED: 'true',
     INFERENCE_API_KEY: 'inf_test',
     INFERENCE_API_URL: 'http://127.0.0.1:9',
     UPLOAD_TMP_DIR: uploads,
