@@ -1,13 +1,24 @@
 /**
- * The ceiling for any HTTP submit path on this machine: a bare Fastify route that parses the
- * JSON body and answers 202, no Redis. Run as its own process by the submit benchmark.
+ * Baselines as their own process: a bare Fastify route that parses the JSON body and answers 202
+ * with no Redis (the ceiling of any submit path), and, when REDIS_URL is set, a bare route that
+ * reads one Redis hash and answers it as JSON (the ceiling of any status poll).
  */
 import Fastify from 'fastify';
+import { Redis } from 'ioredis';
 
 const app = Fastify({ logger: false });
+const redis = process.env.REDIS_URL ? new Redis(process.env.REDIS_URL) : undefined;
 app.post('/v1/jobs', async (request, reply) =>
   reply.status(202).send({ accepted: true, body: request.body }),
 );
+app.get<{ Params: { key: string } }>('/hash/:key', async (request) => redis?.hgetall(request.params.key));
 app.get('/readyz', async () => ({ status: 'ready' }));
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
-process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+process.on(
+  'SIGTERM',
+  () =>
+    void app.close().then(async () => {
+      await redis?.quit();
+      process.exit(0);
+    }),
+);

@@ -4,6 +4,7 @@
  */
 import { benchBatches } from './batches.js';
 import { benchLimiter } from './limiter.js';
+import { benchPolling } from './polling.js';
 import { benchReservations } from './reservations.js';
 import { benchSubmit } from './submit.js';
 
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   limiter: benchLimiter,
   reservations: benchReservations,
   batches: benchBatches,
+  polling: benchPolling,
 };
 
 const wanted = process.argv.slice(2);

@@ -54,7 +54,8 @@ async function waitStatus(s: System, id: string, status: string, timeoutMs = 60_
   return waitFor(
     async () => {
       const b = await getJson(s, `/v1/batches/${id}`);
-      return b.status === status ? b : undefined;
+      // The last row's money settles right after its move (reserved goes to spent in one step).
+      return b.status === status && b.cost.reserved_micro_usd === 0 ? b : undefined;
     },
     { timeoutMs, intervalMs: 200, what: `batch ${status}` },
   );

@@ -57,19 +57,21 @@ describe('batches', () => {
       const manifest = rows(s, ROWS);
       const res =
         format === 'jsonl'
-          ? await upload(s, jsonl(manifest), 'application/x-ndjson', '?name=round-trip&max_cost_usd=1000')
-          : await upload(s, csv(manifest), 'text/csv', '?name=round-trip&max_cost_usd=1000');
+          ? await upload(s, jsonl(manifest), 'application/x-ndjson', '?name=round-trip&max_cost_usd=2000')
+          : await upload(s, csv(manifest), 'text/csv', '?name=round-trip&max_cost_usd=2000');
       expect(res.status).toBe(202);
       expect(res.body).toMatchObject({
         object: 'batch',
         rows: { total: ROWS, invalid: 0 },
-        cost: { max_cost_usd: '1000.000000' },
+        // 10,000 rows cost about $1,000: the batch budget leaves room.
+        cost: { max_cost_usd: '2000.000000' },
       });
       const id = res.body.id as string;
       const done = await waitFor(
         async () => {
           const b = JSON.parse((await get(s, `/v1/batches/${id}`)).text);
-          return b.status === 'completed' ? b : undefined;
+          // Money settles right after a row's last move: wait for the last reservation to go too.
+          return b.status === 'completed' && b.cost.reserved_micro_usd === 0 ? b : undefined;
         },
         { timeoutMs: 540_000, intervalMs: 500, what: 'batch completed' },
       );
@@ -193,7 +195,8 @@ describe('batches', () => {
     ).toBe(40);
     const done = await waitFor(async () => {
       const b = JSON.parse((await get(s, `/v1/batches/${id}`)).text);
-      return b.status === 'cancelled' ? b : undefined;
+      // Money settles right after a row's last move: wait for the last reservation to go too.
+      return b.status === 'cancelled' && b.cost.reserved_micro_usd === 0 ? b : undefined;
     });
     expect(done.cost.reserved_micro_usd).toBe(0);
     expect(done.cost.spent_micro_usd).toBe((await s.emulatorState()).bill.total_micro_usd);

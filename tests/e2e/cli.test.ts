@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from '@recast/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type System, systemPerTest } from './system.js';
+import { ADMIN_KEY, type System, systemPerTest } from './system.js';
 
 // The CLI runs as a child process, the way people run it; the system it drives runs in this
 // process, so children are always spawned asynchronously (a sync spawn would block the server).
@@ -321,4 +321,36 @@ describe('recast CLI', () => {
     const again = await recast(['retry', batch.id], env);
     expect(again.stdout).toContain('0 failed rows queued again');
   }, 60_000);
+
+  it('creates, lists and revokes API keys with an admin key; exit 8 when a key may not do something', async () => {
+    const s = await start({ auth: true, noWorker: true });
+    const admin = { RECAST_URL: s.apiUrl, RECAST_API_KEY: ADMIN_KEY };
+    const created = await recast(
+      ['keys', 'create', 'ads', '--name', 'ads viewer', '--role', 'viewer'],
+      admin,
+    );
+    expect(created.code).toBe(0);
+    const key = created.stdout.trim();
+    expect(key).toMatch(/^rk_[A-Za-z0-9_]+$/);
+    expect(created.stderr).toContain('shown only this once');
+    const list = await recast(['keys', 'list'], admin);
+    expect(list.stdout).toMatch(/key_\w+ +ads viewer +viewer +ads +rk_/);
+    expect(list.stdout).not.toContain(key);
+
+    const viewer = { RECAST_URL: s.apiUrl, RECAST_API_KEY: key };
+    expect((await recast(['batches'], viewer)).code).toBe(0);
+    const submit = await recast(['submit', manifest('viewer.jsonl', rows(s, 1))], viewer);
+    expect(submit.code).toBe(8);
+    expect(submit.stderr).toContain('FORBIDDEN');
+    expect((await recast(['keys', 'list'], viewer)).code).toBe(8);
+    const id = /key_\w+/.exec(list.stdout)?.[0] as string;
+    const json = JSON.parse((await recast(['keys', 'list', '--json'], admin)).stdout) as {
+      data: { id: string; name: string }[];
+    };
+    const viewerId = json.data.find((k) => k.name === 'ads viewer')?.id ?? id;
+    expect((await recast(['keys', 'revoke', viewerId], admin)).code).toBe(0);
+    expect((await recast(['batches'], viewer)).code).toBe(8);
+    expect((await recast(['batches'], { RECAST_URL: s.apiUrl })).code).toBe(8);
+    expect((await recast(['keys', 'create', 'ads', '--name', 'x', '--role', 'root'], admin)).code).toBe(2);
+  });
 });

@@ -79,6 +79,11 @@ export async function startSystem(options: SystemOptions = {}) {
       ...(options.auth ? { ADMIN_API_KEY: ADMIN_KEY } : { AUTH_DISABLED: 'true' }),
       // Suites submit thousands of jobs in seconds; the per-key limit has a suite of its own.
       RATE_LIMIT_MAX: '0',
+      // Tests read figures right after they move; dashboards may see them up to a second late.
+      STATS_CACHE_MS: '0',
+      // File inputs are uploaded to the emulator's file API.
+      INFERENCE_API_URL: emulatorUrl,
+      INFERENCE_API_KEY: API_KEY,
       ...options.api,
     }),
     logger,
@@ -92,6 +97,8 @@ export async function startSystem(options: SystemOptions = {}) {
     WEBHOOK_SECRET: SECRET,
     INFERENCE_API_URL: emulatorUrl,
     INFERENCE_API_KEY: API_KEY,
+    // Kept outputs are downloaded from the emulator, on loopback.
+    SSRF_ALLOW_HOSTS: new URL(emulatorUrl).host,
     PUBLIC_URL: apiUrl,
     SETTLE_RECHECK_MS: '200',
     RATE_LIMIT_FALLBACK_MS: '200',
@@ -204,7 +211,7 @@ export async function startSystem(options: SystemOptions = {}) {
     await waitFor(
       async () => {
         const counts = await Promise.all(
-          [queues.dispatch, queues.settle].map((q) =>
+          [queues.dispatch, queues.settle, queues.retain].map((q) =>
             q.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
           ),
         );
@@ -215,6 +222,8 @@ export async function startSystem(options: SystemOptions = {}) {
   }
 
   return {
+    /** The API's Fastify instance (in this process), for what only it can tell (its route table). */
+    api,
     apiUrl,
     authHeaders,
     emulatorUrl,

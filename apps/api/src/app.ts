@@ -4,6 +4,7 @@ import underPressure from '@fastify/under-pressure';
 import {
   AppError,
   createMetrics,
+  createOutputStore,
   DEFAULT_PRICE_TABLE,
   type Logger,
   parsePriceTable,
@@ -11,8 +12,10 @@ import {
 } from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from './config.js';
+import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { openApiPlugin } from './plugins/openapi.js';
 import { recastPlugin } from './plugins/recast.js';
 import adminRoutes from './routes/admin/index.js';
 import batchRoutes from './routes/batches/index.js';
@@ -20,8 +23,10 @@ import budgetRoutes from './routes/budgets/index.js';
 import costRoutes from './routes/costs/index.js';
 import dashboardRoutes from './routes/dashboard/index.js';
 import eventRoutes from './routes/events/index.js';
+import fileRoutes from './routes/files/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
+import queueBoardRoutes from './routes/queues/index.js';
 import statsRoutes from './routes/stats/index.js';
 import tenantRoutes from './routes/tenants/index.js';
 import webhookRoutes from './routes/webhooks/index.js';
@@ -50,11 +55,13 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
         route: request.routeOptions.url ?? 'unknown',
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
+        ...(request.principal ? { keyId: request.principal.keyId, tenant: request.principal.tenant } : {}),
       },
       'request',
     );
   });
   await app.register(errorsPlugin);
+  await app.register(openApiPlugin);
   // Security headers on every answer; the API serves JSON, and its own pages load only its own
   // scripts and styles.
   await app.register(helmet, {
@@ -109,6 +116,24 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
       maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
     },
     eventRetentionMs: config.EVENTS_RETENTION_MS,
+    ...(config.INFERENCE_API_KEY
+      ? {
+          provider: {
+            baseUrl: config.INFERENCE_API_URL,
+            apiKey: config.INFERENCE_API_KEY,
+            timeoutMs: config.INFERENCE_TIMEOUT_MS,
+          },
+        }
+      : {}),
+    files: {
+      tmpDir: config.UPLOAD_TMP_DIR,
+      maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
+      maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
+      maxDataUriBytes: config.DATA_URI_MAX_BYTES,
+      putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
+      reuseSeconds: config.UPLOAD_REUSE_SECONDS,
+    },
+    ...(config.OUTPUT_STORE ? { outputs: createOutputStore(config.OUTPUT_STORE) } : {}),
   });
   await app.register(authPlugin, {
     disabled: config.AUTH_DISABLED,
@@ -136,8 +161,17 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     });
   }
   await app.register(healthRoutes);
-  await app.register(jobRoutes);
-  await app.register(statsRoutes);
+  // A JSON job may carry its files as data: URIs (a video and MAX_IMAGES images, base64): room for them.
+  const dataUriRoom = config.INFERENCE_API_KEY
+    ? Math.ceil((config.DATA_URI_MAX_BYTES * 4) / 3 + 64) * (1 + config.MAX_IMAGES)
+    : 0;
+  await app.register(jobRoutes, {
+    jsonBodyLimit: config.BODY_LIMIT_BYTES + dataUriRoom,
+    fieldBytes: config.BODY_LIMIT_BYTES,
+    maxImages: config.MAX_IMAGES,
+  });
+  await app.register(fileRoutes);
+  await app.register(statsRoutes, { cacheMs: config.STATS_CACHE_MS });
   await app.register(eventRoutes, {
     pollMs: config.EVENTS_POLL_MS,
     heartbeatMs: config.EVENTS_HEARTBEAT_MS,
@@ -155,6 +189,9 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
   await app.register(dashboardRoutes);
   await app.register(tenantRoutes);
   await app.register(adminRoutes);
+  await app.register(queueBoardRoutes);
+  // The same metrics as the metrics port, on the public port for admin keys only.
+  if (registry) await app.register(metricsRoutes, { registry, access: 'admin' });
   await app.register(webhookRoutes, {
     bodyLimit: config.WEBHOOK_BODY_LIMIT_BYTES,
     ...(registry ? { webhooks: createMetrics(registry).webhooks } : {}),

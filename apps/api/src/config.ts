@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { CommonConfigShape, envBoolean, envInt, parseConfig } from '@recast/core';
 import { z } from 'zod';
 
@@ -35,6 +36,30 @@ export const ApiConfigSchema = z.object({
   /** How often an event stream (GET /v1/events) looks for new events; heartbeat comment interval. */
   EVENTS_POLL_MS: envInt(20).default(500),
   EVENTS_HEARTBEAT_MS: envInt(100).default(15_000),
+  /** GET /v1/stats is built at most once per this long per tenant and API process (0 = every time). */
+  STATS_CACHE_MS: envInt(0, 60_000).default(1_000),
+  /**
+   * The provider, for file inputs: bytes sent to Recast (multipart parts, data: URIs, `POST
+   * /v1/files`) are uploaded through its file API. Without a key, file inputs are refused.
+   */
+  INFERENCE_API_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+    .default('https://api.inference.sh'),
+  INFERENCE_API_KEY: z.string().min(1).optional(),
+  INFERENCE_TIMEOUT_MS: envInt(100).default(30_000),
+  /** Largest uploaded source video and reference image (413 above, naming the field). */
+  UPLOAD_MAX_VIDEO_BYTES: envInt(1024).default(256 * 1024 * 1024),
+  UPLOAD_MAX_IMAGE_BYTES: envInt(1024).default(20 * 1024 * 1024),
+  /** Largest file given as a data: URI in a JSON body (decoded): it is held in memory, so smaller. */
+  DATA_URI_MAX_BYTES: envInt(1024).default(2 * 1024 * 1024),
+  /** Where uploads are written while they are checked and hashed (a local disk). */
+  UPLOAD_TMP_DIR: z.string().min(1).default(tmpdir()),
+  /** Deadline for sending one file's bytes to the provider's storage. */
+  UPLOAD_PUT_TIMEOUT_MS: envInt(1000).default(600_000),
+  /** How long an uploaded file is reused for the same bytes before it is uploaded again. */
+  UPLOAD_REUSE_SECONDS: envInt(60).default(7 * 24 * 3600),
+  /** Kept outputs (the workers' OUTPUT_STORE), served at GET /v1/jobs/:id/output. Unset: off. */
+  OUTPUT_STORE: z.string().min(1).optional(),
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

@@ -1,5 +1,6 @@
 import { type Logger, type Registry, renderMetrics } from '@recast/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { z } from 'zod';
 
 export interface MetricsRoutesOptions {
   registry: Registry;
@@ -9,11 +10,31 @@ export interface MetricsRoutesOptions {
  * `GET /metrics` for Prometheus. A plain plugin (not wrapped in fastify-plugin) so it can be
  * mounted on the metrics port below, or later behind admin auth on the public port.
  */
-export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions) {
-  app.get('/metrics', async (_request, reply) => {
-    const page = await renderMetrics(options.registry);
-    return reply.type(page.contentType).send(page.body);
-  });
+export async function metricsRoutes(
+  app: FastifyInstance,
+  options: MetricsRoutesOptions & { access?: 'admin' },
+) {
+  app.get(
+    '/metrics',
+    {
+      config: { access: options.access ?? 'public' },
+      // Documented where the API's zod compilers are (the public port); the metrics port is bare.
+      ...(options.access === 'admin'
+        ? {
+            schema: {
+              tags: ['admin'],
+              summary: 'Prometheus metrics (admin keys)',
+              produces: ['text/plain'],
+              response: { 200: z.string() },
+            },
+          }
+        : {}),
+    },
+    async (_request, reply) => {
+      const page = await renderMetrics(options.registry);
+      return reply.type(page.contentType).send(page.body);
+    },
+  );
 }
 
 export interface MetricsServerOptions {

@@ -6,12 +6,14 @@ import { startMetricsServer } from './metrics.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'api' });
-const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'api' }) : undefined;
-const app = await buildApp({ config, logger, ...(registry ? { registry } : {}) });
+// Always collected: admin keys read them at /metrics; METRICS_PORT serves them apart as well.
+const registry = createMetricsRegistry({ process: 'api' });
+const app = await buildApp({ config, logger, registry });
 
-const metrics = registry
-  ? await startMetricsServer({ registry, port: config.METRICS_PORT, host: config.METRICS_HOST, logger })
-  : undefined;
+const metrics =
+  config.METRICS_PORT > 0
+    ? await startMetricsServer({ registry, port: config.METRICS_PORT, host: config.METRICS_HOST, logger })
+    : undefined;
 
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'closing after error');

@@ -19,7 +19,7 @@ export interface ClientOptions {
 }
 
 export interface RequestOptions {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'DELETE';
   query?: Record<string, string | undefined>;
   headers?: Record<string, string>;
   body?: Readable;

@@ -8,6 +8,10 @@ export const EXIT = {
   FINISHED_WITH_ERRORS: 5,
   UNAVAILABLE: 6,
   TOO_LARGE: 7,
+  /** 401/403: no key, an unknown or revoked key, or a role that may not do this. */
+  NOT_ALLOWED: 8,
+  /** 429: the key's request rate is used up; retry after a while. */
+  RATE_LIMITED: 9,
   /** The shell's convention for SIGINT (128 + 2): Ctrl-C stopped the command, not the batch. */
   INTERRUPTED: 130,
 } as const;
@@ -22,6 +26,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   5   the batch finished with errors (completed_with_errors or cancelled) under --watch
   6   server unreachable, timed out, or a 5xx answer
   7   payload too large (413: the manifest is over a row or byte limit)
+  8   not allowed (401/403: no key, an unknown or revoked key, or a role that may not do this)
+  9   rate limited (429: retry later)
   130 interrupted (Ctrl-C); a batch already accepted goes on`;
 
 /** A bad flag, argument or file found before anything was sent. */
@@ -56,6 +62,8 @@ export class UnexpectedResponseError extends Error {
 export function exitCodeForStatus(status: number): ExitCode {
   if (status === 404) return EXIT.NOT_FOUND;
   if (status === 413) return EXIT.TOO_LARGE;
+  if (status === 401 || status === 403) return EXIT.NOT_ALLOWED;
+  if (status === 429) return EXIT.RATE_LIMITED;
   if (status === 400 || status === 415 || status === 422) return EXIT.VALIDATION;
   if (status >= 500) return EXIT.UNAVAILABLE;
   return EXIT.UNEXPECTED;

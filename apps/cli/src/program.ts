@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { Output } from './cli/output.js';
 import { batches } from './commands/batches.js';
 import { cancel } from './commands/cancel.js';
+import { createKey, listKeys, revokeKey } from './commands/keys.js';
 import { results } from './commands/results.js';
 import { retry } from './commands/retry.js';
 import { status } from './commands/status.js';
@@ -137,6 +138,32 @@ ${EXIT_CODES_HELP}`,
     .action((id: string, _opts: unknown, cmd: Command) =>
       runAction(cmd, (ctx) => retry(ctx, id, cmd.opts())),
     );
+
+  const keys = program.command('keys').description('API keys (with an admin key): create, list, revoke');
+  keys
+    .command('create')
+    .description('mint a key for a tenant and role; it is printed once')
+    .argument('<tenant>', 'the tenant the key acts for')
+    .requiredOption('--name <name>', 'what the key is for, e.g. "ads team dashboard"')
+    .addOption(
+      new Option('--role <role>', 'admin: everything; submitter: submit, cancel, read; viewer: read')
+        .choices(['admin', 'submitter', 'viewer'])
+        .makeOptionMandatory(),
+    )
+    .action((tenant: string, _opts: unknown, cmd: Command) =>
+      runAction(cmd, (ctx) =>
+        createKey(ctx, { ...cmd.opts<{ name: string; role: 'admin' | 'submitter' | 'viewer' }>(), tenant }),
+      ),
+    );
+  keys
+    .command('list')
+    .description('every key: id, name, role, tenant, first characters, created, revoked')
+    .action((_opts: unknown, cmd: Command) => runAction(cmd, (ctx) => listKeys(ctx)));
+  keys
+    .command('revoke')
+    .description('revoke a key at once, on every API process')
+    .argument('<id>', 'key id (key_…)')
+    .action((id: string, _opts: unknown, cmd: Command) => runAction(cmd, (ctx) => revokeKey(ctx, id)));
 
   return program;
 }

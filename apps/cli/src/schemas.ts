@@ -83,6 +83,18 @@ export const RetriedSchema = BatchSchema.extend({
   retry: z.looseObject({ retried: z.number(), skipped: z.number() }),
 });
 
+export const ApiKeySchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  role: z.string(),
+  tenant: z.string(),
+  prefix: z.string(),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+export const CreatedKeySchema = ApiKeySchema.extend({ key: z.string() });
+export const KeyListSchema = z.looseObject({ data: z.array(ApiKeySchema) });
+
 export const ErrorBodySchema = z.object({
   error: z.looseObject({
     code: z.string(),

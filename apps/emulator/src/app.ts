@@ -80,9 +80,13 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Emul
   const stats = new Stats();
   const webhooks = new WebhookSender({ logger: logger.child({ component: 'webhooks' }), faults });
 
+  const files = new FileStore();
   const loadSource = async (url: string, signal: AbortSignal): Promise<SourceResult> => {
     try {
-      const { bytes, contentType } = await downloadVideo(url, { ...download, signal });
+      // An uploaded file is read from the emulator's own storage, as the provider reads its own.
+      const own = files.resolve(url);
+      if (own === 'missing') return { ok: false, error: `file not found (never uploaded): ${url}` };
+      const { bytes, contentType } = own ?? (await downloadVideo(url, { ...download, signal }));
       const { seconds, fps } = probeVideo(bytes, logger);
       return { ok: true, key: blobs.put(bytes, contentType), seconds, fps };
     } catch (error) {
@@ -95,6 +99,10 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Emul
     logger: logger.child({ component: 'tasks' }),
     faults,
     loadSource,
+    checkImages: (urls) => {
+      const missing = urls.find((url) => files.resolve(url) === 'missing');
+      return missing === undefined ? undefined : `file not found (never uploaded): ${missing}`;
+    },
     onTerminal: (task) => {
       const output = task.output?.output_meta.outputs[0];
       if (task.status === 'completed' && output && task.completedAt) {
@@ -115,7 +123,7 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Emul
     logger,
     prng: createPrng(seed),
     engine,
-    files: new FileStore(),
+    files,
     blobs,
     bill,
     limiter: new RateLimiter(initialFaults.rateLimits),

@@ -13,6 +13,8 @@ export interface EmulatorState {
   in_flight: { current: number; max: number };
   requests: RequestRecord[];
   webhooks: WebhookCounters;
+  /** File records created by POST /files, those whose bytes were PUT, and their bytes. */
+  files: { records: number; uploaded: number; bytes: number };
 }
 
 export interface EmulatorControls {
@@ -51,6 +53,7 @@ export function createControls(
         in_flight: { current: ctx.engine.inFlight(), max: ctx.stats.inFlightMax },
         requests: ctx.stats.requestLog(),
         webhooks: ctx.webhooks.snapshot(),
+        files: ctx.files.counts(),
       };
     },
     faults: () => cell.current,

@@ -215,6 +215,7 @@ describe('admin faults and reset', () => {
       in_flight: { current: 0, max: 0 },
       requests: [],
       webhooks: { sent: 0, dropped: 0, duplicated: 0, reordered: 0, failed: 0 },
+      files: { records: 0, uploaded: 0, bytes: 0 },
     });
     const faults = await (await fetch(`${e.url}/_emulator/faults`)).json();
     expect(faults).toMatchObject({ envelope: 'v3', failureRate: 0, webhookShape: 'event' });

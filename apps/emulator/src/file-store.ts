@@ -28,6 +28,8 @@ const UPLOAD_TTL_MS = 60 * 60 * 1000;
  */
 export class FileStore {
   private readonly files = new Map<string, StoredFile>();
+  /** Every uri handed out → its file id: the app reads its own storage, not its public URL. */
+  private readonly uris = new Map<string, string>();
   private readonly secret = randomBytes(32);
 
   create(request: FileRequest, baseUrl: string, now: number = Date.now()): Record<string, unknown> {
@@ -46,7 +48,31 @@ export class FileStore {
     this.files.set(file.id, file);
     const expires = Math.floor((now + UPLOAD_TTL_MS) / 1000);
     const uploadUrl = `${baseUrl}/uploads/${file.id}?expires=${expires}&signature=${this.sign(file.id, expires)}`;
-    return this.view(file, baseUrl, uploadUrl);
+    const view = this.view(file, baseUrl, uploadUrl);
+    this.uris.set(String(view.uri), file.id);
+    return view;
+  }
+
+  /**
+   * A uri this store handed out: `missing` while its bytes were never PUT, undefined for any
+   * other URL (which the app downloads like the real one does).
+   */
+  resolve(uri: string): { bytes: Buffer; contentType: string } | 'missing' | undefined {
+    const id = this.uris.get(uri);
+    if (id === undefined) return undefined;
+    return this.get(id) ?? 'missing';
+  }
+
+  /** Records created and files whose bytes arrived, for the admin state. */
+  counts(): { records: number; uploaded: number; bytes: number } {
+    let uploaded = 0;
+    let bytes = 0;
+    for (const file of this.files.values()) {
+      if (!file.bytes) continue;
+      uploaded++;
+      bytes += file.bytes.length;
+    }
+    return { records: this.files.size, uploaded, bytes };
   }
 
   /** Checks the presigned query; returns a reason when it does not hold. */
@@ -84,6 +110,7 @@ export class FileStore {
 
   clear(): void {
     this.files.clear();
+    this.uris.clear();
   }
 
   private sign(id: string, expires: number): string {

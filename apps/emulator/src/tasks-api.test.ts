@@ -179,6 +179,41 @@ describe('files', () => {
     expect(task.output?.output_meta.outputs[0]?.seconds).toBe(5);
   });
 
+  it('reads an uploaded source from its own storage and bills its real duration (skewed when asked)', async () => {
+    const e = await start({ faults: { billingSkew: 1.5 } });
+    const bytes = Buffer.from(await (await fetch(e.fixture('clip-2s-faststart.mp4'))).arrayBuffer());
+    const created = await e.call('POST', '/files', {
+      files: [{ uri: '', filename: 'a.mp4', content_type: 'video/mp4', size: bytes.length }],
+    });
+    const [record] = dataOf<Array<{ uri: string; upload_url: string }>>(created.body);
+    await fetch(record?.upload_url ?? '', { method: 'PUT', body: bytes });
+    const task = await e.waitTerminal(await e.submit(record?.uri ?? ''));
+    expect(task.status_text).toBe('completed');
+    // 2 s of video, reported and billed as 3 s: the bill follows the report.
+    expect(task.output?.output_meta.outputs[0]?.seconds).toBe(3);
+    const state = e.app.emulator.state();
+    expect(state.bill.tasks[0]?.seconds).toBe(3);
+    expect(state.files).toEqual({ records: 1, uploaded: 1, bytes: bytes.length });
+    expect(state.requests.filter((r) => r.route === '/files/:id/:name')).toEqual([]);
+  });
+
+  it('fails a task whose source is a file record that never got its bytes', async () => {
+    const e = await start();
+    const created = await e.call('POST', '/files', {
+      files: [{ uri: '', filename: 'a.mp4', content_type: 'video/mp4' }],
+    });
+    const [record] = dataOf<Array<{ uri: string }>>(created.body);
+    const task = await e.waitTerminal(await e.submit(record?.uri ?? ''));
+    expect(task.status_text).toBe('failed');
+    expect(String(task.error)).toMatch(/never uploaded/);
+    // The same for a reference image.
+    const withImage = await e.waitTerminal(
+      await e.submit(e.fixture('clip-2s-faststart.mp4'), { input: { images: [record?.uri] } }),
+    );
+    expect(withImage.status_text).toBe('failed');
+    expect(String(withImage.error)).toMatch(/reference images: file not found/);
+  });
+
   it('stores JSON bytes raw rather than parsing them', async () => {
     const e = await start();
     const created = await e.call('POST', '/files', {

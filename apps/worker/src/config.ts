@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { CommonConfigShape, envInt, parseConfig } from '@recast/core';
 import { z } from 'zod';
 
@@ -44,6 +45,23 @@ export const WorkerConfigSchema = z.object({
   CALLBACK_TIMEOUT_MS: envInt(100).default(10_000),
   /** Callback deliveries in flight per worker process. */
   NOTIFY_CONCURRENCY: envInt(1, 1000).default(8),
+  /**
+   * Keep completed outputs: a directory (or `file:///path`) shared with the API that serves them.
+   * Unset: retention is off and jobs only carry the provider's link.
+   */
+  OUTPUT_STORE: z.string().min(1).optional(),
+  /** Largest output kept; a bigger one is reported on the job, not stored. */
+  OUTPUT_MAX_BYTES: envInt(1024).default(1024 * 1024 * 1024),
+  /** Deadline for one download of an output, redirects and body included. */
+  OUTPUT_DOWNLOAD_TIMEOUT_MS: envInt(100).default(300_000),
+  /** Tries per output (exponential backoff from 2 s) before it is reported as failed. */
+  OUTPUT_DOWNLOAD_ATTEMPTS: envInt(1, 50).default(5),
+  /** Downloads running at once per worker process. */
+  OUTPUT_CONCURRENCY: envInt(1, 100).default(2),
+  /** Where a download is written while it is measured (a local disk). */
+  OUTPUT_TMP_DIR: z.string().min(1).default(tmpdir()),
+  /** How far (ms) a kept output's real duration may be from the billed seconds before it is flagged. */
+  BILLING_TOLERANCE_MS: envInt(0, 60_000).default(250),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 

@@ -28,4 +28,6 @@ export interface WorkerContext {
   logger: Logger;
   /** Signed callbacks to clients; undefined when no CALLBACK_SECRETS are configured. */
   notify: NotifyQueue | undefined;
+  /** Output retention (OUTPUT_STORE): tries per output; undefined when retention is off. */
+  retention: { attempts: number } | undefined;
 }

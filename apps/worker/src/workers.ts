@@ -1,16 +1,20 @@
 import {
   BatchStore,
+  BillingChecks,
   BudgetParking,
   Budgets,
   createKeys,
+  createOutputStore,
   createQueues,
   createRedis,
   FairQueue,
+  guardedDispatcher,
   type InferenceClient,
   JobStore,
   Ledger,
   type Logger,
   loadBatchView,
+  type OutputStore,
   type PriceTable,
   ProviderGate,
   type ProviderLimits,
@@ -27,6 +31,7 @@ import { startNotifyWorker } from './notify/index.js';
 import { createCancelProcessor } from './processors/cancel.js';
 import { createDispatchProcessor } from './processors/dispatch.js';
 import { createReconcileProcessor } from './processors/reconcile.js';
+import { createRetainProcessor } from './processors/retain.js';
 import { createSettleProcessor } from './processors/settle.js';
 
 export interface StartWorkersOptions {
@@ -54,6 +59,20 @@ export interface StartWorkersOptions {
   eventRetentionMs?: number;
   /** This process's metrics registry (main.ts serves it on METRICS_PORT); no metrics without it. */
   registry?: Registry | undefined;
+  /** Keep completed outputs; undefined when OUTPUT_STORE is unset. */
+  retention?: RetentionOptions;
+}
+
+export interface RetentionOptions {
+  store: OutputStore;
+  /** Output links are fetched through the SSRF guard with this policy. */
+  urlPolicy: UrlPolicy;
+  tmpDir: string;
+  maxBytes: number;
+  timeoutMs: number;
+  attempts: number;
+  concurrency: number;
+  toleranceSeconds: number;
 }
 
 /** The options `main.ts` derives from the environment (tests use it to run workers the same way). */
@@ -104,6 +123,20 @@ export function workerOptions(
         cancelling: Math.min(config.RECONCILE_AFTER_MS, 60_000),
       },
     },
+    ...(config.OUTPUT_STORE
+      ? {
+          retention: {
+            store: createOutputStore(config.OUTPUT_STORE),
+            urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
+            tmpDir: config.OUTPUT_TMP_DIR,
+            maxBytes: config.OUTPUT_MAX_BYTES,
+            timeoutMs: config.OUTPUT_DOWNLOAD_TIMEOUT_MS,
+            attempts: config.OUTPUT_DOWNLOAD_ATTEMPTS,
+            concurrency: config.OUTPUT_CONCURRENCY,
+            toleranceSeconds: config.BILLING_TOLERANCE_MS / 1000,
+          },
+        }
+      : {}),
   };
 }
 
@@ -165,6 +198,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     prices: options.prices,
     logger,
     notify: notifier?.queue,
+    retention: options.retention ? { attempts: options.retention.attempts } : undefined,
   };
 
   const metrics = options.registry
@@ -240,7 +274,40 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     { ...lock, connection, prefix: keys.bullPrefix, concurrency: 1, autorun: false },
   );
 
-  for (const worker of [dispatch, settle, reconcile]) {
+  // Kept outputs: downloads on their own queue, so a slow provider CDN never holds up settling.
+  const retention = options.retention;
+  const downloads = retention ? guardedDispatcher(retention.urlPolicy) : undefined;
+  const retain =
+    retention && downloads
+      ? new Worker(
+          'retain',
+          createRetainProcessor({
+            store,
+            checks: new BillingChecks(producer, keys),
+            logger,
+            retain: {
+              store: retention.store,
+              policy: retention.urlPolicy,
+              dispatcher: downloads,
+              tmpDir: retention.tmpDir,
+              maxBytes: retention.maxBytes,
+              timeoutMs: retention.timeoutMs,
+              toleranceSeconds: retention.toleranceSeconds,
+              logger,
+            },
+          }),
+          {
+            ...lock,
+            connection,
+            prefix: keys.bullPrefix,
+            concurrency: retention.concurrency,
+            autorun: false,
+          },
+        )
+      : undefined;
+  if (retention) logger.info({ store: retention.store.description }, 'output retention on');
+
+  for (const worker of [dispatch, settle, reconcile, ...(retain ? [retain] : [])]) {
     worker.on('error', (err) => logger.error({ err: err.message, queue: worker.name }, 'worker error'));
     worker.on('failed', (job, err) =>
       logger.warn(
@@ -259,7 +326,12 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   // Each finished dispatch makes room in the buffer: refill it in fair order.
   dispatch.on('completed', () => void fair.kick());
   dispatch.on('failed', () => void fair.kick());
-  await Promise.all([dispatch.waitUntilReady(), settle.waitUntilReady(), reconcile.waitUntilReady()]);
+  await Promise.all([
+    dispatch.waitUntilReady(),
+    settle.waitUntilReady(),
+    reconcile.waitUntilReady(),
+    retain?.waitUntilReady(),
+  ]);
   const maintenance = startMaintenance(context, options.maintenance);
   void fair.kick();
 
@@ -270,7 +342,14 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     async close() {
       await maintenance.stop();
       // Let in-flight steps finish, then drop the connections.
-      await Promise.all([dispatch.close(), settle.close(), reconcile.close(), notifier?.close()]);
+      await Promise.all([
+        dispatch.close(),
+        settle.close(),
+        reconcile.close(),
+        retain?.close(),
+        notifier?.close(),
+      ]);
+      await downloads?.close();
       await Promise.all([queues.close(), maintenanceQueue.close(), metrics?.close()]);
       await Promise.all([
         connection.quit().catch(() => connection.disconnect()),

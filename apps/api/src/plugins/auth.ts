@@ -12,6 +12,8 @@ export type Access = 'public' | 'read' | 'write' | 'admin';
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+    /** Pages opened in a browser (Bull Board): a 401 asks for Basic credentials, the key as password. */
+    basicAuth?: boolean;
   }
   interface FastifyRequest {
     /** Who is asking; set for every route but the public ones. */
@@ -39,11 +41,16 @@ export interface AuthPluginOptions {
   logger: Logger;
 }
 
-function bearer(request: FastifyRequest): string | undefined {
+/** The key of `Authorization: Bearer <key>`, or of `Basic` credentials (the key is the password). */
+function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return undefined;
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  return match?.[1];
+  const bearer = /^Bearer\s+(\S+)$/i.exec(header);
+  if (bearer) return bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
+  if (!basic?.[1]) return undefined;
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+  return decoded.slice(decoded.indexOf(':') + 1) || undefined;
 }
 
 /** The X-Tenant an admin names (validated), or undefined. */
@@ -97,7 +104,7 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthPluginOpt
     }
   }
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access ?? 'read';
     if (access === 'public') return;
     let principal: Principal;
@@ -109,7 +116,10 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthPluginOpt
         allTenants: false,
       };
     } else {
-      const key = bearer(request);
+      const key = presentedKey(request);
+      if (!key && request.routeOptions.config.basicAuth) {
+        void reply.header('www-authenticate', 'Basic realm="Recast admin", charset="UTF-8"');
+      }
       if (!key) {
         throw new AppError('UNAUTHORIZED', 'an API key is required: Authorization: Bearer rk_…', {
           statusCode: 401,
@@ -136,7 +146,8 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthPluginOpt
         statusCode: 403,
       });
     }
+    // Not a child logger per request (an allocation on every call): the request line names the
+    // key and tenant (app.ts), and routes log the tenant with what they did.
     request.principal = principal;
-    request.log = request.log.child({ keyId: principal.keyId, tenant: principal.tenant });
   });
 });

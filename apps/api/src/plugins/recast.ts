@@ -2,6 +2,7 @@ import {
   BatchStore,
   Budgets,
   createDurationEstimator,
+  createInferenceClient,
   createKeys,
   createNotifyQueue,
   createQueues,
@@ -10,6 +11,8 @@ import {
   type DurationEstimator,
   EventLog,
   FairQueue,
+  type FileInputLimits,
+  FileUploader,
   JobCreator,
   type JobSchemaLimits,
   JobStore,
@@ -17,10 +20,12 @@ import {
   Ledger,
   type Logger,
   type NotifyQueue,
+  type OutputStore,
   type PriceTable,
   ProviderGate,
   type ProviderLimits,
   type Queues,
+  sweepStaleSpools,
   type UrlPolicy,
   waitForRedis,
 } from '@recast/core';
@@ -49,6 +54,12 @@ export interface RecastDeps {
   /** Read-only here: the API reports the provider pressure the workers enforce. */
   gate: ProviderGate;
   events: EventLog;
+  /** File inputs: the uploader and its limits; undefined when the API has no provider key. */
+  files: { uploader: FileUploader; limits: FileInputLimits } | undefined;
+  /** Where kept outputs are read from; undefined when retention is off. */
+  outputs: OutputStore | undefined;
+  /** For submitJob: the uploader, when file inputs are on. */
+  uploader?: FileUploader;
 }
 
 declare module 'fastify' {
@@ -70,6 +81,10 @@ export interface RecastPluginOptions {
   callbackSecrets: readonly string[];
   providerLimits: Omit<ProviderLimits, 'pendingHoldMs'>;
   eventRetentionMs: number;
+  /** The provider's file API, for file inputs; absent without an API key. */
+  provider?: { baseUrl: string; apiKey: string; timeoutMs: number };
+  files: Omit<FileInputLimits, never> & { putTimeoutMs: number; reuseSeconds: number };
+  outputs?: OutputStore;
 }
 
 /** Redis, the job store, queues, ledger and estimator, shared by every route and closed with the app. */
@@ -87,6 +102,24 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
   const fair = new FairQueue(redis, keys, queues, { buffer: options.fairShareBuffer, logger });
   const notify = createNotifyQueue(redis, keys);
   const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
+  const provider = options.provider
+    ? createInferenceClient({
+        baseUrl: options.provider.baseUrl,
+        apiKey: options.provider.apiKey,
+        requestTimeoutMs: options.provider.timeoutMs,
+        connections: 4,
+        logger,
+      })
+    : undefined;
+  const { putTimeoutMs, reuseSeconds, ...fileLimits } = options.files;
+  const uploader = provider
+    ? new FileUploader({ redis, keys, provider, ttlSeconds: reuseSeconds, putTimeoutMs, logger })
+    : undefined;
+  if (uploader) {
+    // Left by a process that crashed mid-upload; older than a day is older than any upload.
+    const swept = await sweepStaleSpools(fileLimits.tmpDir, 24 * 3600_000);
+    if (swept > 0) logger.info({ swept, dir: fileLimits.tmpDir }, 'removed stale upload temp files');
+  }
   app.decorate('recast', {
     redis,
     keys,
@@ -106,9 +139,14 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
     batches: new BatchStore(redis, keys, store),
     gate: new ProviderGate(redis, keys, { ...options.providerLimits, pendingHoldMs: 0 }),
     events: new EventLog(redis, keys),
+    files: uploader ? { uploader, limits: fileLimits } : undefined,
+    outputs: options.outputs,
+    ...(uploader ? { uploader } : {}),
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
     await estimator.close();
+    await uploader?.close();
+    await provider?.close();
     await Promise.all([queues.close(), notify.close()]);
     await redis.quit().catch(() => redis.disconnect());
   });

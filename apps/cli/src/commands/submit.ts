@@ -1,10 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { AcceptedSchema, type Quote, QuoteSchema } from '../schemas.js';
+import { rewriteCsv, scanCsvLocalPaths } from '../uploads/csv-paths.js';
+import { rewriteManifest, scanLocalPaths } from '../uploads/manifest-paths.js';
+import { uploadLocalFiles } from '../uploads/upload-files.js';
 import { watchBatch } from './watch.js';
 
 export interface SubmitOptions {
@@ -51,6 +55,20 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
       throw new UsageError(`cannot read ${manifest}: ${err.code ?? err.message}`);
     },
   );
+  let body: Readable | undefined;
+  let headers: Record<string, string> = { 'content-type': contentType, 'content-length': String(size) };
+  // Local files named in `video` / `images` are uploaded first (once per content, resumable),
+  // and the rows sent with their uris instead.
+  const baseDir = dirname(resolve(manifest));
+  const csv = contentType === CONTENT_TYPES.csv;
+  const refs = csv ? await scanCsvLocalPaths(manifest, baseDir) : await scanLocalPaths(manifest, baseDir);
+  if (refs && refs.size > 0) {
+    const uris = await uploadLocalFiles(ctx, manifest, refs);
+    body = csv ? rewriteCsv(manifest, baseDir, uris) : rewriteManifest(manifest, baseDir, uris);
+    headers = { 'content-type': contentType };
+  }
+  // Streamed from disk: a manifest of any size is never held in memory.
+  body ??= createReadStream(manifest);
   const request = {
     method: 'POST' as const,
     query: {
@@ -62,9 +80,8 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
       metadata: opts.metadata,
       dry_run: opts.dryRun ? 'true' : undefined,
     },
-    // Streamed from disk: a manifest of any size is never held in memory.
-    body: createReadStream(manifest),
-    headers: { 'content-type': contentType, 'content-length': String(size) },
+    body,
+    headers,
     headersTimeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
   };
 

@@ -16,6 +16,8 @@ export interface EngineOptions {
   faults: () => Faults;
   /** Downloads and probes the source video; must not reject. */
   loadSource: (url: string, signal: AbortSignal) => Promise<SourceResult>;
+  /** Why the reference images cannot be read (an uploaded file that never got its bytes), if so. */
+  checkImages?: (urls: readonly string[]) => string | undefined;
   onTerminal: (task: TaskRecord) => void;
 }
 
@@ -197,6 +199,11 @@ export class TaskEngine {
         if (!source?.ok) {
           const error = `Failed to load input video: ${source?.error ?? 'no source'}`;
           this.finish(task, 'failed', { error });
+          return;
+        }
+        const images = this.options.checkImages?.(task.input.images);
+        if (images) {
+          this.finish(task, 'failed', { error: `Failed to load reference images: ${images}` });
           return;
         }
         task.sourceKey = source.key;

@@ -1,6 +1,7 @@
 import {
   billedSeconds,
   costOf,
+  enqueueRetain,
   enqueueSettle,
   type InferenceClient,
   isTerminalStatus,
@@ -114,7 +115,21 @@ async function settleTerminal(
     provider_status: task.status,
     finished_at: finishedAt.toISOString(),
   };
-  if (to === 'completed') fields.output_url = outputVideoUrl(task) ?? null;
+  if (to === 'completed') {
+    fields.output_url = outputVideoUrl(task) ?? null;
+    if (deps.retention) {
+      // A re-run starts its copy afresh: nothing of the previous run's copy describes this one.
+      Object.assign(fields, {
+        output_retention: 'pending',
+        output_bytes: null,
+        output_sha256: null,
+        output_stored_at: null,
+        output_retention_error: null,
+        output_retention_attempts: null,
+        duration_check: null,
+      });
+    }
+  }
   if (to === 'failed') {
     fields.error_code = 'PROVIDER_TASK_FAILED';
     fields.error_message = taskError(task) ?? 'the provider reported the task as failed';
@@ -153,6 +168,10 @@ async function settleTerminal(
     microUsd,
     priceVersion: settled?.price_version ?? deps.prices.version,
   });
+  // Only now, with the money settled: keeping the output can fail or lag without touching it.
+  if (to === 'completed' && deps.retention) {
+    await enqueueRetain(deps.queues, { jobId: record.id, taskId: task.id }, deps.retention);
+  }
   log.info(
     {
       seconds: billedMs / 1000,

@@ -54,8 +54,8 @@ function sha256(key: string): string {
 /**
  * API keys in Redis, stored only as SHA-256 hashes (a key is 256 random bits, so a fast hash is
  * enough: there is nothing to brute-force, unlike a password). A key is shown once, when created.
- * Lookups are two reads (hash → id → record); revocation marks both, so a revoked key fails at
- * once on every API process.
+ * A lookup is one read (the record is kept under the key's hash as well as by id); revocation
+ * rewrites both in one MULTI, so a revoked key fails at once on every API process.
  */
 export class ApiKeys {
   constructor(
@@ -90,9 +90,9 @@ export class ApiKeys {
         statusCode: 500,
       });
     }
-    const id = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
-    if (id?.startsWith(REVOKED)) return undefined;
-    if (id) return this.lookup(key);
+    const existing = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
+    if (existing?.startsWith(REVOKED)) return undefined;
+    if (existing) return this.lookup(key);
     return this.store(key, input);
   }
 
@@ -106,10 +106,11 @@ export class ApiKeys {
       sha256: sha256(key),
       created_at: (input.now ?? new Date()).toISOString(),
     };
+    // The record under its hash too: a lookup is one GET on the request path.
     await this.redis
       .multi()
       .hset(this.keys.apiKeys(), record.id, JSON.stringify(record))
-      .set(this.keys.apiKeyHash(record.sha256), record.id)
+      .set(this.keys.apiKeyHash(record.sha256), JSON.stringify(record))
       .exec();
     return record;
   }
@@ -117,11 +118,10 @@ export class ApiKeys {
   /** The live record of a key, or undefined (unknown, malformed or revoked). */
   async lookup(key: string): Promise<ApiKeyRecord | undefined> {
     if (!API_KEY_PATTERN.test(key)) return undefined;
-    const id = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
-    if (!id || id.startsWith(REVOKED)) return undefined;
-    const raw = await this.redis.hget(this.keys.apiKeys(), id);
-    const record = raw ? ApiKeyRecordSchema.parse(JSON.parse(raw)) : undefined;
-    return record && !record.revoked_at ? record : undefined;
+    const raw = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
+    if (!raw || raw.startsWith(REVOKED)) return undefined;
+    const record = ApiKeyRecordSchema.parse(JSON.parse(raw));
+    return record.revoked_at ? undefined : record;
   }
 
   async list(): Promise<ApiKeyRecord[]> {

@@ -252,6 +252,19 @@ export class BatchStore {
       .map((hash) => decodeRecord(hash));
   }
 
+  /** Every job of the batch in row order, read 500 at a time (results, cancel, retry). */
+  async *eachJob(batchId: string): AsyncGenerator<JobRecord> {
+    let after = 0;
+    for (;;) {
+      const jobs = await this.jobs(batchId, after, 500);
+      if (jobs.length === 0) return;
+      for (const job of jobs) {
+        after = job.line ?? after;
+        yield job;
+      }
+    }
+  }
+
   /** Staged batches older than `olderThanMs`: uploads that died; and committed ones still lining up. */
   async abandonedUploads(olderThanMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(

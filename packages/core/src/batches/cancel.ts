@@ -27,20 +27,14 @@ export async function cancelBatch(
     cancelling_at_provider: 0,
     already_finished: 0,
   };
-  let after = 0;
-  for (;;) {
-    const jobs = await deps.batches.jobs(batchId, after, 500);
-    if (jobs.length === 0) break;
-    for (const job of jobs) {
-      after = job.line ?? after;
-      try {
-        const { job: now, changed } = await cancelJob(deps, tenant, job.id);
-        if (now.state === 'cancelled') tally.cancelled_before_spend++;
-        else if (changed || now.state === 'cancelling') tally.cancelling_at_provider++;
-      } catch (err) {
-        if (err instanceof AppError && err.code === 'JOB_FINISHED') tally.already_finished++;
-        else throw err;
-      }
+  for await (const job of deps.batches.eachJob(batchId)) {
+    try {
+      const { job: now, changed } = await cancelJob(deps, tenant, job.id);
+      if (now.state === 'cancelled') tally.cancelled_before_spend++;
+      else if (changed || now.state === 'cancelling') tally.cancelling_at_provider++;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'JOB_FINISHED') tally.already_finished++;
+      else throw err;
     }
   }
   return tally;

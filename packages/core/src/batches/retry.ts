@@ -22,38 +22,32 @@ export async function retryBatch(
 ): Promise<RetryResult> {
   const from = options.includeCancelled ? (['failed', 'cancelled'] as const) : (['failed'] as const);
   const result: RetryResult = { retried: 0, skipped: 0 };
-  let after = 0;
-  for (;;) {
-    const jobs = await deps.batches.jobs(batchId, after, 500);
-    if (jobs.length === 0) break;
-    for (const job of jobs) {
-      after = job.line ?? after;
-      if (!(from as readonly string[]).includes(job.state)) continue;
-      const multi = deps.store.multi();
-      deps.fair.pushIn(multi, job.id, tenant);
-      deps.store.transitionIn(
-        multi,
-        job.id,
-        'queued',
-        {
-          reruns: (job.reruns ?? 0) + 1,
-          task_id: null,
-          provider_status: null,
-          dispatch_id: null,
-          finished_at: null,
-          error_code: null,
-          error_message: null,
-          output_url: null,
-          billed_ms: null,
-          cost_micro_usd: null,
-          provider_failures: 0,
-        },
-        { from: [job.state] },
-      );
-      const replies = (await multi.exec()) ?? [];
-      if ((replies[1]?.[1] as unknown[] | undefined)?.[0] === 1) result.retried++;
-      else result.skipped++;
-    }
+  for await (const job of deps.batches.eachJob(batchId)) {
+    if (!(from as readonly string[]).includes(job.state)) continue;
+    const multi = deps.store.multi();
+    deps.fair.pushIn(multi, job.id, tenant);
+    deps.store.transitionIn(
+      multi,
+      job.id,
+      'queued',
+      {
+        reruns: (job.reruns ?? 0) + 1,
+        task_id: null,
+        provider_status: null,
+        dispatch_id: null,
+        finished_at: null,
+        error_code: null,
+        error_message: null,
+        output_url: null,
+        billed_ms: null,
+        cost_micro_usd: null,
+        provider_failures: 0,
+      },
+      { from: [job.state] },
+    );
+    const replies = (await multi.exec()) ?? [];
+    if ((replies[1]?.[1] as unknown[] | undefined)?.[0] === 1) result.retried++;
+    else result.skipped++;
   }
   if (result.retried > 0) {
     await deps.batches.reopen(batchId, tenant);

@@ -28,6 +28,13 @@ export const ErrorCodes = [
   'PROVIDER_UNAVAILABLE',
   'PROVIDER_TIMEOUT',
   'PROVIDER_BAD_RESPONSE',
+  'FILE_TOO_LARGE',
+  'FILE_TYPE_UNSUPPORTED',
+  'FILE_UNREADABLE',
+  'FILE_UPLOADS_DISABLED',
+  'UPLOAD_INCOMPLETE',
+  'OUTPUT_NOT_RETAINED',
+  'RANGE_NOT_SATISFIABLE',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -2,6 +2,7 @@ export { type Unwrapped, unwrapEnvelope } from './envelope.js';
 export {
   createInferenceClient,
   DEFAULT_APP,
+  type FileRecordRequest,
   InferenceClient,
   type InferenceClientConfig,
   InferenceClientConfigSchema,

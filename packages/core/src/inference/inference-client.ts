@@ -23,6 +23,8 @@ import {
   toTaskStatusInfo,
 } from './task.js';
 import {
+  FileRecordsWireSchema,
+  type FileRecordWire,
   TaskIdSchema,
   TaskListWireSchema,
   TaskResultWireSchema,
@@ -58,7 +60,7 @@ export const InferenceClientConfigSchema = z.object({
 export type InferenceClientConfig = z.infer<typeof InferenceClientConfigSchema>;
 
 /** The provider calls the client makes, named for metrics (a path would carry task ids). */
-export type InferenceEndpoint = 'run' | 'get_task' | 'get_status' | 'cancel' | 'list';
+export type InferenceEndpoint = 'run' | 'get_task' | 'get_status' | 'cancel' | 'list' | 'create_file';
 
 /** One finished exchange with the provider: its HTTP status, or how it failed without one. */
 export interface ProviderResponse {
@@ -81,6 +83,13 @@ export interface RunParams {
   /** Called once when the task ends; carry an unguessable per-task token in it. */
   webhook?: string;
   metadata?: Record<string, unknown>;
+}
+
+/** One file to create at the provider (`POST /files`); the bytes follow with a PUT to its upload_url. */
+export interface FileRecordRequest {
+  filename: string;
+  contentType: string;
+  size: number;
 }
 
 export interface ListParams {
@@ -207,6 +216,20 @@ export class InferenceClient {
     const ctx = { method: 'POST', path: '/tasks/list' } as const;
     const answer = await this.call(ctx, body, { endpoint: 'list' });
     return toTaskList(this.validate(TaskListWireSchema, answer, ctx), this.config.statusNumbering);
+  }
+
+  /**
+   * Create a file record (`POST /files`, the `upload` rate group): the answer holds the `uri` a
+   * task input may name and a presigned `upload_url` for the bytes (PUT without our bearer token).
+   */
+  async createFile(file: FileRecordRequest): Promise<FileRecordWire> {
+    const body = {
+      files: [{ uri: '', filename: file.filename, content_type: file.contentType, size: file.size }],
+    };
+    const ctx = { method: 'POST', path: '/files' } as const;
+    const answer = await this.call(ctx, body, { endpoint: 'create_file' });
+    const [record] = this.validate(FileRecordsWireSchema, answer, ctx);
+    return record!;
   }
 
   /** Wait for calls in flight, then release the sockets. */

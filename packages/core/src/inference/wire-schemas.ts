@@ -95,3 +95,19 @@ export const RequirementsWireSchema = z.looseObject({
   errors: z.array(z.unknown()),
 });
 export type RequirementsWire = z.infer<typeof RequirementsWireSchema>;
+
+/**
+ * An http(s) URL. The emulator hands out http(s) file URIs; the public docs do not show the real
+ * API's `uri` shape (inferred: an https URL on the provider's storage, like its output links). A
+ * different shape fails loudly here, in one place, rather than as a refused job later.
+ */
+const HttpUrlText = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
+
+/** `POST /files` answers one record per requested file: where to PUT the bytes and the file's uri. */
+export const FileRecordWireSchema = z.looseObject({
+  id: infoText,
+  uri: HttpUrlText,
+  upload_url: HttpUrlText,
+});
+export const FileRecordsWireSchema = z.array(FileRecordWireSchema).min(1);
+export type FileRecordWire = z.infer<typeof FileRecordWireSchema>;

@@ -52,6 +52,11 @@ export interface Keys {
   jobIndex(tenant?: string, state?: string): string;
   /** A tenant's event stream (job and batch state changes), trimmed by age. */
   events(tenant: string): string;
+  /** A tenant's uploaded file by content hash: the provider's uri (the upload dedupe index). */
+  uploadedFile(tenant: string, sha256: string): string;
+  /** Runs whose output duration was checked against the bill, and the mismatches of a day. */
+  billingChecked(): string;
+  billingMismatchDay(day: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -93,5 +98,8 @@ export function createKeys(prefix: string): Keys {
     jobIndex: (tenant, state) =>
       `{${prefix}}:idx:jobs${tenant === undefined ? '' : `:t:${tenant}`}${state === undefined ? '' : `:s:${state}`}`,
     events: (tenant) => `{${prefix}}:events:${tenant}`,
+    uploadedFile: (tenant, sha256) => `${prefix}:upload:${tenant}:${sha256}`,
+    billingChecked: () => `${prefix}:{ledger}:billing-checked`,
+    billingMismatchDay: (day) => `${prefix}:{ledger}:billing-mismatch:day:${day}`,
   };
 }

@@ -24,6 +24,10 @@ export type SettlePayload = z.infer<typeof SettlePayloadSchema>;
 export const CancelPayloadSchema = z.object({ jobId: z.string() });
 export type CancelPayload = z.infer<typeof CancelPayloadSchema>;
 
+/** Keep a completed job's output (OUTPUT_STORE): the run is named by its task, so a re-run is not confused. */
+export const RetainPayloadSchema = z.object({ jobId: z.string(), taskId: z.string() });
+export type RetainPayload = z.infer<typeof RetainPayloadSchema>;
+
 const retention: Pick<DefaultJobOptions, 'removeOnComplete' | 'removeOnFail'> = {
   // BullMQ is the delivery mechanism, not the record: keep finished jobs a day, failed a week.
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
@@ -59,10 +63,24 @@ export const JOB_CATALOG = {
       backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
     } satisfies DefaultJobOptions,
   },
+  /**
+   * Download, measure and keep a completed job's output, after its money has settled. Its own
+   * queue, so slow downloads never hold up settling; 5 tries over about half a minute by default
+   * (the worker sets `attempts` from OUTPUT_DOWNLOAD_ATTEMPTS).
+   */
+  'job.retain': {
+    queue: 'retain',
+    schema: RetainPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
-export const QUEUE_NAMES = ['dispatch', 'settle'] as const;
+export const QUEUE_NAMES = ['dispatch', 'settle', 'retain'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /** BullMQ custom ids may not contain ':'; Recast ids never do, provider ids are sanitized. */
@@ -73,6 +91,7 @@ export function bullJobId(...parts: string[]): string {
 export interface Queues {
   dispatch: Queue<DispatchPayload>;
   settle: Queue<SettlePayload | CancelPayload>;
+  retain: Queue<RetainPayload>;
   close(): Promise<void>;
 }
 
@@ -88,13 +107,27 @@ export function createQueues(connection: ConnectionOptions, keys: Keys): Queues 
     prefix: keys.bullPrefix,
     defaultJobOptions: JOB_CATALOG['job.settle'].options,
   });
+  const retain = new Queue<RetainPayload>('retain', {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: JOB_CATALOG['job.retain'].options,
+  });
   return {
     dispatch,
     settle,
+    retain,
     async close() {
-      await Promise.all([dispatch.close(), settle.close()]);
+      await Promise.all([dispatch.close(), settle.close(), retain.close()]);
     },
   };
+}
+
+/** One retain per run (job and task): a settle that is retried enqueues nothing new. */
+export function enqueueRetain(queues: Queues, payload: RetainPayload, options: { attempts?: number } = {}) {
+  return queues.retain.add('job.retain', payload, {
+    jobId: bullJobId('retain', payload.jobId, payload.taskId),
+    ...(options.attempts ? { attempts: options.attempts } : {}),
+  });
 }
 
 export function enqueueSettle(queues: Queues, payload: SettlePayload, options: { delay?: number } = {}) {

@@ -22,6 +22,13 @@ type TransitionReply = [1, JobState, number] | [0, JobState, number] | [-1];
 interface JobRedis extends Redis {
   recastCreate(key: string, eventsMinId: string, ...fields: string[]): Promise<number>;
   recastIndex(numKeys: number, ...keys: string[]): Promise<number>;
+  recastAnnotate(
+    key: string,
+    state: string,
+    taskId: string,
+    now: string,
+    ...fields: string[]
+  ): Promise<number>;
   recastTransition(
     key: string,
     index: string,
@@ -66,6 +73,7 @@ export class JobStore {
       redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-2.lua', import.meta.url)));
       redis.defineCommand('recastCreate', loadLua(new URL('./lua/create-1.lua', import.meta.url)));
       redis.defineCommand('recastIndex', loadLua(new URL('./lua/index-n.lua', import.meta.url)));
+      redis.defineCommand('recastAnnotate', loadLua(new URL('./lua/annotate-1.lua', import.meta.url)));
     }
     this.redis = redis as JobRedis;
   }
@@ -92,14 +100,7 @@ export class JobStore {
 
   /** Queue an event on a tenant's stream (batch events from outside a transition), trimmed by age. */
   eventIn(multi: ChainableCommander, tenant: string, fields: Record<string, string>): void {
-    multi.xadd(
-      this.keys.events(tenant),
-      'MINID',
-      '~',
-      this.eventsMinId(),
-      '*',
-      ...Object.entries(fields).flat(),
-    );
+    multi.xadd(this.keys.events(tenant), 'MINID', this.eventsMinId(), '*', ...Object.entries(fields).flat());
   }
 
   private eventsMinId(now = Date.now()): string {
@@ -157,6 +158,35 @@ export class JobStore {
   ): Promise<TransitionResult> {
     const reply = await this.redis.recastTransition(...this.transitionArgs(jobId, to, fields, options));
     return JobStore.transitionResult(jobId, to, reply);
+  }
+
+  /**
+   * Write fields (null deletes) on a job that is still in `when.state` on `when.taskId`, without
+   * moving it; false when it has moved on (or never existed). For facts found after a terminal
+   * state, such as a kept output.
+   */
+  async annotate(
+    jobId: string,
+    when: { state: JobState; taskId: string },
+    fields: Partial<Record<keyof JobRecord, string | number | null>>,
+    now = new Date(),
+  ): Promise<boolean> {
+    const args: string[] = [];
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      if (key === 'state' || key === 'version' || key === 'updated_at' || key === 'task_id') {
+        throw new AppError('INTERNAL', `field ${key} cannot be annotated`);
+      }
+      args.push(key, value === null ? '' : String(value));
+    }
+    const reply = await this.redis.recastAnnotate(
+      this.keys.job(jobId),
+      when.state,
+      when.taskId,
+      now.toISOString(),
+      ...args,
+    );
+    return reply === 1;
   }
 
   /** Queue a transition on a MULTI; read its reply with JobStore.transitionResult. */

@@ -56,10 +56,27 @@ export const JobRecordSchema = z.object({
   price_version: z.string().optional(),
   error_code: z.string().optional(),
   error_message: z.string().optional(),
+  /** Output retention (OUTPUT_STORE): pending until kept, or failed after the last try. */
+  output_retention: z.enum(['pending', 'stored', 'failed']).optional(),
+  output_bytes: z.number().int().optional(),
+  output_sha256: z.string().optional(),
+  output_stored_at: z.string().optional(),
+  output_retention_error: z.string().optional(),
+  output_retention_attempts: z.number().int().optional(),
+  /** The kept output's real duration against the billed seconds. */
+  duration_check: z
+    .object({
+      probed_seconds: z.number().nullable(),
+      billed_seconds: z.number(),
+      tolerance_seconds: z.number(),
+      mismatch: z.boolean(),
+      error: z.string().optional(),
+    })
+    .optional(),
 });
 export type JobRecord = z.infer<typeof JobRecordSchema>;
 
-const JSON_FIELDS = new Set(['input', 'metadata']);
+const JSON_FIELDS = new Set(['input', 'metadata', 'duration_check']);
 const NUMBER_FIELDS = new Set([
   'version',
   'attempt',
@@ -74,6 +91,8 @@ const NUMBER_FIELDS = new Set([
   'retried_cost_micro_usd',
   'line',
   'reruns',
+  'output_bytes',
+  'output_retention_attempts',
 ]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */

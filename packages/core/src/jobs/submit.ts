@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import { parseOrThrow } from '../errors/zod-issues.js';
+import { checkPlaceholders, type PendingFiles, uploadPending } from '../files/file-inputs.js';
+import type { FileUploader } from '../files/uploader.js';
 import { newJobId } from '../ids.js';
 import type { Keys } from '../infra/keys.js';
 import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
@@ -38,6 +40,8 @@ export interface SubmitDeps {
   limits?: JobSchemaLimits;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlSeconds?: number;
+  /** Uploads files given as bytes to the provider; absent when the deployment has no provider key. */
+  uploader?: FileUploader;
 }
 
 export interface SubmitRequest {
@@ -45,6 +49,12 @@ export interface SubmitRequest {
   body: unknown;
   idempotencyKey?: string;
   now?: Date;
+  /**
+   * Files given as bytes (multipart parts, data: URIs), spooled and checked already, by the
+   * placeholder URL that stands for each in `body` (see files/file-inputs.ts). They are uploaded
+   * (once per content) only after the body has validated; the caller removes the temp files.
+   */
+  files?: PendingFiles;
 }
 
 export interface SubmitResult {
@@ -99,6 +109,8 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
   const now = request.now ?? new Date();
   const jobId = newJobId(now.getTime());
   const { input, recast } = splitJobRequest(parsed);
+  const files: PendingFiles = request.files ?? new Map();
+  checkPlaceholders(input, files, deps.uploader !== undefined);
 
   let idemKey: string | undefined;
   if (request.idempotencyKey !== undefined) {
@@ -165,10 +177,20 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
         field: 'callback_url',
       });
     }
-    estimate = await deps.estimator.estimate({
-      video: input.video,
-      ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
-    });
+    // The uploaded video was measured from its bytes: no need to fetch it back to probe it.
+    const probed = files.get(input.video)?.seconds;
+    if (files.size > 0 && deps.uploader) {
+      const uploaded = await uploadPending(deps.uploader, request.tenant, files);
+      input.video = uploaded.get(input.video)?.uri ?? input.video;
+      input.images = input.images.map((image) => uploaded.get(image)?.uri ?? image);
+    }
+    estimate =
+      probed !== undefined && recast.duration_seconds === undefined
+        ? { seconds: probed, source: 'probe' }
+        : await deps.estimator.estimate({
+            video: input.video,
+            ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
+          });
   } catch (err) {
     if (idemKey) await deps.redis.del(idemKey).catch(() => {});
     throw err;

@@ -22,8 +22,23 @@ export function jobView(job: JobRecord) {
     output:
       job.state === 'completed'
         ? {
+            /** The provider's link: it may not live forever. */
             video_url: job.output_url ?? null,
             seconds: job.billed_ms === undefined ? null : job.billed_ms / 1000,
+            /** Recast's own copy (OUTPUT_STORE), relative to the API's base URL, once kept. */
+            recast_url: job.output_retention === 'stored' ? `/v1/jobs/${job.id}/output` : null,
+            retention: job.output_retention
+              ? {
+                  status: job.output_retention,
+                  bytes: job.output_bytes ?? null,
+                  sha256: job.output_sha256 ?? null,
+                  stored_at: job.output_stored_at ?? null,
+                  attempts: job.output_retention_attempts ?? 0,
+                  error: job.output_retention_error ?? null,
+                }
+              : null,
+            /** The kept file's real duration against the billed seconds (a billing check). */
+            duration_check: job.duration_check ?? null,
           }
         : null,
     cost:

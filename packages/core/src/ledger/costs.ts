@@ -22,6 +22,8 @@ export interface CostTotals {
   jobs: number;
   micro_usd: number;
   usd: string;
+  /** Jobs whose kept output's real duration was not what was billed (see files/retain.ts). */
+  billing_mismatches: number;
 }
 
 export type CostRow = Partial<Record<CostGroup, string | null>> & CostTotals;
@@ -56,7 +58,10 @@ interface Acc {
   ms: number;
   jobs: number;
   micro_usd: number;
+  mismatches: number;
 }
+
+const emptyAcc = (): Acc => ({ ms: 0, jobs: 0, micro_usd: 0, mismatches: 0 });
 
 function totals(acc: Acc): CostTotals {
   return {
@@ -64,6 +69,7 @@ function totals(acc: Acc): CostTotals {
     jobs: acc.jobs,
     micro_usd: acc.micro_usd,
     usd: microUsdToUsd(acc.micro_usd),
+    billing_mismatches: acc.mismatches,
   };
 }
 
@@ -88,14 +94,18 @@ export async function costReport(redis: Redis, keys: Keys, query: CostQuery): Pr
   const days: string[] = [];
   for (let d = first; d <= last; d++) days.push(new Date(d * DAY_MS).toISOString().slice(0, 10));
 
+  // The day's cost counters, and its billing-mismatch counters (same fields, metric `mismatches`).
   const pipeline = redis.pipeline();
-  for (const day of days) pipeline.hgetall(keys.ledgerDay(day));
+  for (const day of days) pipeline.hgetall(keys.ledgerDay(day)).hgetall(keys.billingMismatchDay(day));
   const replies = (await pipeline.exec()) ?? [];
 
   const groups = new Map<string, { dims: Partial<Record<CostGroup, string | null>>; acc: Acc }>();
-  const all: Acc = { ms: 0, jobs: 0, micro_usd: 0 };
+  const all: Acc = emptyAcc();
   days.forEach((day, i) => {
-    const hash = (replies[i]?.[1] ?? {}) as Record<string, string>;
+    const hash = {
+      ...((replies[2 * i]?.[1] ?? {}) as Record<string, string>),
+      ...((replies[2 * i + 1]?.[1] ?? {}) as Record<string, string>),
+    };
     for (const [field, value] of Object.entries(hash)) {
       const [resolution, tenant, batch, metric] = field.split('|');
       if (!metric || (query.tenant && tenant !== query.tenant)) continue;
@@ -111,12 +121,19 @@ export async function costReport(redis: Redis, keys: Keys, query: CostQuery): Pr
       if (!group) {
         group = {
           dims: Object.fromEntries(groupBy.map((g) => [g, dims[g]])),
-          acc: { ms: 0, jobs: 0, micro_usd: 0 },
+          acc: emptyAcc(),
         };
         groups.set(key, group);
       }
       const n = Number(value);
-      const target = metric === 'ms' ? 'ms' : metric === 'count' ? 'jobs' : 'micro_usd';
+      const target =
+        metric === 'ms'
+          ? 'ms'
+          : metric === 'count'
+            ? 'jobs'
+            : metric === 'mismatches'
+              ? 'mismatches'
+              : 'micro_usd';
       group.acc[target] += n;
       all[target] += n;
     }

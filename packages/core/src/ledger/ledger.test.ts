@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Budgets } from '../budget/budgets.js';
 import { createKeys } from '../infra/keys.js';
 import { testRedisClient, uniquePrefix } from '../testing/index.js';
+import { BillingChecks } from './billing-checks.js';
 import { costReport } from './costs.js';
 import { Ledger } from './ledger.js';
 
@@ -45,10 +46,23 @@ describe('Ledger: charges', () => {
       groupBy: ['resolution'],
     });
     expect(byRes.rows).toEqual([
-      { resolution: '1080p', seconds: 7.5, jobs: 1, micro_usd: 450_000, usd: '0.450000' },
-      { resolution: '720p', seconds: 8, jobs: 3, micro_usd: 240_000, usd: '0.240000' },
+      {
+        resolution: '1080p',
+        seconds: 7.5,
+        jobs: 1,
+        micro_usd: 450_000,
+        usd: '0.450000',
+        billing_mismatches: 0,
+      },
+      { resolution: '720p', seconds: 8, jobs: 3, micro_usd: 240_000, usd: '0.240000', billing_mismatches: 0 },
     ]);
-    expect(byRes.total).toEqual({ seconds: 15.5, jobs: 4, micro_usd: 690_000, usd: '0.690000' });
+    expect(byRes.total).toEqual({
+      seconds: 15.5,
+      jobs: 4,
+      micro_usd: 690_000,
+      usd: '0.690000',
+      billing_mismatches: 0,
+    });
 
     const byDayTenant = await costReport(redis, keys, {
       from: '2026-11-25',
@@ -65,12 +79,47 @@ describe('Ledger: charges', () => {
       groupBy: ['batch'],
       batch: 'bat_1',
     });
-    expect(batch.rows).toEqual([{ batch: 'bat_1', seconds: 2, jobs: 1, micro_usd: 60_000, usd: '0.060000' }]);
+    expect(batch.rows).toEqual([
+      { batch: 'bat_1', seconds: 2, jobs: 1, micro_usd: 60_000, usd: '0.060000', billing_mismatches: 0 },
+    ]);
     expect(await ledger.chargeOf('c')).toMatchObject({
       tenant: 'zeta',
       resolution: '1080p',
       microUsd: 450_000,
     });
+  });
+
+  it('counts a billing mismatch once per charge, beside its spend in the report', async () => {
+    const { ledger, keys } = fresh();
+    const checks = new BillingChecks(redis, keys);
+    await ledger.charge(charge('m1', { batch_id: 'bat_9' }), at);
+    await ledger.charge(charge('m2', { tenant: 'zeta' }), at);
+    const entry = {
+      chargeId: 'm1',
+      day: '2026-11-25',
+      resolution: '720p' as const,
+      tenant: 'acme',
+      batch_id: 'bat_9',
+    };
+    const counted = await Promise.all([checks.recordMismatch(entry), checks.recordMismatch(entry)]);
+    expect(counted.sort()).toEqual([false, true]);
+    const report = await costReport(redis, keys, {
+      from: '2026-11-25',
+      to: '2026-11-25',
+      groupBy: ['tenant'],
+    });
+    expect(report.rows.map((r) => [r.tenant, r.jobs, r.billing_mismatches])).toEqual([
+      ['acme', 1, 1],
+      ['zeta', 1, 0],
+    ]);
+    expect(report.total.billing_mismatches).toBe(1);
+    const batch = await costReport(redis, keys, {
+      from: '2026-11-25',
+      to: '2026-11-25',
+      groupBy: [],
+      batch: 'bat_9',
+    });
+    expect(batch.total).toMatchObject({ jobs: 1, billing_mismatches: 1 });
   });
 
   it('records a charge exactly once under concurrent duplicates', async () => {

@@ -1,4 +1,14 @@
-import { AppError, apiKeyView, parseOrThrow, RoleSchema, TENANT_PATTERN } from '@recast/core';
+import {
+  ApiKeyCreatedSchema,
+  ApiKeyListSchema,
+  ApiKeyViewSchema,
+  AppError,
+  apiKeyView,
+  errorResponses,
+  parseOrThrow,
+  RoleSchema,
+  TENANT_PATTERN,
+} from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -12,26 +22,61 @@ const CreateKeySchema = z.strictObject({
 export default async function adminRoutes(app: FastifyInstance) {
   const admin = { config: { access: 'admin' as const } };
 
-  app.post('/v1/admin/keys', admin, async (request, reply) => {
-    const body = parseOrThrow(CreateKeySchema, request.body ?? {});
-    const { key, record } = await app.apiKeys.create(body);
-    request.log.info(
-      { createdKeyId: record.id, role: record.role, forTenant: record.tenant },
-      'API key created',
-    );
-    return reply.status(201).send({ ...apiKeyView(record), key });
-  });
+  app.post(
+    '/v1/admin/keys',
+    {
+      ...admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Create an API key (shown once)',
+        body: CreateKeySchema,
+        response: { 201: ApiKeyCreatedSchema, ...errorResponses(400, 401, 403, 429) },
+      },
+    },
+    async (request, reply) => {
+      const body = parseOrThrow(CreateKeySchema, request.body ?? {});
+      const { key, record } = await app.apiKeys.create(body);
+      request.log.info(
+        { createdKeyId: record.id, role: record.role, forTenant: record.tenant },
+        'API key created',
+      );
+      return reply.status(201).send({ ...apiKeyView(record), key });
+    },
+  );
 
-  app.get('/v1/admin/keys', admin, async () => ({
-    object: 'list',
-    data: (await app.apiKeys.list()).map(apiKeyView),
-  }));
+  app.get(
+    '/v1/admin/keys',
+    {
+      ...admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'List API keys (never the keys themselves)',
+        response: { 200: ApiKeyListSchema, ...errorResponses(401, 403, 429) },
+      },
+    },
+    async () => ({
+      object: 'list',
+      data: (await app.apiKeys.list()).map(apiKeyView),
+    }),
+  );
 
-  app.delete<{ Params: { id: string } }>('/v1/admin/keys/:id', admin, async (request) => {
-    const revoked = await app.apiKeys.revoke(request.params.id);
-    if (!revoked)
-      throw new AppError('NOT_FOUND', `API key ${request.params.id} not found`, { statusCode: 404 });
-    request.log.info({ revokedKeyId: revoked.id }, 'API key revoked');
-    return apiKeyView(revoked);
-  });
+  app.delete<{ Params: { id: string } }>(
+    '/v1/admin/keys/:id',
+    {
+      ...admin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Revoke an API key, at once on every API process',
+        params: z.strictObject({ id: z.string() }),
+        response: { 200: ApiKeyViewSchema, ...errorResponses(401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const revoked = await app.apiKeys.revoke(request.params.id);
+      if (!revoked)
+        throw new AppError('NOT_FOUND', `API key ${request.params.id} not found`, { statusCode: 404 });
+      request.log.info({ revokedKeyId: revoked.id }, 'API key revoked');
+      return apiKeyView(revoked);
+    },
+  );
 }

@@ -1,6 +1,9 @@
 import multipart from '@fastify/multipart';
 import {
   AppError,
+  BatchAcceptedSchema,
+  BatchQuoteSchema,
+  errorResponses,
   formatFromContentType,
   ingestBatch,
   loadBatchView,
@@ -143,25 +146,43 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
     });
   }
 
-  app.post('/v1/batches', { config: { access: 'write' } }, async (request, reply) => {
-    let result: Awaited<ReturnType<typeof ingest>>;
-    if (request.isMultipart()) {
-      result = await ingestMultipart(request);
-    } else {
-      const params = parseOrThrow(BatchParamsSchema, request.query, 'query');
-      const format = formatFromContentType(request.headers['content-type']);
-      if (!format) throw unsupported();
-      result = await ingest(request, params, request.body as AsyncIterable<Buffer>, format);
-    }
-    const { batchId, quote } = result;
-    if (!batchId) return reply.status(200).send({ object: 'batch_quote', ...quote });
-    const view = await loadBatchView(app.recast, batchId);
-    request.log.info({ batchId, tenant: tenantOf(request), rows: quote.rows }, 'batch accepted');
-    void reply.header('location', `/v1/batches/${batchId}`);
-    return reply
-      .status(202)
-      .send({ ...view, errors: quote.errors, errors_truncated: quote.errors_truncated });
-  });
+  app.post(
+    '/v1/batches',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Upload a manifest as a batch (or quote it with dry_run=true)',
+        description:
+          'Body: application/x-ndjson (JSONL), text/csv, or multipart/form-data with the manifest in a `file` field and these parameters as form fields before it. Streamed; 413 names the limit passed.',
+        querystring: BatchParamsSchema,
+        response: {
+          202: BatchAcceptedSchema,
+          200: BatchQuoteSchema,
+          ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503),
+        },
+      },
+      config: { access: 'write' },
+    },
+    async (request, reply) => {
+      let result: Awaited<ReturnType<typeof ingest>>;
+      if (request.isMultipart()) {
+        result = await ingestMultipart(request);
+      } else {
+        const params = parseOrThrow(BatchParamsSchema, request.query, 'query');
+        const format = formatFromContentType(request.headers['content-type']);
+        if (!format) throw unsupported();
+        result = await ingest(request, params, request.body as AsyncIterable<Buffer>, format);
+      }
+      const { batchId, quote } = result;
+      if (!batchId) return reply.status(200).send({ object: 'batch_quote', ...quote });
+      const view = await loadBatchView(app.recast, batchId);
+      request.log.info({ batchId, tenant: tenantOf(request), rows: quote.rows }, 'batch accepted');
+      void reply.header('location', `/v1/batches/${batchId}`);
+      return reply
+        .status(202)
+        .send({ ...view, errors: quote.errors, errors_truncated: quote.errors_truncated });
+    },
+  );
 
   await app.register(batchReadRoutes);
 }

@@ -2,12 +2,18 @@ import { Readable } from 'node:stream';
 import {
   AppError,
   BATCH_STATUSES,
+  BatchCancelledSchema,
+  BatchListSchema,
+  BatchRetriedSchema,
   type BatchView,
+  BatchViewSchema,
   cancelBatch,
   enqueueBatchCallback,
   enqueueJobCallback,
+  errorResponses,
   isBatchId,
   JOB_STATES,
+  JobListSchema,
   jobView,
   loadBatchView,
   parseOrThrow,
@@ -18,6 +24,9 @@ import { z } from 'zod';
 import { sendCacheable } from '../../etag.js';
 import { canSee, tenantOf } from '../../tenant.js';
 import { resultLine, resultsCsvHeader, resultsCsvRow } from './results.js';
+
+const IdParams = z.strictObject({ id: z.string().describe('batch id (bat_…)') });
+const NotModified = z.null().describe('not modified: the If-None-Match tag is current');
 
 const ListSchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -51,78 +60,131 @@ export default async function batchReadRoutes(app: FastifyInstance) {
     return view;
   }
 
-  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (request, reply) =>
-    sendCacheable(request, reply, await load(request)),
+  app.get<{ Params: { id: string } }>(
+    '/v1/batches/:id',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Get a batch: status, counts by state, cost, seconds (O(1))',
+        params: IdParams,
+        response: { 200: BatchViewSchema, 304: NotModified, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request, reply) => sendCacheable(request, reply, await load(request)),
   );
 
-  app.get('/v1/batches', async (request, reply) => {
-    const page = parseOrThrow(ListSchema, request.query, 'query');
-    const data: BatchView[] = [];
-    let cursor = page.cursor;
-    let more = true;
-    // Statuses are derived from counters, so a status filter reads ahead, a page at a time.
-    for (let rounds = 0; data.length < page.limit && more && rounds < 50; rounds++) {
-      const ids = await app.recast.batches.list(tenantOf(request), page.limit, cursor);
-      more = ids.length === page.limit;
-      for (const id of ids) {
-        cursor = id;
-        const view = await loadBatchView(app.recast, id);
-        if (!view || (page.status && view.status !== page.status)) continue;
-        data.push(view);
-        if (data.length >= page.limit) break;
+  app.get(
+    '/v1/batches',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'List batches, newest first',
+        querystring: ListSchema,
+        response: { 200: BatchListSchema, 304: NotModified, ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      const page = parseOrThrow(ListSchema, request.query, 'query');
+      const data: BatchView[] = [];
+      let cursor = page.cursor;
+      let more = true;
+      // Statuses are derived from counters, so a status filter reads ahead, a page at a time.
+      for (let rounds = 0; data.length < page.limit && more && rounds < 50; rounds++) {
+        const ids = await app.recast.batches.list(tenantOf(request), page.limit, cursor);
+        more = ids.length === page.limit;
+        for (const id of ids) {
+          cursor = id;
+          const view = await loadBatchView(app.recast, id);
+          if (!view || (page.status && view.status !== page.status)) continue;
+          data.push(view);
+          if (data.length >= page.limit) break;
+        }
       }
-    }
-    return sendCacheable(request, reply, {
-      object: 'list',
-      data,
-      next_cursor: data.length >= page.limit ? (cursor ?? null) : null,
-    });
-  });
+      return sendCacheable(request, reply, {
+        object: 'list',
+        data,
+        next_cursor: data.length >= page.limit ? (cursor ?? null) : null,
+      });
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/batches/:id/jobs', async (request) => {
-    const batch = await load(request);
-    const page = parseOrThrow(JobsPageSchema, request.query, 'query');
-    const data: ReturnType<typeof jobView>[] = [];
-    let after = page.cursor ? Number(page.cursor) : 0;
-    for (let rounds = 0; data.length < page.limit && rounds < 100; rounds++) {
-      const jobs = await app.recast.batches.jobs(batch.id, after, page.limit);
-      if (jobs.length === 0) break;
-      for (const job of jobs) {
-        after = job.line ?? after;
-        if (page.state && job.state !== page.state) continue;
-        data.push(jobView(job));
-        if (data.length >= page.limit) break;
-      }
-    }
-    return { object: 'list', data, next_cursor: data.length >= page.limit ? String(after) : null };
-  });
-
-  app.get<{ Params: { id: string } }>('/v1/batches/:id/results', async (request, reply) => {
-    const batch = await load(request);
-    const { only } = parseOrThrow(ResultsSchema, request.query, 'query');
-    const csv = (request.headers.accept ?? '').includes('text/csv');
-    const batches = app.recast.batches;
-    // Streamed in row order, 500 records at a time: a 100,000-row batch never sits in memory.
-    async function* lines() {
-      if (csv) yield resultsCsvHeader();
-      let after = 0;
-      for (;;) {
-        const jobs = await batches.jobs(batch.id, after, 500);
-        if (jobs.length === 0) return;
+  app.get<{ Params: { id: string } }>(
+    '/v1/batches/:id/jobs',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: "A batch's jobs in row order",
+        params: IdParams,
+        querystring: JobsPageSchema,
+        response: { 200: JobListSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const batch = await load(request);
+      const page = parseOrThrow(JobsPageSchema, request.query, 'query');
+      const data: ReturnType<typeof jobView>[] = [];
+      let after = page.cursor ? Number(page.cursor) : 0;
+      for (let rounds = 0; data.length < page.limit && rounds < 100; rounds++) {
+        const jobs = await app.recast.batches.jobs(batch.id, after, page.limit);
+        if (jobs.length === 0) break;
         for (const job of jobs) {
           after = job.line ?? after;
+          if (page.state && job.state !== page.state) continue;
+          data.push(jobView(job));
+          if (data.length >= page.limit) break;
+        }
+      }
+      return { object: 'list', data, next_cursor: data.length >= page.limit ? String(after) : null };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/batches/:id/results',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Stream one result line per row (JSONL, or CSV with Accept: text/csv)',
+        description:
+          'Each line: custom_id, line, job_id, state, output_video_url, seconds, cost_micro_usd, error.',
+        params: IdParams,
+        querystring: ResultsSchema,
+        produces: ['application/x-ndjson', 'text/csv'],
+        response: {
+          200: z.string().describe('one JSON object (or CSV record) per line'),
+          ...errorResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const batch = await load(request);
+      const { only } = parseOrThrow(ResultsSchema, request.query, 'query');
+      const csv = (request.headers.accept ?? '').includes('text/csv');
+      const batches = app.recast.batches;
+      // Streamed in row order, 500 records at a time: a 100,000-row batch never sits in memory.
+      async function* lines() {
+        if (csv) yield resultsCsvHeader();
+        for await (const job of batches.eachJob(batch.id)) {
           if (only === 'failed' && job.state !== 'failed') continue;
           yield csv ? resultsCsvRow(job) : resultLine(job);
         }
       }
-    }
-    void reply.header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
-    return reply.send(Readable.from(lines()));
-  });
+      void reply.header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+      return reply.send(Readable.from(lines()));
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     '/v1/batches/:id/retry',
-    { config: { access: 'write' } },
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Run failed (and optionally cancelled) rows again',
+        params: IdParams,
+        querystring: RetrySchema,
+        response: { 202: BatchRetriedSchema, ...errorResponses(400, 401, 403, 404, 429) },
+      },
+      config: { access: 'write' },
+    },
     async (request, reply) => {
       const batch = await load(request);
       const { include_cancelled } = parseOrThrow(RetrySchema, request.query, 'query');
@@ -136,7 +198,15 @@ export default async function batchReadRoutes(app: FastifyInstance) {
 
   app.post<{ Params: { id: string } }>(
     '/v1/batches/:id/cancel',
-    { config: { access: 'write' } },
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Cancel every unfinished row',
+        params: IdParams,
+        response: { 202: BatchCancelledSchema, ...errorResponses(401, 403, 404, 429) },
+      },
+      config: { access: 'write' },
+    },
     async (request, reply) => {
       const batch = await load(request);
       const { notify } = app.recast;

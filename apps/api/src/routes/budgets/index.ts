@@ -1,6 +1,10 @@
 import {
   BUDGET_WINDOWS,
+  BudgetDeletedSchema,
+  BudgetListSchema,
   type BudgetStatus,
+  BudgetViewSchema,
+  errorResponses,
   microUsdToUsd,
   parseBudgetScope,
   parseOrThrow,
@@ -37,25 +41,48 @@ function budgetView(b: BudgetStatus) {
  * lifetime, UTC), in dollars here and micro-dollars inside.
  */
 export default async function budgetRoutes(app: FastifyInstance) {
-  app.get<{ Querystring: { scope?: string } }>('/v1/budgets', async (request) => {
-    const scope = request.query.scope === undefined ? undefined : parseBudgetScope(request.query.scope);
-    const all = await app.recast.budgets.list(new Date(), (s) => !scope || s === scope);
-    // A tenant sees the global budget, its own and its batches'; an admin sees every one.
-    const rows: BudgetStatus[] = [];
-    for (const row of all) {
-      if (isAdmin(request) || row.scope === 'global' || row.scope === `tenant:${tenantOf(request)}`) {
-        rows.push(row);
-      } else if (row.scope.startsWith('batch:')) {
-        const owner = await app.recast.redis.hget(app.recast.keys.batch(row.scope.slice(6)), 'tenant');
-        if (owner === tenantOf(request)) rows.push(row);
+  app.get<{ Querystring: { scope?: string } }>(
+    '/v1/budgets',
+    {
+      schema: {
+        tags: ['money'],
+        summary: 'Budgets that apply to the caller, with current usage',
+        querystring: z.strictObject({ scope: z.string().optional() }),
+        response: { 200: BudgetListSchema, ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const scope = request.query.scope === undefined ? undefined : parseBudgetScope(request.query.scope);
+      const all = await app.recast.budgets.list(new Date(), (s) => !scope || s === scope);
+      // A tenant sees the global budget, its own and its batches'; an admin sees every one.
+      const rows: BudgetStatus[] = [];
+      for (const row of all) {
+        if (isAdmin(request) || row.scope === 'global' || row.scope === `tenant:${tenantOf(request)}`) {
+          rows.push(row);
+        } else if (row.scope.startsWith('batch:')) {
+          const owner = await app.recast.redis.hget(app.recast.keys.batch(row.scope.slice(6)), 'tenant');
+          if (owner === tenantOf(request)) rows.push(row);
+        }
       }
-    }
-    return { object: 'list', data: rows.map(budgetView) };
-  });
+      return { object: 'list', data: rows.map(budgetView) };
+    },
+  );
 
   app.put<{ Params: { scope: string } }>(
     '/v1/budgets/:scope',
-    { config: { access: 'admin' } },
+    {
+      schema: {
+        tags: ['money'],
+        summary: 'Set (or with null remove) a budget limit',
+        params: z.strictObject({ scope: z.string().describe('global, tenant:<id> or batch:<id>') }),
+        body: PutBudgetSchema,
+        response: {
+          200: z.union([BudgetViewSchema, BudgetDeletedSchema]),
+          ...errorResponses(400, 401, 403, 429),
+        },
+      },
+      config: { access: 'admin' },
+    },
     async (request) => {
       const scope = parseBudgetScope(request.params.scope);
       const body = parseOrThrow(PutBudgetSchema, request.body);

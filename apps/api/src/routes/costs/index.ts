@@ -1,4 +1,11 @@
-import { COST_GROUPS, costReport, parseOrThrow, utcDay } from '@recast/core';
+import {
+  COST_GROUPS,
+  CostReportSchema,
+  costReport,
+  errorResponses,
+  parseOrThrow,
+  utcDay,
+} from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { isAdmin, tenantOf } from '../../tenant.js';
@@ -28,24 +35,35 @@ const CostQuerySchema = z.strictObject({
  * resolution is the headline, so that is the default grouping.
  */
 export default async function costRoutes(app: FastifyInstance) {
-  app.get('/v1/costs', async (request) => {
-    const query = parseOrThrow(CostQuerySchema, request.query, 'query');
-    const today = utcDay(new Date());
-    // A tenant's report covers its own spend only; an admin may look at anyone's, or everyone's.
-    const tenant = isAdmin(request) ? query.tenant : tenantOf(request);
-    return {
-      object: 'cost_report',
-      ...(await costReport(app.recast.redis, app.recast.keys, {
-        from: query.from ?? `${today.slice(0, 7)}-01`,
-        to: query.to ?? today,
-        groupBy: query.group_by,
-        ...(tenant ? { tenant } : {}),
-        ...(query.batch ? { batch: query.batch } : {}),
-      })),
-      prices: {
-        version: app.recast.prices.version,
-        micro_usd_per_second: app.recast.prices.micro_usd_per_second,
+  app.get(
+    '/v1/costs',
+    {
+      schema: {
+        tags: ['money'],
+        summary: 'Actual spend: seconds, jobs and micro-dollars, grouped',
+        querystring: CostQuerySchema,
+        response: { 200: CostReportSchema, ...errorResponses(400, 401, 429) },
       },
-    };
-  });
+    },
+    async (request) => {
+      const query = parseOrThrow(CostQuerySchema, request.query, 'query');
+      const today = utcDay(new Date());
+      // A tenant's report covers its own spend only; an admin may look at anyone's, or everyone's.
+      const tenant = isAdmin(request) ? query.tenant : tenantOf(request);
+      return {
+        object: 'cost_report',
+        ...(await costReport(app.recast.redis, app.recast.keys, {
+          from: query.from ?? `${today.slice(0, 7)}-01`,
+          to: query.to ?? today,
+          groupBy: query.group_by,
+          ...(tenant ? { tenant } : {}),
+          ...(query.batch ? { batch: query.batch } : {}),
+        })),
+        prices: {
+          version: app.recast.prices.version,
+          micro_usd_per_second: app.recast.prices.micro_usd_per_second,
+        },
+      };
+    },
+  );
 }

@@ -1,13 +1,25 @@
+import multipart from '@fastify/multipart';
 import {
   AppError,
   cancelJob,
+  errorResponses,
+  firstDataUriField,
   isJobId,
   JOB_STATES,
+  JobListSchema,
   type JobRecord,
+  JobRequestSchema,
+  JobViewSchema,
   jobView,
+  type Logger,
   listJobs,
   notifyFinished,
+  outputKey,
+  type PendingFiles,
+  parseByteRange,
   parseOrThrow,
+  removeAll,
+  spoolDataUris,
   submitJob,
   TENANT_PATTERN,
 } from '@recast/core';
@@ -15,6 +27,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { notModified, sendCacheable } from '../../etag.js';
 import { canSee, isAdmin, tenantOf } from '../../tenant.js';
+import { readJobForm } from './job-form.js';
 
 const instant = (what: string) =>
   z.iso
@@ -37,10 +50,46 @@ const ListSchema = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 
-/** The version tag of a job: its record's version moves with every change (transition-2.lua). */
-const jobEtag = (id: string, version: number | string) => `"${id}.v${version}"`;
+const IdParams = z.strictObject({ id: z.string().describe('job id (job_…)') });
+const NotModified = z.null().describe('not modified: the If-None-Match tag is current');
 
-export default async function jobRoutes(app: FastifyInstance) {
+/**
+ * The tag of a job's current record: its version moves with every state move (transition-2.lua)
+ * and updated_at with every write (a move, or a note such as a kept output: annotate-1.lua).
+ */
+const jobEtag = (id: string, version: number | string, updatedAt: string) =>
+  `"${id}.v${version}.${Date.parse(updatedAt)}"`;
+
+export interface JobRoutesOptions {
+  /** JSON bodies of POST /v1/jobs: the usual limit plus room for data: URIs when uploads are on. */
+  jsonBodyLimit: number;
+  /** Largest non-file form field (`job`). */
+  fieldBytes: number;
+  maxImages: number;
+}
+
+export default async function jobRoutes(app: FastifyInstance, options: JobRoutesOptions) {
+  const files = app.recast.files;
+  // Registered here, not on the app: only these routes (and batches, on their own) take forms.
+  await app.register(multipart, {
+    limits: {
+      fields: 4,
+      fieldSize: options.fieldBytes,
+      files: 1 + options.maxImages,
+      // Our per-field limits (core files/spool.ts) answer first, naming the field.
+      fileSize: Math.max(files?.limits.maxVideoBytes ?? 0, files?.limits.maxImageBytes ?? 0, 1) + 1,
+      parts: 5 + options.maxImages,
+    },
+  });
+  // An answer sent before the form was read to its end (a wrong type, too large) closes the
+  // connection rather than read the rest of a file nobody wants (see batches/index.ts).
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete) void reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request) => {
+    if (!request.raw.complete) request.raw.socket?.destroy();
+  });
+
   /** The caller's job, or 404: another tenant's job, and a staged batch's, do not exist for it. */
   async function visible(
     request: FastifyRequest,
@@ -52,85 +101,232 @@ export default async function jobRoutes(app: FastifyInstance) {
     return status !== 'validating';
   }
 
-  app.post('/v1/jobs', { config: { access: 'write' } }, async (request, reply) => {
-    const idempotencyKey = request.headers['idempotency-key'];
-    const { job, created } = await submitJob(app.recast, {
-      tenant: tenantOf(request),
-      body: request.body,
-      ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
-    });
-    request.log.info(
-      { jobId: job.id, tenant: job.tenant, created },
-      created ? 'job accepted' : 'idempotent replay',
-    );
-    void reply.header('location', `/v1/jobs/${job.id}`);
-    if (!created) void reply.header('idempotent-replayed', 'true');
-    return reply.status(created ? 202 : 200).send(jobView(job));
-  });
-
-  app.get('/v1/jobs', async (request, reply) => {
-    const query = parseOrThrow(ListSchema, request.query, 'query');
-    if (query.tenant !== undefined && !isAdmin(request)) {
-      throw new AppError('FORBIDDEN', 'tenant: only an admin key lists other tenants', {
-        statusCode: 403,
-        issues: [{ path: 'tenant', message: 'this key lists its own tenant only' }],
-      });
-    }
-    if (query.batch !== undefined) {
-      const owner = await app.recast.redis.hmget(
-        app.recast.keys.batch(query.batch),
-        'tenant',
-        'stored_status',
-      );
-      if (!owner[0] || owner[1] === 'validating' || !canSee(request, owner[0])) {
-        throw new AppError('NOT_FOUND', `batch ${query.batch} not found`, { statusCode: 404 });
+  app.post(
+    '/v1/jobs',
+    {
+      bodyLimit: options.jsonBodyLimit,
+      config: { access: 'write' },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Submit a job',
+        description:
+          "The app's input plus Recast's fields; unknown fields are refused. An Idempotency-Key header returns the same job for the same body (200) and refuses a different body (422). Also multipart/form-data: a `job` JSON field plus `video` and `images[]` file parts (uploaded to the provider once per content); data: URIs in a JSON body are uploaded the same way.",
+        body: JobRequestSchema,
+        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        response: {
+          202: JobViewSchema,
+          200: JobViewSchema,
+          ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const idempotencyKey = request.headers['idempotency-key'];
+      const tenant = tenantOf(request);
+      const log = request.log.child({ tenant }) as unknown as Logger;
+      let body: unknown = request.body;
+      let pending: PendingFiles = new Map();
+      try {
+        if (request.isMultipart()) {
+          if (!files) throw uploadsOff('video');
+          ({ body, files: pending } = await readJobForm(request, files.limits, log));
+        } else if (files) {
+          ({ body, files: pending } = await spoolDataUris(body, files.limits, log));
+        } else {
+          const field = firstDataUriField(body);
+          if (field) throw uploadsOff(field);
+        }
+        const { job, created } = await submitJob(app.recast, {
+          tenant,
+          body,
+          files: pending,
+          ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
+        });
+        log.info(
+          { jobId: job.id, created, files: pending.size },
+          created ? 'job accepted' : 'idempotent replay',
+        );
+        void reply.header('location', `/v1/jobs/${job.id}`);
+        if (!created) void reply.header('idempotent-replayed', 'true');
+        return reply.status(created ? 202 : 200).send(jobView(job));
+      } finally {
+        await removeAll(pending.values());
       }
-    }
-    const page = await listJobs(app.recast.redis, app.recast.keys, {
-      tenant: isAdmin(request) ? query.tenant : tenantOf(request),
-      order: query.order,
-      limit: query.limit,
-      ...(query.state ? { state: query.state } : {}),
-      ...(query.batch ? { batch: query.batch } : {}),
-      ...(query.created_from ? { createdFrom: query.created_from } : {}),
-      ...(query.created_to ? { createdTo: query.created_to } : {}),
-      ...(query.cursor ? { cursor: query.cursor } : {}),
-    });
-    return sendCacheable(request, reply, {
-      object: 'list',
-      data: page.jobs.map(jobView),
-      next_cursor: page.next_cursor,
-    });
-  });
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request, reply) => {
-    const { id } = request.params;
-    const missing = () => new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
-    if (!isJobId(id)) throw missing();
-    // A poller that has the current version gets a 304 from three fields, without the record.
-    const [tenant, batchId, version] = await app.recast.redis.hmget(
-      app.recast.keys.job(id),
-      'tenant',
-      'batch_id',
-      'version',
-    );
-    const head = tenant ? { tenant, ...(batchId ? { batch_id: batchId } : {}) } : undefined;
-    if (!(await visible(request, head))) throw missing();
-    if (version && notModified(request, jobEtag(id, version))) {
+  app.get(
+    '/v1/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'List jobs',
+        description:
+          'Newest first (or oldest), cursor-paged, by state, batch, created range; admins: any tenant.',
+        querystring: ListSchema,
+        response: { 200: JobListSchema, 304: NotModified, ...errorResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const query = parseOrThrow(ListSchema, request.query, 'query');
+      if (query.tenant !== undefined && !isAdmin(request)) {
+        throw new AppError('FORBIDDEN', 'tenant: only an admin key lists other tenants', {
+          statusCode: 403,
+          issues: [{ path: 'tenant', message: 'this key lists its own tenant only' }],
+        });
+      }
+      if (query.batch !== undefined) {
+        const owner = await app.recast.redis.hmget(
+          app.recast.keys.batch(query.batch),
+          'tenant',
+          'stored_status',
+        );
+        if (!owner[0] || owner[1] === 'validating' || !canSee(request, owner[0])) {
+          throw new AppError('NOT_FOUND', `batch ${query.batch} not found`, { statusCode: 404 });
+        }
+      }
+      const page = await listJobs(app.recast.redis, app.recast.keys, {
+        tenant: isAdmin(request) ? query.tenant : tenantOf(request),
+        order: query.order,
+        limit: query.limit,
+        ...(query.state ? { state: query.state } : {}),
+        ...(query.batch ? { batch: query.batch } : {}),
+        ...(query.created_from ? { createdFrom: query.created_from } : {}),
+        ...(query.created_to ? { createdTo: query.created_to } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
+      return sendCacheable(request, reply, {
+        object: 'list',
+        data: page.jobs.map(jobView),
+        next_cursor: page.next_cursor,
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Get a job',
+        description:
+          'Strong ETag from the record version: If-None-Match answers 304 without reading the record.',
+        params: IdParams,
+        response: { 200: JobViewSchema, 304: NotModified, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const missing = () => new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+      if (!isJobId(id)) throw missing();
+      // A poller that has the current version gets a 304 from three fields, without the record.
+      const [tenant, batchId, version, updatedAt] = await app.recast.redis.hmget(
+        app.recast.keys.job(id),
+        'tenant',
+        'batch_id',
+        'version',
+        'updated_at',
+      );
+      const head = tenant ? { tenant, ...(batchId ? { batch_id: batchId } : {}) } : undefined;
+      if (!(await visible(request, head))) throw missing();
+      if (version && updatedAt && notModified(request, jobEtag(id, version, updatedAt))) {
+        return reply
+          .header('etag', jobEtag(id, version, updatedAt))
+          .header('cache-control', 'private, no-cache')
+          .code(304)
+          .send();
+      }
+      const job = await app.recast.store.get(id);
+      if (!job) throw missing();
+      return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version, job.updated_at));
+    },
+  );
+
+  // Recast's kept copy of a job's output (OUTPUT_STORE), with single-range support for players.
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id/output',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "Download Recast's kept copy of a job's output video",
+        description:
+          'Only with OUTPUT_STORE on. Single byte ranges (206, 416), If-Range; the ETag is the content hash.',
+        params: IdParams,
+        produces: ['video/mp4'],
+        response: {
+          200: z.string().describe('the MP4 bytes'),
+          206: z.string().describe('a byte range of the MP4'),
+          ...errorResponses(401, 404, 416, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
+      if (!job || !(await visible(request, job))) {
+        throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+      }
+      const store = app.recast.outputs;
+      const key = outputKey(job.id);
+      const found =
+        store && job.state === 'completed' && job.output_retention === 'stored'
+          ? await store.stat(key)
+          : undefined;
+      if (!store || !found) {
+        const why = !store
+          ? 'output retention is not enabled on this deployment'
+          : job.state !== 'completed'
+            ? `the job is ${job.state}`
+            : `the output is not kept (${job.output_retention ?? 'not asked for'})`;
+        throw new AppError('OUTPUT_NOT_RETAINED', `job ${job.id} has no kept output: ${why}`, {
+          statusCode: 404,
+        });
+      }
+      const etag = job.output_sha256 ? `"${job.output_sha256}"` : undefined;
+      void reply
+        .header('accept-ranges', 'bytes')
+        .header('content-type', 'video/mp4')
+        .header('content-disposition', `attachment; filename="${job.id}.mp4"`)
+        .header('cache-control', 'private, max-age=3600');
+      if (etag) void reply.header('etag', etag);
+      const ifRange = request.headers['if-range'];
+      // A client resuming against a different file must get the whole new one, not a piece of it.
+      const range =
+        ifRange && ifRange !== etag ? undefined : parseByteRange(request.headers.range, found.size);
+      if (range === 'unsatisfiable') {
+        return reply
+          .status(416)
+          .header('content-range', `bytes */${found.size}`)
+          .type('application/json')
+          .send({
+            error: {
+              code: 'RANGE_NOT_SATISFIABLE',
+              message: `the range ${request.headers.range} is outside the ${found.size}-byte file`,
+            },
+          });
+      }
+      if (!range) return reply.header('content-length', found.size).send(await store.read(key));
       return reply
-        .header('etag', jobEtag(id, version))
-        .header('cache-control', 'private, no-cache')
-        .code(304)
-        .send();
-    }
-    const job = await app.recast.store.get(id);
-    if (!job) throw missing();
-    return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version));
-  });
+        .status(206)
+        .header('content-range', `bytes ${range.start}-${range.end}/${found.size}`)
+        .header('content-length', range.end - range.start + 1)
+        .send(await store.read(key, range));
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     '/v1/jobs/:id/cancel',
-    { config: { access: 'write' } },
+    {
+      config: { access: 'write' },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Cancel a job',
+        description:
+          'Not yet at the provider: cancelled at once (200). At the provider: cancelling (202), settled when it ends. A finished job is 409.',
+        params: IdParams,
+        response: { 200: JobViewSchema, 202: JobViewSchema, ...errorResponses(401, 403, 404, 409, 429) },
+      },
+    },
     async (request, reply) => {
       const { id } = request.params;
       const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
@@ -151,4 +347,11 @@ export default async function jobRoutes(app: FastifyInstance) {
       return reply.status(now.state === 'cancelled' ? 200 : 202).send(jobView(now));
     },
   );
+}
+
+function uploadsOff(field: string): AppError {
+  return new AppError('FILE_UPLOADS_DISABLED', `${field}: file uploads are not enabled on this deployment`, {
+    statusCode: 400,
+    issues: [{ path: field, message: 'file uploads are not enabled (no INFERENCE_API_KEY on the API)' }],
+  });
 }

@@ -1,4 +1,4 @@
-import { AppError, parseOrThrow, TENANT_PATTERN } from '@recast/core';
+import { AppError, errorResponses, parseOrThrow, TENANT_PATTERN, TenantViewSchema } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { canSee } from '../../tenant.js';
@@ -10,6 +10,8 @@ const PutTenantSchema = z.strictObject({
     .positive('must be greater than 0')
     .max(1000, 'must be at most 1000'),
 });
+
+const TenantParams = z.strictObject({ tenant: z.string() });
 
 function tenantParam(tenant: string): string {
   if (!TENANT_PATTERN.test(tenant))
@@ -32,16 +34,36 @@ export default async function tenantRoutes(app: FastifyInstance) {
     };
   };
 
-  app.get<{ Params: { tenant: string } }>('/v1/tenants/:tenant', async (request) => {
-    const tenant = tenantParam(request.params.tenant);
-    if (!canSee(request, tenant))
-      throw new AppError('NOT_FOUND', `tenant ${tenant} not found`, { statusCode: 404 });
-    return view(tenant);
-  });
+  app.get<{ Params: { tenant: string } }>(
+    '/v1/tenants/:tenant',
+    {
+      schema: {
+        tags: ['money'],
+        summary: "A tenant's fair-share weight and waiting jobs",
+        params: TenantParams,
+        response: { 200: TenantViewSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const tenant = tenantParam(request.params.tenant);
+      if (!canSee(request, tenant))
+        throw new AppError('NOT_FOUND', `tenant ${tenant} not found`, { statusCode: 404 });
+      return view(tenant);
+    },
+  );
 
   app.put<{ Params: { tenant: string } }>(
     '/v1/tenants/:tenant',
-    { config: { access: 'admin' } },
+    {
+      schema: {
+        tags: ['money'],
+        summary: "Set a tenant's fair-share weight",
+        params: TenantParams,
+        body: PutTenantSchema,
+        response: { 200: TenantViewSchema, ...errorResponses(400, 401, 403, 429) },
+      },
+      config: { access: 'admin' },
+    },
     async (request) => {
       const tenant = tenantParam(request.params.tenant);
       const { weight } = parseOrThrow(PutTenantSchema, request.body);

@@ -1,6 +1,7 @@
 import {
   AppError,
   enqueueSettle,
+  errorResponses,
   isJobId,
   parseWebhookPayload,
   type RecastMetrics,
@@ -8,6 +9,7 @@ import {
   webhookOutcome,
 } from '@recast/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 
 export interface WebhookRoutesOptions {
   bodyLimit: number;
@@ -25,6 +27,19 @@ export default async function webhookRoutes(app: FastifyInstance, options: Webho
   app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
     '/webhooks/inference/:jobId',
     {
+      schema: {
+        tags: ['provider'],
+        summary: "The provider's terminal webhook for one job",
+        description:
+          'Authenticated by the per-job HMAC token the worker put in the URL (not an API key). Queued in Redis before the 202; settled after GET /tasks/:id confirms it.',
+        security: [],
+        params: z.strictObject({ jobId: z.string() }),
+        querystring: z.object({ attempt: z.string().optional(), token: z.string().optional() }),
+        response: {
+          202: z.strictObject({ accepted: z.literal(true) }),
+          ...errorResponses(400, 401, 404, 413),
+        },
+      },
       bodyLimit: options.bodyLimit,
       config: { access: 'public' },
       ...(options.webhooks ? { onResponse: countWebhook(options.webhooks) } : {}),

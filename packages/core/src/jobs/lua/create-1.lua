@@ -21,6 +21,6 @@ redis.call('ZADD', idx, 0, jobId)
 redis.call('ZADD', idx .. ':s:' .. state, 0, jobId)
 redis.call('ZADD', idx .. ':t:' .. tenant, 0, jobId)
 redis.call('ZADD', idx .. ':t:' .. tenant .. ':s:' .. state, 0, jobId)
-redis.call('XADD', base .. 'events:' .. tenant, 'MINID', '~', ARGV[1], '*', 'type', 'job.created', 'job', jobId,
+redis.call('XADD', base .. 'events:' .. tenant, 'MINID', ARGV[1], '*', 'type', 'job.created', 'job', jobId,
   'batch', fields[4] or '', 'to', state, 'at', fields[3], 'version', '1')
 return 1

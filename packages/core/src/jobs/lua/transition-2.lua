@@ -55,7 +55,7 @@ local fields = redis.call('HMGET', KEYS[1], 'tenant', 'batch_id', 'indexed')
 local tenant, batch = fields[1], fields[2]
 local events = base .. 'events:' .. tenant
 local function emit(...)
-  redis.call('XADD', events, 'MINID', '~', ARGV[6], '*', ...)
+  redis.call('XADD', events, 'MINID', ARGV[6], '*', ...)
 end
 emit('type', 'job.state', 'job', jobId, 'batch', batch or '', 'from', current, 'to', ARGV[1], 'at', ARGV[3],
   'version', tostring(version))

@@ -1,0 +1,205 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import cliProgress from 'cli-progress';
+import { z } from 'zod';
+import type { Context } from '../context.js';
+import { ApiError, UnreachableError, UsageError } from '../exit-codes.js';
+import type { LocalRef } from './manifest-paths.js';
+
+const UploadedSchema = z.object({ uri: z.string(), sha256: z.string(), deduped: z.boolean().optional() });
+
+/**
+ * What earlier runs uploaded, next to the manifest: the uri of each content hash (for this API
+ * and tenant), and the hash of each path by size and mtime (so an unchanged file is not read
+ * again). Written after every upload, so an interrupted run resumes where it stopped.
+ */
+const StateSchema = z.object({
+  version: z.literal(1),
+  api: z.string(),
+  tenant: z.string(),
+  files: z.record(z.string(), z.object({ uri: z.string(), size: z.number(), uploaded_at: z.string() })),
+  paths: z.record(z.string(), z.object({ size: z.number(), mtime_ms: z.number(), sha256: z.string() })),
+});
+type State = z.infer<typeof StateSchema>;
+
+/**
+ * Tries of one upload when the API says it is busy (429/503: the provider documents 50 uploads a
+ * minute) or cannot be reached: 1, 2, 4, ... 30 s apart, about three minutes in all.
+ */
+const ATTEMPTS = 10;
+const MAX_BACKOFF_MS = 30_000;
+const UPLOAD_ANSWER_TIMEOUT_MS = 15 * 60_000;
+
+export function statePathOf(manifest: string): string {
+  return `${manifest}.uploads.json`;
+}
+
+async function loadState(path: string, api: string, tenant: string): Promise<State> {
+  const fresh: State = { version: 1, api, tenant, files: {}, paths: {} };
+  try {
+    const state = StateSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+    // Uris of another deployment or tenant mean nothing here; the path hashes still hold.
+    return state.api === api && state.tenant === tenant ? state : { ...fresh, paths: state.paths };
+  } catch {
+    return fresh;
+  }
+}
+
+async function saveState(path: string, state: State): Promise<void> {
+  const partial = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(partial, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(partial, path);
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Uploads the local files a manifest names through `POST /v1/files`, each distinct content once:
+ * skipped when this manifest's state file or the API (`GET /v1/files/:sha256`) already knows it.
+ * Every path is checked before anything is sent. Returns path → uri.
+ */
+export async function uploadLocalFiles(
+  ctx: Context,
+  manifest: string,
+  refs: ReadonlyMap<string, LocalRef>,
+): Promise<Map<string, string>> {
+  const statePath = statePathOf(manifest);
+  const state = await loadState(statePath, ctx.client.baseUrl, ctx.config.tenant ?? 'default');
+  const files: { path: string; size: number; mtimeMs: number }[] = [];
+  for (const [path, ref] of refs) {
+    const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`line ${ref.line}, ${ref.field}: cannot read ${path}: ${err.code ?? err.message}`);
+    });
+    if (!info.isFile()) throw new UsageError(`line ${ref.line}, ${ref.field}: ${path} is not a file`);
+    files.push({ path, size: info.size, mtimeMs: info.mtimeMs });
+  }
+
+  const uris = new Map<string, string>();
+  const pending: { path: string; size: number; sha256: string }[] = [];
+  for (const file of files) {
+    const known = state.paths[file.path];
+    const sha256 =
+      known && known.size === file.size && known.mtime_ms === file.mtimeMs
+        ? known.sha256
+        : await sha256Of(file.path);
+    state.paths[file.path] = { size: file.size, mtime_ms: file.mtimeMs, sha256 };
+    const uploaded = state.files[sha256] ?? (await askApi(ctx, sha256, file.size));
+    if (uploaded) {
+      state.files[sha256] = uploaded;
+      uris.set(file.path, uploaded.uri);
+    } else pending.push({ path: file.path, size: file.size, sha256 });
+  }
+  await saveState(statePath, state);
+  const skipped = files.length - pending.length;
+
+  // Identical files under two names are sent once.
+  const distinct = new Map(pending.map((p) => [p.sha256, p]));
+  const total = [...distinct.values()].reduce((sum, p) => sum + p.size, 0);
+  if (distinct.size > 0) {
+    ctx.out.note(`uploading ${distinct.size} local file(s), ${total} bytes (${skipped} already uploaded)`);
+  }
+  const bar =
+    ctx.out.interactive && distinct.size > 0
+      ? new cliProgress.SingleBar(
+          {
+            stream: ctx.out.streams.stderr,
+            format: ' {bar} {percentage}% | {value}/{total} bytes | {file}',
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  bar?.start(total, 0, { file: '' });
+  let sent = 0;
+  try {
+    for (const file of distinct.values()) {
+      const done = sent;
+      const { uri } = await uploadWithRetries(ctx, file.path, file.size, (bytes) =>
+        bar?.update(done + bytes, { file: basename(file.path) }),
+      );
+      sent += file.size;
+      bar?.update(sent);
+      state.files[file.sha256] = { uri, size: file.size, uploaded_at: new Date().toISOString() };
+      await saveState(statePath, state);
+      if (!bar) ctx.out.note(`uploaded ${file.path}`);
+    }
+  } finally {
+    bar?.stop();
+  }
+  for (const file of pending) uris.set(file.path, state.files[file.sha256]!.uri);
+  return uris;
+}
+
+async function askApi(
+  ctx: Context,
+  sha256: string,
+  size: number,
+): Promise<State['files'][string] | undefined> {
+  try {
+    const found = await ctx.client.json(UploadedSchema, `/v1/files/${sha256}`);
+    return { uri: found.uri, size, uploaded_at: new Date().toISOString() };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+async function uploadWithRetries(
+  ctx: Context,
+  path: string,
+  size: number,
+  progress: (bytes: number) => void,
+) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await uploadOnce(ctx, path, size, progress);
+    } catch (err) {
+      const busy =
+        err instanceof UnreachableError || (err instanceof ApiError && [429, 503, 504].includes(err.status));
+      if (!busy || attempt >= ATTEMPTS || ctx.signal?.aborted) throw err;
+      ctx.out.note(`(upload of ${basename(path)} failed, retrying: ${err.message})`);
+      const wait = Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+      await sleep(wait, undefined, ctx.signal ? { signal: ctx.signal } : {}).catch(() => {});
+    }
+  }
+}
+
+/** One `POST /v1/files`: a multipart body of one `file` part, streamed from disk. */
+function uploadOnce(ctx: Context, path: string, size: number, progress: (bytes: number) => void) {
+  const boundary = `recast-${randomBytes(16).toString('hex')}`;
+  const name = basename(path).replace(/[^\w.-]+/g, '_');
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const body = Readable.from(
+    (async function* () {
+      yield head;
+      let read = 0;
+      for await (const chunk of createReadStream(path)) {
+        read += (chunk as Buffer).length;
+        progress(read);
+        yield chunk as Buffer;
+      }
+      yield tail;
+    })(),
+  );
+  return ctx.client.json(UploadedSchema, '/v1/files', {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + size + tail.length),
+    },
+    headersTimeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
+  });
+}

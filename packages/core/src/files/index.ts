@@ -1,0 +1,7 @@
+export * from './byte-range.js';
+export * from './file-inputs.js';
+export * from './output-store.js';
+export * from './retain.js';
+export * from './sniff.js';
+export * from './spool.js';
+export * from './uploader.js';
