@@ -33,7 +33,8 @@ async function loadAssets(): Promise<Record<keyof typeof FILES, Asset>> {
 export default async function dashboardRoutes(app: FastifyInstance) {
   const assets = await loadAssets();
   const route = (url: string, asset: Asset) =>
-    app.get(url, { config: { access: 'public' } }, async (request, reply) => {
+    // A page, not an API operation: left out of the OpenAPI document.
+    app.get(url, { schema: { hide: true }, config: { access: 'public' } }, async (request, reply) => {
       void reply.header('etag', asset.etag).header('cache-control', 'no-cache');
       if (notModified(request, asset.etag)) return reply.code(304).send();
       return reply.type(asset.type).send(asset.body);
