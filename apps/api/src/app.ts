@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import {
@@ -17,6 +16,7 @@ import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { recastPlugin } from './plugins/recast.js';
+import { securityHeadersPlugin } from './plugins/security-headers.js';
 import adminRoutes from './routes/admin/index.js';
 import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
@@ -64,7 +64,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
   await app.register(openApiPlugin);
   // Security headers on every answer; the API serves JSON, and its own pages load only its own
   // scripts and styles.
-  await app.register(helmet, {
+  await app.register(securityHeadersPlugin, {
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -139,6 +139,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     disabled: config.AUTH_DISABLED,
     bootstrapKey: config.ADMIN_API_KEY,
     logger,
+    cacheMs: config.API_KEY_CACHE_MS,
   });
   // Per-key request rate on the public API, counted in Redis so every API process shares it.
   // After authentication (preHandler), so the key, not the address, is what is counted.
