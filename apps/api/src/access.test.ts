@@ -1,4 +1,4 @@
-import { createMetricsRegistry } from '@recast/core';
+import { ApiKeys, createMetricsRegistry } from '@recast/core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, TEST_ADMIN_KEY, validJob } from './test/build-test-app.js';
@@ -200,6 +200,27 @@ describe('access: every endpoint × role × own or foreign tenant', () => {
     expect(
       (await call('admin', 'POST', '/v1/admin/keys', { name: 'x', role: 'root', tenant: 'alpha' })).json(),
     ).toMatchObject({ error: { issues: [{ path: 'role' }] } });
+  });
+
+  it('refuses a revoked key at once where it was revoked, and within the lookup cache elsewhere', async () => {
+    const { key, id } = (
+      await call('admin', 'POST', '/v1/admin/keys', { name: 'cached', role: 'viewer', tenant: 'alpha' })
+    ).json();
+    const asKey = () =>
+      app.inject({ method: 'GET', url: '/v1/jobs', headers: { authorization: `Bearer ${key}` } });
+    // Another API process: one that trusts a lookup for an hour, one that reads Redis every time.
+    const { redis, keys: redisKeys } = app.recast;
+    const lenient = new ApiKeys(redis, redisKeys, 3_600_000);
+    const strict = new ApiKeys(redis, redisKeys, 0);
+    expect((await asKey()).statusCode).toBe(200); // now in this process's cache
+    expect(await lenient.lookup(key)).toMatchObject({ id });
+    expect((await call('admin', 'DELETE', `/v1/admin/keys/${id}`)).statusCode).toBe(200);
+    expect((await asKey()).statusCode).toBe(401);
+    expect(await strict.lookup(key)).toBeUndefined();
+    // The documented staleness: a process that looked the key up just before keeps it until its
+    // cache entry expires (API_KEY_CACHE_MS), and never longer.
+    expect(await lenient.lookup(key)).toMatchObject({ id });
+    expect(await new ApiKeys(redis, redisKeys, 3_600_000).lookup(key)).toBeUndefined();
   });
 
   it('mounts Bull Board for admins only, with a Basic prompt for browsers', async () => {

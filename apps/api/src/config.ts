@@ -26,6 +26,11 @@ export const ApiConfigSchema = z.object({
     .string()
     .regex(/^rk_[A-Za-z0-9_]{16,128}$/, 'must be rk_ followed by 16-128 letters, digits or _')
     .optional(),
+  /**
+   * How long a looked-up key is trusted without reading Redis again: a key revoked on one API
+   * process stops at once there and within this long on the others (0 = read on every request).
+   */
+  API_KEY_CACHE_MS: envInt(0, 60_000).default(1_000),
   /** Every request is an admin of tenant X-Tenant (local development only). */
   AUTH_DISABLED: envBoolean.default(false),
   /** Requests per key (or per address without one) per window on /v1; 0 = no limit. */

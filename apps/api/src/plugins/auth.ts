@@ -39,6 +39,8 @@ export interface AuthPluginOptions {
   /** ADMIN_API_KEY: the bootstrap admin key, created at start if it does not exist. */
   bootstrapKey?: string | undefined;
   logger: Logger;
+  /** API_KEY_CACHE_MS: how long a looked-up key is trusted without reading Redis again. */
+  cacheMs: number;
 }
 
 /** The key of `Authorization: Bearer <key>`, or of `Basic` credentials (the key is the password). */
@@ -77,7 +79,7 @@ function namedTenant(request: FastifyRequest): string | undefined {
  * is answered as missing (404) by the routes, so its existence does not leak.
  */
 export const authPlugin = fp(async (app: FastifyInstance, options: AuthPluginOptions) => {
-  const keys = new ApiKeys(app.recast.redis, app.recast.keys);
+  const keys = new ApiKeys(app.recast.redis, app.recast.keys, options.cacheMs);
   app.decorate('apiKeys', keys);
   app.decorateRequest('principal', undefined as unknown as Principal);
   if (options.disabled) {

@@ -55,12 +55,21 @@ function sha256(key: string): string {
  * API keys in Redis, stored only as SHA-256 hashes (a key is 256 random bits, so a fast hash is
  * enough: there is nothing to brute-force, unlike a password). A key is shown once, when created.
  * A lookup is one read (the record is kept under the key's hash as well as by id); revocation
- * rewrites both in one MULTI, so a revoked key fails at once on every API process.
+ * rewrites both in one MULTI, so a revoked key fails at once on every API process (after at most
+ * `cacheMs` on processes that looked it up just before).
  */
 export class ApiKeys {
+  /** Live records by key hash, for `cacheMs`: a poller's every request need not read Redis. */
+  private readonly cache = new Map<string, { record: ApiKeyRecord; expires: number }>();
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /**
+     * How long a looked-up key is trusted without reading Redis again (API_KEY_CACHE_MS). A key
+     * revoked here stops at once in this process, and within this long in every other one.
+     */
+    private readonly cacheMs = 0,
   ) {}
 
   /** Mint a key for a tenant and role. Returns the key itself (shown once) and its record. */
@@ -118,10 +127,22 @@ export class ApiKeys {
   /** The live record of a key, or undefined (unknown, malformed or revoked). */
   async lookup(key: string): Promise<ApiKeyRecord | undefined> {
     if (!API_KEY_PATTERN.test(key)) return undefined;
-    const raw = await this.redis.get(this.keys.apiKeyHash(sha256(key)));
-    if (!raw || raw.startsWith(REVOKED)) return undefined;
+    const hash = sha256(key);
+    const hit = this.cache.get(hash);
+    if (hit && hit.expires > Date.now()) return hit.record;
+    const raw = await this.redis.get(this.keys.apiKeyHash(hash));
+    if (!raw || raw.startsWith(REVOKED)) {
+      this.cache.delete(hash);
+      return undefined;
+    }
     const record = ApiKeyRecordSchema.parse(JSON.parse(raw));
-    return record.revoked_at ? undefined : record;
+    if (record.revoked_at) return undefined;
+    if (this.cacheMs > 0) {
+      // Bounded: a flood of distinct (valid) keys must not grow this without end.
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(hash, { record, expires: Date.now() + this.cacheMs });
+    }
+    return record;
   }
 
   async list(): Promise<ApiKeyRecord[]> {
@@ -138,6 +159,7 @@ export class ApiKeys {
     const record = ApiKeyRecordSchema.parse(JSON.parse(raw));
     if (record.revoked_at) return record;
     const revoked = { ...record, revoked_at: now.toISOString() };
+    this.cache.delete(record.sha256);
     await this.redis
       .multi()
       .hset(this.keys.apiKeys(), id, JSON.stringify(revoked))
