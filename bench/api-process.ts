@@ -34,7 +34,6 @@ export async function startApiProcess(
         ADMIN_API_KEY: BENCH_API_KEY,
         // The per-key rate limit is a policy, not a cost: it would only cap what is measured.
         RATE_LIMIT_MAX: '0',
-        ...(process.env.BENCH_EXTRA ? JSON.parse(process.env.BENCH_EXTRA) : {}),
         ...env,
         PORT: String(port),
         HOST: '127.0.0.1',

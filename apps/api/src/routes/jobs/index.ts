@@ -123,15 +123,16 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
     async (request, reply) => {
       const idempotencyKey = request.headers['idempotency-key'];
       const tenant = tenantOf(request);
-      const log = request.log.child({ tenant }) as unknown as Logger;
+      // Only the file paths log with a child (they say several things); a plain JSON job does not pay for one.
+      const childLog = () => request.log.child({ tenant }) as unknown as Logger;
       let body: unknown = request.body;
       let pending: PendingFiles = new Map();
       try {
         if (request.isMultipart()) {
           if (!files) throw uploadsOff('video');
-          ({ body, files: pending } = await readJobForm(request, files.limits, log));
+          ({ body, files: pending } = await readJobForm(request, files.limits, childLog()));
         } else if (files) {
-          ({ body, files: pending } = await spoolDataUris(body, files.limits, log));
+          ({ body, files: pending } = await spoolDataUris(body, files.limits, childLog()));
         } else {
           const field = firstDataUriField(body);
           if (field) throw uploadsOff(field);
@@ -142,8 +143,8 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
           files: pending,
           ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
         });
-        log.info(
-          { jobId: job.id, created, files: pending.size },
+        request.log.info(
+          { jobId: job.id, tenant, created, files: pending.size },
           created ? 'job accepted' : 'idempotent replay',
         );
         void reply.header('location', `/v1/jobs/${job.id}`);
