@@ -12,6 +12,7 @@ async function upload(s: System, body: string, contentType: string, query = '', 
     headers: { 'content-type': contentType, 'x-tenant': tenant },
     body,
   });
+  // biome-ignore lint/suspicious/noExplicitAny: a JSON answer, read field by field in assertions
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
@@ -187,6 +188,7 @@ describe('batches', () => {
       return counts.submitted + counts.running > 0;
     });
     const cancel = await fetch(`${s.apiUrl}/v1/batches/${id}/cancel`, { method: 'POST' });
+    // biome-ignore lint/suspicious/noExplicitAny: a JSON answer, read field by field in assertions
     const body = (await cancel.json()) as Record<string, any>;
     expect(cancel.status).toBe(202);
     expect(body.cancel.cancelled_before_spend).toBeGreaterThan(20);
