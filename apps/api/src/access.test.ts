@@ -72,6 +72,8 @@ const ROUTES: {
   type?: string;
   access: 'read' | 'write' | 'admin';
   owned?: boolean;
+  /** What an allowed caller gets instead of a 2xx on this deployment (file uploads are off here). */
+  passes?: number;
 }[] = [
   { method: 'GET', url: () => '/v1/jobs', access: 'read' },
   { method: 'GET', url: () => `/v1/jobs/${jobA}`, access: 'read', owned: true },
@@ -101,7 +103,17 @@ const ROUTES: {
   },
   { method: 'POST', url: () => `/v1/batches/${batchA}/retry`, access: 'write', owned: true },
   { method: 'POST', url: () => `/v1/batches/${batchA}/cancel`, access: 'write', owned: true },
+  {
+    method: 'POST',
+    url: () => '/v1/files',
+    body: () => '--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nx\r\n--b--\r\n',
+    type: 'multipart/form-data; boundary=b',
+    access: 'write',
+    passes: 400,
+  },
+  { method: 'GET', url: () => `/v1/files/${'a'.repeat(64)}`, access: 'read', passes: 400 },
   { method: 'GET', url: () => '/v1/admin/keys', access: 'admin' },
+  { method: 'DELETE', url: () => `/v1/admin/keys/${'0'.repeat(26)}`, access: 'admin', passes: 404 },
   {
     method: 'POST',
     url: () => '/v1/admin/keys',
@@ -139,7 +151,7 @@ describe('access: every endpoint × role × own or foreign tenant', () => {
         else if (who === 'foreign' && route.owned) expected = 404;
         else expected = 'ok';
         const got = res.statusCode;
-        const outcome = got >= 200 && got < 300 ? 'ok' : got === 409 ? 'ok' : got;
+        const outcome = (got >= 200 && got < 300) || got === 409 || got === route.passes ? 'ok' : got;
         expect({ who, status: outcome }, res.body).toEqual({ who, status: expected });
       }
     });
@@ -240,6 +252,9 @@ describe('access: every endpoint × role × own or foreign tenant', () => {
       'notify',
       'settle',
     ]);
+    // Read-only: BullMQ jobs are not changed behind the state machine's back.
+    const clean = await call('admin', 'PUT', '/admin/queues/api/queues/dispatch/clean/completed');
+    expect(clean.statusCode).toBe(405);
   });
 
   it('leaves health and the provider webhook outside key auth', async () => {

@@ -66,6 +66,8 @@ export default async function fileRoutes(app: FastifyInstance) {
   app.post(
     '/v1/files',
     {
+      // An upload writes (disk, the provider's file API, the tenant's dedupe index): not for viewers.
+      config: { access: 'write' },
       schema: {
         tags: ['files'],
         summary: 'Upload one file for use in jobs and manifests (once per content)',
