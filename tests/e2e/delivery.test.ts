@@ -89,6 +89,60 @@ describe('crash-safe submission', () => {
   });
 });
 
+describe('a submit whose answer is lost', () => {
+  it('finds the task the provider accepted instead of submitting (and paying) again', async () => {
+    // Every POST /apps/run creates its task and then answers 502: only the task list can tell.
+    // Reconciliation stays slow here, so it is the dispatch's own retry that finds the task.
+    const s = await start({ emulator: { stepMs: 10, faults: { lostRunAnswerRate: 1 } } });
+    const job = await s.submit(body(s));
+    const done = await s.waitTerminal(job.id);
+    expect(done).toMatchObject({ state: 'completed', attempt: 1 });
+    expect(await providerTasksOf(s, job.id)).toHaveLength(1);
+    const state = await s.emulatorState();
+    expect(state.bill.tasks).toHaveLength(1);
+    expect((await s.costs(['resolution'])).total.micro_usd).toBe(state.bill.total_micro_usd);
+  });
+});
+
+describe('stale updates across attempts', () => {
+  it('ignores a late webhook of a failed, retried attempt while the next attempt runs', async () => {
+    const s = await start({ noWorker: true, emulator: { stepMs: 10, faults: { failureRate: 1 } } });
+    const job = await s.submit({ ...body(s), max_provider_retries: 1 });
+    // Attempt 1 ran and failed at the provider (its webhook is on the settle queue), and the
+    // worker that retried it left the job queued for attempt 2 with no task recorded.
+    const first = await s.client.run({
+      input: (await s.store.get(job.id))!.input,
+      webhook: webhookUrl(s.apiUrl, s.secret, job.id, 1),
+    });
+    await waitFor(async () => (await s.client.getStatus(first.id)).status === 'failed');
+    await waitFor(async () => (await s.queues.settle.getWaitingCount()) > 0);
+    await s.redis.hset(s.keys.job(job.id), {
+      attempt: '1',
+      provider_failures: '1',
+      failed_task_id: first.id,
+    });
+    // The same task's webhook once more, late, with another status (so it is not deduped away).
+    const late = await fetch(`${webhookUrl(s.apiUrl, s.secret, job.id, 1)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: first.id, status: 4 }),
+    });
+    expect(late.status).toBe(202);
+    await s.setFaults({ failureRate: 0 });
+    await s.startWorker();
+    const done = await s.waitTerminal(job.id);
+    expect(done).toMatchObject({ state: 'completed', attempt: 2 });
+    const tasks = await providerTasksOf(s, job.id);
+    expect(tasks).toHaveLength(2);
+    expect(done.provider?.task_id).not.toBe(first.id);
+    await s.drained();
+    expect(await s.ledger.reservationOf(job.id)).toBeUndefined();
+    expect((await s.costs(['resolution'])).total.micro_usd).toBe(
+      (await s.emulatorState()).bill.total_micro_usd,
+    );
+  });
+});
+
 async function post(s: System, path: string, tenant = 'default') {
   const res = await fetch(`${s.apiUrl}${path}`, { method: 'POST', headers: { 'x-tenant': tenant } });
   return {

@@ -235,6 +235,7 @@ export async function startSystem(options: SystemOptions = {}) {
     setFaults,
     drained,
     store,
+    queues,
     ledger,
     budgets,
     costs,

@@ -90,6 +90,16 @@ describe('request faults', () => {
     expect(e.app.emulator.state()).toMatchObject({ submits: 0, tasks: { total: 0 } });
   });
 
+  it('creates the task but answers 502 under lostRunAnswerRate 1 (an answer lost on the way back)', async () => {
+    const e = await start({ faults: { lostRunAnswerRate: 1 } });
+    const response = await e.call('POST', '/apps/run', {
+      app: 'pruna/p-video-replace',
+      input: e.runInput(e.fixture('clip-2s-faststart.mp4')),
+    });
+    expect(response.status).toBe(502);
+    expect(e.app.emulator.state()).toMatchObject({ submits: 1, tasks: { total: 1 } });
+  });
+
   it('answers 429 with Retry-After and X-RateLimit-* under rateLimitedRate 1', async () => {
     const e = await start({ faults: { rateLimitedRate: 1 } });
     const response = await e.call('POST', '/apps/run', {

@@ -35,6 +35,12 @@ export function registerAppRoutes(app: FastifyInstance, ctx: EmulatorContext): v
       );
       ctx.stats.recordSubmit(ctx.engine.inFlight());
       request.log.info({ taskId: task.id, resolution: input.resolution }, 'task accepted');
+      const { lostRunAnswerRate } = ctx.faults();
+      if (lostRunAnswerRate > 0 && ctx.prng.next() < lostRunAnswerRate) {
+        // The task exists and runs (and bills), but its answer is lost on the way back, as when a
+        // gateway times out after the origin accepted: the client cannot tell this from a refusal.
+        throw new ProblemError(502, 'internal_error', 'upstream answer lost (injected)');
+      }
       if (!rest.wait) return sendData(ctx, reply, slimView(task, ctx.faults()));
 
       // `wait: true` holds the request until the task ends; failed and cancelled answer 422.

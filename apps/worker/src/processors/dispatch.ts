@@ -3,9 +3,11 @@ import {
   enqueueSettle,
   type InferenceClient,
   InferenceError,
+  isTerminalState,
   isTerminalStatus,
   type JobRecord,
   type Logger,
+  mayHaveReachedProvider,
   microUsdToUsd,
   type RecastMetrics,
   webhookUrl,
@@ -64,7 +66,12 @@ export function createDispatchProcessor(deps: DispatchDeps) {
       const admission = await admitOrWait(deps, jobId, log);
       return submit(deps, job, record, record.attempt, log, admission.token);
     }
-    if (record.state !== 'queued') return { skipped: record.state };
+    if (record.state !== 'queued') {
+      // A dispatch that reserved and then waited for the gate may come back to a job cancelled in
+      // the meantime (its cancel found nothing reserved yet): give that money back.
+      if (isTerminalState(record.state)) await releaseLeftover(deps, record);
+      return { skipped: record.state };
+    }
 
     const owner = { jobId, tenant: record.tenant, batch_id: record.batch_id };
     const amount = record.estimate_micro_usd ?? 0;
@@ -86,10 +93,23 @@ export function createDispatchProcessor(deps: DispatchDeps) {
       await deps.gate.submitted(admission.token);
       if (!['submitting', 'submitted', 'running', 'cancelling'].includes(moved.state))
         await deps.gate.release(jobId);
+      // Cancelled (or finished by a duplicate pick) between our read and our move: what we just
+      // reserved is nobody's now, and nothing will settle it.
+      if (isTerminalState(moved.state)) await releaseLeftover(deps, record);
       return { skipped: moved.state };
     }
     return submit(deps, job, { ...record, attempt }, attempt, log, admission.token);
   };
+}
+
+/** Release a finished job's reservation, if one is left (idempotent: nothing held, nothing done). */
+async function releaseLeftover(deps: DispatchDeps, record: JobRecord): Promise<void> {
+  const released = await deps.ledger.release({
+    jobId: record.id,
+    tenant: record.tenant,
+    batch_id: record.batch_id,
+  });
+  if (released) await deps.parking.wake();
 }
 
 /**
@@ -210,7 +230,27 @@ async function handleSubmitError(
   log: Logger,
 ): Promise<DispatchResult> {
   const jobId = record.id;
-  if (error.retryable) {
+  if (error.retryable && mayHaveReachedProvider(error)) {
+    // The provider may have accepted the task although no answer came back (a timeout, a 5xx
+    // from a gateway, a dropped connection): submitting again could be a second bill. The job
+    // stays `submitting` with this attempt; the retry of this dispatch (or reconciliation, if
+    // this worker dies) first looks for the task by its webhook URL and adopts it, and only
+    // submits again when the provider has none. The slot is freed; the resumed submit re-admits.
+    await deps.gate.release(jobId);
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (!lastAttempt) {
+      log.warn(
+        { err: error.message, code: error.code, attemptsMade: job.attemptsMade + 1 },
+        'submit answer lost or failed; will look for the task before submitting again',
+      );
+      throw error;
+    }
+    const orphan = await findOrphan(deps.client, record, deps.orphans).catch(() => undefined);
+    if (orphan) {
+      await adoptOrphan(deps, record, orphan, log);
+      return { taskId: orphan.id };
+    }
+  } else if (error.retryable) {
     // Nothing was accepted: free the slot, give the attempt number back and go back in line
     // (the reservation stays: the job will be submitted again).
     await deps.gate.release(jobId);

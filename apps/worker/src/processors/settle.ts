@@ -59,7 +59,13 @@ export function createSettleProcessor(deps: SettleDeps) {
     const record = await deps.store.get(jobId);
     if (!record) return { skipped: 'missing' };
     const log = deps.logger.child({ jobId, tenant: record.tenant, batchId: record.batch_id, taskId });
-    if (record.task_id && record.task_id !== taskId) {
+    // Which task may move this job: the one it recorded; with none recorded, only a task of the
+    // current attempt while that attempt is being submitted (a webhook can overtake the dispatch
+    // recording its task id). A late or duplicated webhook of an earlier attempt (say, the failed
+    // task a provider retry replaced) must not act on the attempt that followed it.
+    const staleAttempt = payload.attempt !== undefined && payload.attempt !== record.attempt;
+    const beingSubmitted = ['submitting', 'cancelling'].includes(record.state);
+    if (record.task_id ? record.task_id !== taskId : staleAttempt || !beingSubmitted) {
       // A task for this job that is not its current one: an earlier attempt's (terminal, fine), or
       // a duplicate submission that slipped through the crash window. Stop a live one spending.
       const status = await deps.client.getStatus(taskId).catch(() => undefined);
@@ -139,7 +145,10 @@ async function settleTerminal(
     fields.cost_micro_usd = cost.microUsd;
     fields.price_version = deps.prices.version;
   }
-  if (to === 'failed' && (record.provider_failures ?? 0) < (record.max_provider_retries ?? 0)) {
+  // A job being cancelled is not retried: its failed task is its end.
+  const retry =
+    record.state !== 'cancelling' && (record.provider_failures ?? 0) < (record.max_provider_retries ?? 0);
+  if (to === 'failed' && retry) {
     return retryAfterProviderFailure(deps, record, task, cost, log);
   }
   const moved = await deps.store.transition(record.id, to, fields);
@@ -187,8 +196,11 @@ async function settleTerminal(
 
 /**
  * The provider failed the task and the job allows another try: a new attempt, back at the head
- * of its tenant's line. A billed failure is charged on its own (the job keeps its reservation for
- * the retry), so every attempt's cost is accounted.
+ * of its tenant's line. A billed failure is charged at once against the job's reservation (which
+ * it consumes), so the retry reserves again at dispatch and waits for money like any other job:
+ * reserved + spent never passes a limit, and every attempt's cost is accounted. Move first, then
+ * money: a settle retried after a crash between the two finds the move done (the failed task
+ * named on the record) and finishes the charge, which is idempotent per attempt.
  */
 async function retryAfterProviderFailure(
   deps: SettleDeps,
@@ -199,29 +211,38 @@ async function retryAfterProviderFailure(
 ) {
   const failures = (record.provider_failures ?? 0) + 1;
   const multi = deps.store.multi();
-  deps.fair.pushIn(multi, record.id, record.tenant, 'front');
   deps.store.transitionIn(
     multi,
     record.id,
     'queued',
     {
       provider_failures: failures,
+      failed_task_id: task.id,
       task_id: null,
       provider_status: null,
       dispatch_id: null,
       error_code: 'PROVIDER_TASK_FAILED',
       error_message: taskError(task) ?? 'the provider reported the task as failed',
       retried_cost_micro_usd: (record.retried_cost_micro_usd ?? 0) + (cost?.microUsd ?? 0),
+      ...(cost ? { reserved_micro_usd: null } : {}),
     },
     { from: ['submitting', 'submitted', 'running'], attempt: record.attempt },
   );
+  deps.fair.pushIn(multi, record.id, record.tenant, 'front');
   const results = (await multi.exec()) ?? [];
-  const moved = (results[1]?.[1] as unknown[] | undefined)?.[0] === 1;
-  if (!moved) return { state: record.state, retried: false };
+  const moved = (results[0]?.[1] as unknown[] | undefined)?.[0] === 1;
+  if (!moved) {
+    const now = await deps.store.get(record.id);
+    // Not this settle's move: the job went elsewhere (a duplicate's retry pushed it into line again,
+    // which the line's dedupe absorbs). Its own retry of this very task may still owe the charge.
+    if (now?.failed_task_id !== task.id || !cost)
+      return { state: now?.state ?? record.state, retried: false };
+  }
   await deps.gate.release(record.id);
   if (cost) {
     await deps.ledger.charge({
-      jobId: `${record.id}#attempt-${record.attempt}`,
+      jobId: record.id,
+      chargeId: `${record.id}#attempt-${record.attempt}`,
       tenant: record.tenant,
       batch_id: record.batch_id,
       day: utcDay(new Date()),
@@ -230,6 +251,8 @@ async function retryAfterProviderFailure(
       microUsd: cost.microUsd,
       priceVersion: deps.prices.version,
     });
+    // What the charge freed beyond the actual cost may let parked jobs (this one too) go on.
+    await deps.parking.wake();
   }
   log.warn(
     { failures, max: record.max_provider_retries, billedMicroUsd: cost?.microUsd ?? 0 },

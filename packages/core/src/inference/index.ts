@@ -17,6 +17,7 @@ export {
   InferenceError,
   type InferenceErrorOptions,
   isInferenceError,
+  mayHaveReachedProvider,
   type ProviderErrorCode,
 } from './inference-error.js';
 export { DEFAULT_MAX_RETRY_AFTER_MS, type RateLimitInfo, readRateLimit, retryAfterMs } from './rate-limit.js';

@@ -273,3 +273,25 @@ export function errorFromTransport(err: unknown, request: RequestContext, timedO
     cause: err,
   });
 }
+
+/** Failures where the request cannot have left this machine (no connection was ever made). */
+const NEVER_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Could the provider have acted on this request although no usable answer came back? A timeout,
+ * a connection dropped mid-request, a 5xx (a gateway may time out after the origin accepted) or a
+ * 2xx we could not read all may hide an accepted task; a 4xx or 429 is a refusal, and a failed
+ * connect never sent anything. For `POST /apps/run` this decides between "submit again" and
+ * "look for the task first" (a second submit is a second bill).
+ */
+export function mayHaveReachedProvider(error: InferenceError): boolean {
+  if (error.httpStatus !== undefined) return error.httpStatus >= 500 || error.httpStatus < 400;
+  return !errorCodes(error.cause).some((code) => NEVER_SENT_CODES.has(code));
+}

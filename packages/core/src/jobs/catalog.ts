@@ -16,6 +16,11 @@ export const SettlePayloadSchema = z.object({
   taskId: z.string(),
   /** What the webhook claimed; a hint only: settle confirms with GET /tasks/:id. */
   statusHint: z.string().optional(),
+  /**
+   * The attempt the webhook URL named (webhooks only): an earlier attempt's late or duplicated
+   * webhook must not act on the current one.
+   */
+  attempt: z.number().int().positive().optional(),
   /** How many times a settle found the task not yet terminal and re-checked. */
   recheck: z.number().int().nonnegative().default(0),
 });

@@ -42,6 +42,8 @@ export const JobRecordSchema = z.object({
   provider_failures: z.number().int().optional(),
   /** Every billed attempt that did not end the job, in micro-dollars (a failed-then-retried task). */
   retried_cost_micro_usd: z.number().int().optional(),
+  /** The provider task whose failure was retried last (so a retried settle can finish its charge). */
+  failed_task_id: z.string().optional(),
   /** Submit attempts so far; the webhook URL of an attempt carries its number. */
   attempt: z.number().int(),
   /** The BullMQ dispatch job that claimed the current attempt: only it may resume the submit. */

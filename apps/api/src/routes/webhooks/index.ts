@@ -24,7 +24,7 @@ export interface WebhookRoutesOptions {
  * state with GET /tasks/:id before any money moves.
  */
 export default async function webhookRoutes(app: FastifyInstance, options: WebhookRoutesOptions) {
-  app.post<{ Params: { jobId: string }; Querystring: { token?: string } }>(
+  app.post<{ Params: { jobId: string }; Querystring: { attempt?: string; token?: string } }>(
     '/webhooks/inference/:jobId',
     {
       schema: {
@@ -54,9 +54,11 @@ export default async function webhookRoutes(app: FastifyInstance, options: Webho
         throw new AppError('NOT_FOUND', `job ${jobId} not found`, { statusCode: 404 });
       }
       const payload = parseWebhookPayload(request.body);
+      const attempt = Number(request.query.attempt);
       await enqueueSettle(app.recast.queues, {
         jobId,
         taskId: payload.taskId,
+        ...(Number.isSafeInteger(attempt) && attempt > 0 ? { attempt } : {}),
         statusHint: payload.statusText ?? payload.status,
         recheck: 0,
       });
