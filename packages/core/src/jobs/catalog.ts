@@ -135,7 +135,11 @@ export function enqueueRetain(queues: Queues, payload: RetainPayload, options: {
   });
 }
 
-export function enqueueSettle(queues: Queues, payload: SettlePayload, options: { delay?: number } = {}) {
+export async function enqueueSettle(
+  queues: Queues,
+  payload: SettlePayload,
+  options: { delay?: number } = {},
+) {
   // One settle per (job, task, status hint, recheck): a storm of duplicate webhooks is one settle.
   const id = bullJobId(
     'settle',
@@ -144,10 +148,17 @@ export function enqueueSettle(queues: Queues, payload: SettlePayload, options: {
     payload.statusHint ?? 'poll',
     String(payload.recheck),
   );
-  return queues.settle.add('job.settle', payload, {
+  const job = await queues.settle.add('job.settle', payload, {
     jobId: id,
     ...(options.delay ? { delay: options.delay } : {}),
   });
+  // A settle that used up its attempts (a long provider outage) is kept as failed under its id, so
+  // adding the same update again would do nothing, and reconciliation's polls of that task would
+  // never settle it. The same update arriving again gives it a fresh set of attempts instead.
+  if (await job.isFailed()) {
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(() => {});
+  }
+  return job;
 }
 
 export function enqueueCancel(queues: Queues, jobId: string) {
