@@ -37,6 +37,9 @@ export const JobViewSchema = z
     duration_seconds: z.number().nullable(),
     metadata: z.record(z.string(), z.unknown()).nullable(),
     batch_id: z.string().nullable(),
+    /** A batch row's custom_id and 1-based manifest line (null outside a batch). */
+    custom_id: z.string().nullable(),
+    line: z.int().nullable(),
     attempt: z.int(),
     provider: z.strictObject({ task_id: z.string(), status: z.string().nullable() }).nullable(),
     submitted_at: time.nullable(),

@@ -15,6 +15,8 @@ export function jobView(job: JobRecord) {
     duration_seconds: job.duration_seconds ?? null,
     metadata: job.metadata ?? null,
     batch_id: job.batch_id ?? null,
+    custom_id: job.custom_id ?? null,
+    line: job.line ?? null,
     attempt: job.attempt,
     provider: job.task_id ? { task_id: job.task_id, status: job.provider_status ?? null } : null,
     submitted_at: job.submitted_at ?? null,

@@ -100,10 +100,12 @@ export default async function batchReadRoutes(app: FastifyInstance) {
           if (data.length >= page.limit) break;
         }
       }
+      // A filtered read that stopped reading ahead before the end still has a next page (perhaps
+      // short, or empty): only the end of the listing answers null.
       return sendCacheable(request, reply, {
         object: 'list',
         data,
-        next_cursor: data.length >= page.limit ? (cursor ?? null) : null,
+        next_cursor: data.length >= page.limit || more ? (cursor ?? null) : null,
       });
     },
   );
@@ -124,9 +126,10 @@ export default async function batchReadRoutes(app: FastifyInstance) {
       const page = parseOrThrow(JobsPageSchema, request.query, 'query');
       const data: ReturnType<typeof jobView>[] = [];
       let after = page.cursor ? Number(page.cursor) : 0;
-      for (let rounds = 0; data.length < page.limit && rounds < 100; rounds++) {
+      let ended = false;
+      for (let rounds = 0; data.length < page.limit && !ended && rounds < 100; rounds++) {
         const jobs = await app.recast.batches.jobs(batch.id, after, page.limit);
-        if (jobs.length === 0) break;
+        ended = jobs.length < page.limit;
         for (const job of jobs) {
           after = job.line ?? after;
           if (page.state && job.state !== page.state) continue;
@@ -134,7 +137,12 @@ export default async function batchReadRoutes(app: FastifyInstance) {
           if (data.length >= page.limit) break;
         }
       }
-      return { object: 'list', data, next_cursor: data.length >= page.limit ? String(after) : null };
+      // As for batches: a state filter that read ahead as far as it may still names the next page.
+      return {
+        object: 'list',
+        data,
+        next_cursor: data.length >= page.limit || !ended ? String(after) : null,
+      };
     },
   );
 
