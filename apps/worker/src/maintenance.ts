@@ -57,9 +57,11 @@ export function startMaintenance(ctx: WorkerContext, options: MaintenanceOptions
   // Batches: remove uploads that died before their commit (nobody ever saw them), and finish
   // lining up committed batches whose API process died half-way (their counts already match).
   every(options.inFlightSweepMs, 'batch janitor', async () => {
-    for (const batchId of await ctx.batches.abandonedUploads(options.abandonedUploadMs ?? 15 * 60_000)) {
-      await ctx.batches.discard(batchId);
-      logger.warn({ batchId }, 'removed a manifest upload that never committed');
+    const age = options.abandonedUploadMs ?? 15 * 60_000;
+    for (const batchId of await ctx.batches.abandonedUploads(age)) {
+      // Only if it is still silent: an upload that wrote a chunk since the list was read lives on.
+      if (await ctx.batches.discard(batchId, Date.now() - age))
+        logger.warn({ batchId }, 'removed a manifest upload that never committed');
     }
     for (const batchId of await ctx.batches.unlined(60_000)) await ctx.batches.lineUp(batchId, ctx.fair);
   });

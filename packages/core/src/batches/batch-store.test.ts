@@ -70,6 +70,36 @@ describe('BatchStore', () => {
     expect(left.filter((k) => !k.endsWith(':meta'))).toEqual([]);
   });
 
+  it('never removes an upload that is still writing, and stops one that was removed', async () => {
+    const { batches, keys } = setup();
+    const slow = newBatchId();
+    await batches.stage(staged(slow));
+    await batches.addJobs(slow, rowsOf(slow, 10).slice(0, 5));
+    // The janitor read its list a while ago; the upload wrote a chunk since: it lives on.
+    const listedAt = Date.now() - 1;
+    await new Promise((r) => setTimeout(r, 5));
+    await batches.addJobs(slow, rowsOf(slow, 10).slice(5));
+    expect(await batches.discard(slow, listedAt)).toBe(false);
+    await batches.commit(slow, 'acme', { total: 10 });
+    expect((await batches.get(slow))?.counts.queued).toBe(10);
+    expect(await batches.discard(slow)).toBe(false); // committed: not the janitor's any more
+
+    // An upload silent past the janitor's age is removed; its next chunk and its commit fail
+    // with a clear error and leave nothing behind.
+    const dead = newBatchId();
+    await batches.stage(staged(dead));
+    const rows = rowsOf(dead, 4);
+    await batches.addJobs(dead, rows.slice(0, 2));
+    expect(await batches.discard(dead, Date.now() + 1)).toBe(true);
+    await expect(batches.addJobs(dead, rows.slice(2))).rejects.toMatchObject({ code: 'UPLOAD_EXPIRED' });
+    await expect(batches.commit(dead, 'acme', { total: 4 })).rejects.toMatchObject({
+      code: 'UPLOAD_EXPIRED',
+    });
+    expect(await batches.get(dead)).toBeUndefined();
+    for (const row of rows) expect(await redis.exists(keys.job(row.id))).toBe(0);
+    expect(await redis.exists(keys.batchJobs(dead), keys.batchCounts(dead))).toBe(0);
+  });
+
   it('resumes lining up a committed batch where a dead process stopped, each row once', async () => {
     const { batches, fair, keys } = setup();
     const id = newBatchId();

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { AppError } from '../errors/app-error.js';
 import type { FairQueue } from '../fair/fair-queue.js';
 import type { Keys } from '../infra/keys.js';
 import { loadLua } from '../infra/lua.js';
@@ -76,6 +77,19 @@ export function batchStatus(batch: BatchRecord, counts: BatchCounts): BatchStatu
  */
 interface BatchRedis extends Redis {
   recastCreateMany(numKeys: number, ...keysAndArgs: string[]): Promise<number>;
+  recastStaged(staging: string, lining: string, ...args: string[]): Promise<number>;
+}
+
+/** A staged batch went away under its upload (discarded as abandoned): the upload must stop. */
+function uploadExpired(batchId: string): AppError {
+  return new AppError(
+    'UPLOAD_EXPIRED',
+    `batch ${batchId}: the upload was abandoned and removed; upload it again`,
+    {
+      statusCode: 503,
+      retryable: true,
+    },
+  );
 }
 
 export class BatchStore {
@@ -91,6 +105,7 @@ export class BatchStore {
         'recastCreateMany',
         loadLua(new URL('../jobs/lua/create-many-n.lua', import.meta.url)),
       );
+      redis.defineCommand('recastStaged', loadLua(new URL('./lua/staged-2.lua', import.meta.url)));
     }
     this.redis = redis as BatchRedis;
   }
@@ -111,6 +126,10 @@ export class BatchStore {
    */
   async addJobs(batchId: string, jobs: JobRecord[]): Promise<void> {
     if (jobs.length === 0) return;
+    // Still ours, and alive: the janitor removes only uploads that stopped writing. A chunk written
+    // after a claim would be left behind by the discard, so the check comes first (a claim between
+    // it and the chunk is possible only for an upload silent for the whole janitor age).
+    if (!(await this.staged('touch', batchId))) throw uploadExpired(batchId);
     const keys = [this.keys.batchJobs(batchId), this.keys.batchCounts(batchId)];
     const args: string[] = ['queued'];
     for (const job of jobs) {
@@ -126,12 +145,13 @@ export class BatchStore {
 
   /** Make a staged batch visible; its jobs are then lined up (see lineUp). */
   async commit(batchId: string, tenant: string, fields: Partial<BatchRecord>): Promise<void> {
-    const multi = this.redis
-      .multi()
-      .hset(this.keys.batch(batchId), encode({ ...fields, stored_status: 'queued' }))
-      .zrem(this.keys.batchesStaging(), batchId)
-      .zadd(this.keys.batchesLining(), Date.now(), batchId)
-      .zadd(this.keys.tenantBatches(tenant), 0, batchId);
+    // The fields first: invisible until listed, and the janitor's discard removes them if it wins.
+    await this.redis.hset(this.keys.batch(batchId), encode({ ...fields, stored_status: 'queued' }));
+    if (!(await this.staged('commit', batchId))) {
+      await this.redis.del(this.keys.batch(batchId));
+      throw uploadExpired(batchId);
+    }
+    const multi = this.redis.multi().zadd(this.keys.tenantBatches(tenant), 0, batchId);
     this.store.eventIn(multi, tenant, {
       type: 'batch.created',
       batch: batchId,
@@ -166,8 +186,27 @@ export class BatchStore {
     return lined;
   }
 
-  /** Remove a staged batch and everything written for it (an atomic upload that failed). */
-  async discard(batchId: string): Promise<void> {
+  private async staged(op: 'touch' | 'claim' | 'commit', batchId: string, before = '+inf'): Promise<boolean> {
+    const done = await this.redis.recastStaged(
+      this.keys.batchesStaging(),
+      this.keys.batchesLining(),
+      op,
+      batchId,
+      String(Date.now()),
+      before,
+    );
+    return done === 1;
+  }
+
+  /**
+   * Remove a staged batch and everything written for it: an atomic upload that failed, or (with
+   * `staleBefore`) one the janitor found silent since then. Claimed first, so an upload still
+   * writing stops at its next chunk or at its commit, and a live one is never removed. Returns
+   * false when there was nothing to remove (committed, gone, or written to since).
+   */
+  async discard(batchId: string, staleBefore?: number): Promise<boolean> {
+    if (!(await this.staged('claim', batchId, staleBefore === undefined ? '+inf' : String(staleBefore))))
+      return false;
     for (;;) {
       const ids = await this.redis.zrange(this.keys.batchJobs(batchId), 0, 999);
       if (ids.length === 0) break;
@@ -182,6 +221,7 @@ export class BatchStore {
       .del(this.keys.batch(batchId), this.keys.batchCounts(batchId), this.keys.batchJobs(batchId))
       .zrem(this.keys.batchesStaging(), batchId)
       .exec();
+    return true;
   }
 
   async get(batchId: string): Promise<{ batch: BatchRecord; counts: BatchCounts } | undefined> {
