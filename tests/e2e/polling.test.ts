@@ -205,5 +205,19 @@ describe('ETags', () => {
       expect(res.status, path).toBe(200);
       expect(res.headers.get('etag'), path).not.toBe(tags.get(path));
     }
+
+    // Two writes within one millisecond (a note that does not move the state, then another) still
+    // give the job two tags: a poller holding the first must get the second write's body.
+    const done = (await s.store.get(job.id))!;
+    const at = new Date(done.updated_at);
+    const tagNow = async () => (await get(`/v1/jobs/${job.id}`)).headers.get('etag');
+    const before = await tagNow();
+    const when = { state: done.state, taskId: done.task_id! };
+    expect(await s.store.annotate(job.id, when, { output_retention: 'pending' }, at)).toBe(true);
+    const first = await tagNow();
+    expect(await s.store.annotate(job.id, when, { output_retention: 'failed' }, at)).toBe(true);
+    const second = await tagNow();
+    expect(new Set([before, first, second]).size).toBe(3);
+    expect((await get(`/v1/jobs/${job.id}`, first!)).status).toBe(200);
   }, 60_000);
 });

@@ -56,7 +56,10 @@ export function buildProgram(io: Io, runAction: Run): Command {
     .showHelpAfterError('(recast --help for usage)')
     .option('--url <url>', `API base URL (env RECAST_URL, default ${DEFAULT_URL})`)
     .option('--api-key <key>', 'API key, sent as Authorization: Bearer (env RECAST_API_KEY)')
-    .option('--tenant <id>', 'tenant to act for, sent as X-Tenant: an admin key may name any, other keys only their own (env RECAST_TENANT)')
+    .option(
+      '--tenant <id>',
+      'tenant to act for, sent as X-Tenant: an admin key may name any, other keys only their own (env RECAST_TENANT)',
+    )
     .option('--json', 'machine output: one JSON document on stdout, errors as JSON on stderr')
     .addHelpText(
       'after',

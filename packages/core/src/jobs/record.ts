@@ -11,6 +11,8 @@ export const JobRecordSchema = z.object({
   tenant: z.string(),
   state: z.enum(JOB_STATES),
   version: z.number().int(),
+  /** Writes that did not move the state (annotate-1.lua): with the version, every write's count. */
+  notes: z.number().int().optional(),
   created_at: z.string(),
   updated_at: z.string(),
   input: ReplaceInputSchema,
@@ -81,6 +83,7 @@ export type JobRecord = z.infer<typeof JobRecordSchema>;
 const JSON_FIELDS = new Set(['input', 'metadata', 'duration_check']);
 const NUMBER_FIELDS = new Set([
   'version',
+  'notes',
   'attempt',
   'duration_seconds',
   'billed_ms',

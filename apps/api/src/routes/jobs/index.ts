@@ -54,11 +54,15 @@ const IdParams = z.strictObject({ id: z.string().describe('job id (job_…)') })
 const NotModified = z.null().describe('not modified: the If-None-Match tag is current');
 
 /**
- * The tag of a job's current record: its version moves with every state move (transition-2.lua)
- * and updated_at with every write (a move, or a note such as a kept output: annotate-1.lua).
+ * The tag of a job's current record: its version moves with every state move (transition-2.lua),
+ * its notes with every other write (such as a kept output: annotate-1.lua), and updated_at with both.
  */
-const jobEtag = (id: string, version: number | string, updatedAt: string) =>
-  `"${id}.v${version}.${Date.parse(updatedAt)}"`;
+const jobEtag = (
+  id: string,
+  version: number | string,
+  notes: number | string | null | undefined,
+  updatedAt: string,
+) => `"${id}.v${version}.n${notes ?? 0}.${Date.parse(updatedAt)}"`;
 
 export interface JobRoutesOptions {
   /** JSON bodies of POST /v1/jobs: the usual limit plus room for data: URIs when uploads are on. */
@@ -221,25 +225,26 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
       const missing = () => new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
       if (!isJobId(id)) throw missing();
       // A poller that has the current version gets a 304 from three fields, without the record.
-      const [tenant, batchId, version, updatedAt] = await app.recast.redis.hmget(
+      const [tenant, batchId, version, notes, updatedAt] = await app.recast.redis.hmget(
         app.recast.keys.job(id),
         'tenant',
         'batch_id',
         'version',
+        'notes',
         'updated_at',
       );
       const head = tenant ? { tenant, ...(batchId ? { batch_id: batchId } : {}) } : undefined;
       if (!(await visible(request, head))) throw missing();
-      if (version && updatedAt && notModified(request, jobEtag(id, version, updatedAt))) {
+      if (version && updatedAt && notModified(request, jobEtag(id, version, notes, updatedAt))) {
         return reply
-          .header('etag', jobEtag(id, version, updatedAt))
+          .header('etag', jobEtag(id, version, notes, updatedAt))
           .header('cache-control', 'private, no-cache')
           .code(304)
           .send();
       }
       const job = await app.recast.store.get(id);
       if (!job) throw missing();
-      return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version, job.updated_at));
+      return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version, job.notes, job.updated_at));
     },
   );
 

@@ -7,7 +7,8 @@
   ARGV[3]  now (ISO-8601 UTC), written to updated_at
   ARGV[4..] field, value pairs ('' value deletes the field)
   Returns  1 written, 0 the job is in another state or on another task, -1 no such job
-  The version (a count of state moves) is left alone.
+  The version (a count of state moves) is left alone; `notes` counts these writes instead, so
+  two writes within one millisecond still give the record two different tags.
 ]]
 local current = redis.call('HMGET', KEYS[1], 'state', 'task_id')
 if not current[1] then
@@ -17,6 +18,7 @@ if current[1] ~= ARGV[1] or current[2] ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'notes', 1)
 for i = 4, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
