@@ -267,6 +267,35 @@ describe('access: every endpoint × role × own or foreign tenant', () => {
 });
 
 describe('per-key rate limit and security headers', () => {
+  it('refuses an address outright after too many unauthenticated requests, never the webhooks', async () => {
+    const limited = await buildTestApp({ RATE_LIMIT_MAX: '0', AUTH_FAILURES_MAX: '3' });
+    try {
+      const guess = (i: number) =>
+        limited.inject({
+          method: 'GET',
+          url: '/v1/stats',
+          headers: { authorization: `Bearer rk_guess_${i}_0123456789abcdef` },
+        });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await guess(i)).statusCode);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      const refused = await guess(9);
+      expect(refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+      // Counted in Redis (every API process shares it), and the provider's webhooks stay open.
+      const counted = `${limited.recast.keys.prefix}:ratelimit:*auth-failures:*`;
+      expect(await limited.recast.redis.keys(counted)).toHaveLength(1);
+      const webhook = await limited.inject({
+        method: 'POST',
+        url: '/webhooks/inference/job_01M8RKBQ3SHW94MYSMNEAJVDRN?token=bad',
+        payload: { id: 't', status: 'completed' },
+      });
+      expect(webhook.statusCode).toBe(401);
+      expect((await limited.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('answers 429 RATE_LIMITED past the limit for that key only, in Redis, health never limited', async () => {
     const limited = await buildTestApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' });
     try {

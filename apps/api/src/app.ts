@@ -9,7 +9,12 @@ import {
   parsePriceTable,
   type Registry,
 } from '@recast/core';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { ApiConfig } from './config.js';
 import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
@@ -135,17 +140,14 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     },
     ...(config.OUTPUT_STORE ? { outputs: createOutputStore(config.OUTPUT_STORE) } : {}),
   });
-  await app.register(authPlugin, {
-    disabled: config.AUTH_DISABLED,
-    bootstrapKey: config.ADMIN_API_KEY,
-    logger,
-    cacheMs: config.API_KEY_CACHE_MS,
-  });
-  // Per-key request rate on the public API, counted in Redis so every API process shares it.
-  // After authentication (preHandler), so the key, not the address, is what is counted.
-  if (config.RATE_LIMIT_MAX > 0) {
+  // Request rates, counted in Redis so every API process shares them: per key on the public API
+  // (after authentication, so the key and not the address is counted), and per address for
+  // requests refused as unauthenticated (before authentication: a flood of made-up keys must not
+  // cost a Redis read each).
+  const isPublic = (request: FastifyRequest) => (request.routeOptions.config.access ?? 'read') === 'public';
+  if (config.RATE_LIMIT_MAX > 0 || config.AUTH_FAILURES_MAX > 0) {
     await app.register(rateLimit, {
-      hook: 'preHandler',
+      global: false,
       max: config.RATE_LIMIT_MAX,
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
       redis: app.recast.redis,
@@ -153,7 +155,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
       // Redis trouble is answered by the routes themselves (503); it must not also block reads.
       skipOnError: true,
       keyGenerator: (request) => request.principal?.keyId ?? request.ip,
-      allowList: (request) => (request.routeOptions.config.access ?? 'read') === 'public',
+      allowList: isPublic,
       errorResponseBuilder: (_request, context) =>
         new AppError('RATE_LIMITED', `too many requests: at most ${context.max} per ${context.after}`, {
           statusCode: 429,
@@ -161,6 +163,32 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
         }),
     });
   }
+  if (config.AUTH_FAILURES_MAX > 0) {
+    const failures = app.createRateLimit({
+      max: config.AUTH_FAILURES_MAX,
+      keyGenerator: (request) => `auth-failures:${request.ip}`,
+    });
+    app.addHook('onRequest', async (request) => {
+      const seen = await failures(request, { increment: false });
+      if (!seen.isAllowed && seen.remaining === 0) {
+        throw new AppError(
+          'RATE_LIMITED',
+          `too many unauthenticated requests from this address: at most ${config.AUTH_FAILURES_MAX} per ${config.RATE_LIMIT_WINDOW_MS} ms`,
+          { statusCode: 429, retryable: true },
+        );
+      }
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode === 401) await failures(request).catch(() => undefined);
+    });
+  }
+  await app.register(authPlugin, {
+    disabled: config.AUTH_DISABLED,
+    bootstrapKey: config.ADMIN_API_KEY,
+    logger,
+    cacheMs: config.API_KEY_CACHE_MS,
+  });
+  if (config.RATE_LIMIT_MAX > 0) app.addHook('preHandler', app.rateLimit());
   await app.register(healthRoutes);
   // A JSON job may carry its files as data: URIs (a video and MAX_IMAGES images, base64): room for them.
   const dataUriRoom = config.INFERENCE_API_KEY

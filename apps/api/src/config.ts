@@ -36,6 +36,8 @@ export const ApiConfigSchema = z.object({
   /** Requests per key (or per address without one) per window on /v1; 0 = no limit. */
   RATE_LIMIT_MAX: envInt(0).default(1200),
   RATE_LIMIT_WINDOW_MS: envInt(100).default(60_000),
+  /** Requests refused as unauthenticated (401) per address per window before the address is refused outright; 0 = off. */
+  AUTH_FAILURES_MAX: envInt(0).default(100),
   /** Load shedding: 503 while the event loop lags more than this (0 = off). */
   MAX_EVENT_LOOP_DELAY_MS: envInt(0).default(1_000),
   /** How often an event stream (GET /v1/events) looks for new events; heartbeat comment interval. */
