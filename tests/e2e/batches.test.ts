@@ -202,6 +202,15 @@ describe('batches', () => {
     });
     expect(done.cost.reserved_micro_usd).toBe(0);
     expect(done.cost.spent_micro_usd).toBe((await s.emulatorState()).bill.total_micro_usd);
+    // Afterwards the batch says how many went before any spend, and how many were billed anyway
+    // (the emulator bills a cancelled task nothing: those billed are the ones that completed
+    // before the cancel reached them).
+    const finishedBefore = body.cancel.already_finished as number;
+    expect(done.cancelled).toEqual({
+      before_spend: done.counts.cancelled,
+      billed: done.counts.completed - finishedBefore,
+    });
+    expect(done.cancelled.before_spend).toBeGreaterThanOrEqual(body.cancel.cancelled_before_spend);
   });
 
   it('hides other tenants\u2019 batches', async () => {

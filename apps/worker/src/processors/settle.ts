@@ -177,6 +177,11 @@ async function settleTerminal(
     microUsd,
     priceVersion: settled?.price_version ?? deps.prices.version,
   });
+  if (charged && record.state === 'cancelling' && record.batch_id) {
+    // Billed although being cancelled; counted once (`charged` is true only for the settle that
+    // wrote the charge).
+    await deps.batches.countCancelBilled(record.batch_id, to === 'cancelled');
+  }
   // Only now, with the money settled: keeping the output can fail or lag without touching it.
   if (to === 'completed' && deps.retention) {
     await enqueueRetain(deps.queues, { jobId: record.id, taskId: task.id }, deps.retention);

@@ -130,6 +130,9 @@ export const BatchViewSchema = z
     status: z.enum(BATCH_STATUSES),
     rows: z.strictObject({ total: z.int(), invalid: z.int() }),
     counts: z.strictObject(countsShape),
+    cancelled: z
+      .strictObject({ before_spend: z.int(), billed: z.int() })
+      .describe('after a cancel: rows cancelled before any spend, and rows billed although being cancelled'),
     cost: z.strictObject({
       estimated_micro_usd: micro,
       estimated_usd: usd,

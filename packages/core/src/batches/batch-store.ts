@@ -60,6 +60,12 @@ function decode(hash: Record<string, string>): BatchRecord {
 
 export type BatchCounts = Record<JobState, number>;
 
+/** Rows billed while being cancelled, and how many of those still ended cancelled. */
+export interface CancelBills {
+  billed: number;
+  endedCancelled: number;
+}
+
 /** The status users see: stored while uploading or cancelling, else derived from the counters. */
 export function batchStatus(batch: BatchRecord, counts: BatchCounts): BatchStatus {
   const done = counts.completed + counts.failed + counts.cancelled;
@@ -224,7 +230,22 @@ export class BatchStore {
     return true;
   }
 
-  async get(batchId: string): Promise<{ batch: BatchRecord; counts: BatchCounts } | undefined> {
+  /**
+   * Count a row billed although it was being cancelled (the cancel came too late: it completed,
+   * or the provider charged for what it had run), and whether it still ended cancelled; `by` -1
+   * takes such a cancelled row back when it runs again. The batch's `cancelled` count minus the
+   * billed cancelled rows is what was cancelled before any spend. Kept beside the per-state
+   * counters, so it reads in the same round trip.
+   */
+  async countCancelBilled(batchId: string, endedCancelled: boolean, by: 1 | -1 = 1): Promise<void> {
+    const multi = this.redis.multi().hincrby(this.keys.batchCounts(batchId), 'cancel_billed', by);
+    if (endedCancelled) multi.hincrby(this.keys.batchCounts(batchId), 'cancelled_billed', by);
+    await multi.exec();
+  }
+
+  async get(
+    batchId: string,
+  ): Promise<{ batch: BatchRecord; counts: BatchCounts; cancelBills: CancelBills } | undefined> {
     const [[, hash], [, rawCounts]] = ((await this.redis
       .multi()
       .hgetall(this.keys.batch(batchId))
@@ -232,7 +253,11 @@ export class BatchStore {
       .exec()) ?? []) as [[unknown, Record<string, string>], [unknown, Record<string, string>]];
     if (!hash?.id) return undefined;
     const counts = Object.fromEntries(JOB_STATES.map((s) => [s, Number(rawCounts?.[s] ?? 0)])) as BatchCounts;
-    return { batch: decode(hash), counts };
+    const cancelBills = {
+      billed: Number(rawCounts?.cancel_billed ?? 0),
+      endedCancelled: Number(rawCounts?.cancelled_billed ?? 0),
+    };
+    return { batch: decode(hash), counts, cancelBills };
   }
 
   /** A finished batch runs again (retry): it is not finished, nor being cancelled, any more. */

@@ -46,8 +46,12 @@ export async function retryBatch(
       { from: [job.state] },
     );
     const replies = (await multi.exec()) ?? [];
-    if ((replies[1]?.[1] as unknown[] | undefined)?.[0] === 1) result.retried++;
-    else result.skipped++;
+    if ((replies[1]?.[1] as unknown[] | undefined)?.[0] === 1) {
+      result.retried++;
+      // A billed cancel that runs again is no longer a cancelled row.
+      if (job.state === 'cancelled' && job.billed_ms !== undefined)
+        await deps.batches.countCancelBilled(batchId, true, -1);
+    } else result.skipped++;
   }
   if (result.retried > 0) {
     await deps.batches.reopen(batchId, tenant);

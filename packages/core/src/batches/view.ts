@@ -1,7 +1,13 @@
 import type { Budgets } from '../budget/budgets.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { microUsdToUsd } from '../pricing/price-table.js';
-import { type BatchCounts, type BatchRecord, type BatchStore, batchStatus } from './batch-store.js';
+import {
+  type BatchCounts,
+  type BatchRecord,
+  type BatchStore,
+  batchStatus,
+  type CancelBills,
+} from './batch-store.js';
 
 export interface BatchMoney {
   reserved_micro_usd: number;
@@ -11,7 +17,13 @@ export interface BatchMoney {
 }
 
 /** The public representation of a batch (`GET /v1/batches/:id`). */
-export function batchView(batch: BatchRecord, counts: BatchCounts, money: BatchMoney) {
+export function batchView(
+  batch: BatchRecord,
+  counts: BatchCounts,
+  money: BatchMoney,
+  cancelBills: CancelBills = { billed: 0, endedCancelled: 0 },
+) {
+  const billedCancelled = Math.min(Math.max(0, cancelBills.endedCancelled), counts.cancelled);
   return {
     id: batch.id,
     object: 'batch' as const,
@@ -22,6 +34,11 @@ export function batchView(batch: BatchRecord, counts: BatchCounts, money: BatchM
     status: batchStatus(batch, counts),
     rows: { total: batch.total, invalid: batch.invalid_rows },
     counts: counts,
+    /**
+     * After a cancel: the rows cancelled before any spend, and the rows billed although they were
+     * being cancelled (the cancel came too late; most end completed).
+     */
+    cancelled: { before_spend: counts.cancelled - billedCancelled, billed: Math.max(0, cancelBills.billed) },
     cost: {
       estimated_micro_usd: batch.estimated_micro_usd,
       estimated_usd: microUsdToUsd(batch.estimated_micro_usd),
@@ -62,8 +79,13 @@ export async function loadBatchView(deps: BatchViewDeps, batchId: string): Promi
     deps.ledger.batchTotals(batchId),
   ]);
   if (!found || found.batch.stored_status === 'validating') return undefined;
-  return batchView(found.batch, found.counts, {
-    ...usage,
-    billed_seconds: Object.fromEntries(Object.entries(totals).map(([res, t]) => [res, t.ms / 1000])),
-  });
+  return batchView(
+    found.batch,
+    found.counts,
+    {
+      ...usage,
+      billed_seconds: Object.fromEntries(Object.entries(totals).map(([res, t]) => [res, t.ms / 1000])),
+    },
+    found.cancelBills,
+  );
 }
