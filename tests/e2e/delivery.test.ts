@@ -104,6 +104,28 @@ describe('a submit whose answer is lost', () => {
   });
 });
 
+describe('provider pressure while settling', () => {
+  it('waits out 429s on GET /tasks without using up the settle steps’ attempts', async () => {
+    // Two reads a second at the provider: most settles meet a 429 at least once.
+    const s = await start({
+      emulator: { stepMs: 10, rateLimits: { run: false, get: { limit: 2, windowMs: 1000 }, upload: false } },
+    });
+    const jobs = await Promise.all(Array.from({ length: 8 }, () => s.submit(body(s))));
+    for (const job of jobs) expect((await s.waitTerminal(job.id, 60_000)).state).toBe('completed');
+    const refused = (await s.emulatorState()).requests.filter(
+      (r) => r.route.startsWith('/tasks') && r.status === 429,
+    );
+    expect(refused.length).toBeGreaterThan(0);
+    const settles = (await s.queues.settle.getCompleted(0, -1)).filter((j) => j.name === 'job.settle');
+    expect(settles.length).toBeGreaterThanOrEqual(jobs.length);
+    // Each step ran to its end on its first attempt: the 429s put it back, they did not fail it.
+    expect(settles.map((j) => j.attemptsMade).filter((n) => n > 1)).toEqual([]);
+    expect((await s.costs(['resolution'])).total.micro_usd).toBe(
+      (await s.emulatorState()).bill.total_micro_usd,
+    );
+  }, 90_000);
+});
+
 describe('stale updates across attempts', () => {
   it('ignores a late webhook of a failed, retried attempt while the next attempt runs', async () => {
     const s = await start({ noWorker: true, emulator: { stepMs: 10, faults: { failureRate: 1 } } });

@@ -10,6 +10,7 @@ import {
   FairQueue,
   guardedDispatcher,
   type InferenceClient,
+  InferenceError,
   JobStore,
   Ledger,
   type Logger,
@@ -147,9 +148,30 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-/** The settle queue carries provider updates (`job.settle`) and cancel requests (`job.cancel`). */
-function settleOrCancel(settle: (job: Job) => Promise<unknown>, cancel: (job: Job) => Promise<unknown>) {
-  return (job: Job) => (job.name === 'job.cancel' ? cancel(job) : settle(job));
+/**
+ * The settle queue carries provider updates (`job.settle`) and cancel requests (`job.cancel`).
+ * A 429 from the provider pauses the whole queue, on every worker, for as long as the provider
+ * asked, and puts the step back without using up one of its attempts (as dispatch does).
+ */
+function settleOrCancel(
+  settle: (job: Job) => Promise<unknown>,
+  cancel: (job: Job) => Promise<unknown>,
+  pause: { worker: () => Worker; fallbackMs: number; logger: Logger },
+) {
+  return async (job: Job) => {
+    try {
+      return await (job.name === 'job.cancel' ? cancel(job) : settle(job));
+    } catch (err) {
+      if (!(err instanceof InferenceError) || err.code !== 'PROVIDER_RATE_LIMITED') throw err;
+      const waitMs = err.retryAfterMs ?? pause.fallbackMs;
+      pause.logger.warn(
+        { waitMs, step: job.name, jobId: job.data?.jobId },
+        'provider rate limit: pausing settle',
+      );
+      await pause.worker().rateLimit(waitMs);
+      throw Worker.RateLimitError();
+    }
+  };
 }
 
 /** Start the dispatch and settle workers, and the background duties, on their own connections. */
@@ -220,6 +242,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   // A dead worker's step is noticed after the lock lapses; give each step a few chances.
   const lock = { lockDuration: options.lockMs, stalledInterval: options.lockMs, maxStalledCount: 3 };
   let dispatchWorker: Worker | undefined;
+  let settleWorker: Worker | undefined;
   const dispatch = new Worker(
     'dispatch',
     timeDispatch(
@@ -253,9 +276,19 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
         createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
       ),
       timeCancel(createCancelProcessor({ ...context, recheckMs: options.recheckMs })),
+      { worker: () => settleWorker!, fallbackMs: options.rateLimitFallbackMs, logger },
     ),
-    { ...lock, connection, prefix: keys.bullPrefix, concurrency: options.settleConcurrency, autorun: false },
+    {
+      ...lock,
+      connection,
+      prefix: keys.bullPrefix,
+      concurrency: options.settleConcurrency,
+      autorun: false,
+      // As for dispatch: a limiter that never limits, so a manual rateLimit() holds on every worker.
+      limiter: { max: 1_000_000_000, duration: 1000 },
+    },
   );
+  settleWorker = settle;
   // The reconciler: a job scheduler makes one pass per interval across all worker processes.
   const maintenanceQueue = new Queue('maintenance', { connection: producer, prefix: keys.bullPrefix });
   await maintenanceQueue.upsertJobScheduler(
