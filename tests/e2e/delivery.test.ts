@@ -104,6 +104,20 @@ describe('a submit whose answer is lost', () => {
   });
 });
 
+describe('transient submit errors', () => {
+  it('tries a dispatch DISPATCH_ATTEMPTS times when the provider cannot be reached, then fails the job', async () => {
+    // Nothing listens on port 1: the request never leaves, so trying again is safe.
+    const env = { INFERENCE_API_URL: 'http://127.0.0.1:1', DISPATCH_ATTEMPTS: '2' };
+    const s = await start({ worker: env, api: env, emulator: { stepMs: 10 } });
+    const job = await s.submit(body(s));
+    const done = await s.waitTerminal(job.id, 30_000);
+    expect(done).toMatchObject({ state: 'failed', error: { code: 'PROVIDER_UNAVAILABLE' } });
+    const [dispatch] = await s.queues.dispatch.getCompleted(0, -1);
+    expect(dispatch?.attemptsMade).toBe(2);
+    expect(await s.ledger.reservationOf(job.id)).toBeUndefined();
+  });
+});
+
 describe('provider pressure while settling', () => {
   it('waits out 429s on GET /tasks without using up the settle steps’ attempts', async () => {
     // Two reads a second at the provider: most settles meet a 429 at least once.

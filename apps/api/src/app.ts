@@ -106,6 +106,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     logger,
     prices: config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE,
     fairShareBuffer: config.FAIR_SHARE_BUFFER,
+    dispatchAttempts: config.DISPATCH_ATTEMPTS,
     callbackSecrets: config.CALLBACK_SECRETS,
     urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
     estimate: {

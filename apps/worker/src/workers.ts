@@ -51,6 +51,7 @@ export interface StartWorkersOptions {
   providerLimits: ProviderLimits;
   /** Dispatch jobs handed to BullMQ ahead of time; fairness is decided for the rest. */
   fairShareBuffer: number;
+  dispatchAttempts?: number;
   inFlightPollMs: number;
   maintenance: MaintenanceOptions;
   lockMs: number;
@@ -99,6 +100,7 @@ export function workerOptions(
       pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
     },
     fairShareBuffer: config.FAIR_SHARE_BUFFER,
+    dispatchAttempts: config.DISPATCH_ATTEMPTS,
     inFlightPollMs: config.IN_FLIGHT_POLL_MS,
     maintenance: {
       feedIntervalMs: config.FEED_INTERVAL_MS,
@@ -189,7 +191,11 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const store = new JobStore(producer, keys, options.reconcile.delays, options.eventRetentionMs);
   const ledger = new Ledger(producer, keys);
   const queues = createQueues(producer, keys);
-  const fair = new FairQueue(producer, keys, queues, { buffer: options.fairShareBuffer, logger });
+  const fair = new FairQueue(producer, keys, queues, {
+    buffer: options.fairShareBuffer,
+    ...(options.dispatchAttempts ? { dispatchAttempts: options.dispatchAttempts } : {}),
+    logger,
+  });
   const batches = new BatchStore(producer, keys, store);
   const budgets = new Budgets(producer, keys);
   // Signed callbacks to clients, when the deployment has signing secrets.

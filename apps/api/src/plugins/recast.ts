@@ -75,6 +75,7 @@ export interface RecastPluginOptions {
   logger: Logger;
   prices: PriceTable;
   fairShareBuffer: number;
+  dispatchAttempts?: number;
   urlPolicy: UrlPolicy;
   estimate: { fallbackSeconds: number; concurrency: number; timeoutMs: number; maxMoovBytes: number };
   limits?: Partial<JobSchemaLimits>;
@@ -99,7 +100,11 @@ export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPlugi
   );
   const queues = createQueues(redis, keys);
   const store = new JobStore(redis, keys, undefined, options.eventRetentionMs);
-  const fair = new FairQueue(redis, keys, queues, { buffer: options.fairShareBuffer, logger });
+  const fair = new FairQueue(redis, keys, queues, {
+    buffer: options.fairShareBuffer,
+    ...(options.dispatchAttempts ? { dispatchAttempts: options.dispatchAttempts } : {}),
+    logger,
+  });
   const notify = createNotifyQueue(redis, keys);
   const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
   const provider = options.provider

@@ -36,6 +36,11 @@ export const CommonConfigShape = {
   /** Dispatch jobs handed to BullMQ ahead of time; a newcomer tenant waits behind at most these. */
   FAIR_SHARE_BUFFER: envInt(1, 10_000).default(16),
   /**
+   * Tries of a job's dispatch step on transient provider errors (network, timeouts, 5xx), with
+   * exponential backoff and jitter from 2 s; 429s do not count. Then the job fails.
+   */
+  DISPATCH_ATTEMPTS: envInt(1, 100).default(8),
+  /**
    * Hosts (`name` or `name:port`, comma-separated) that URL fetches may reach although they
    * resolve to loopback or private addresses; everything else private is refused (SSRF guard).
    */

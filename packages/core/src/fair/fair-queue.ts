@@ -18,6 +18,8 @@ interface FairRedis extends Redis {
 export interface FairQueueOptions {
   /** How many dispatch jobs may wait in BullMQ at once; fairness is decided for the rest. */
   buffer: number;
+  /** Tries of each dispatch step (DISPATCH_ATTEMPTS); the catalog's default when unset. */
+  dispatchAttempts?: number;
   logger?: Logger;
 }
 
@@ -132,7 +134,10 @@ export class FairQueue {
   }
 
   private async handOver(members: string[]): Promise<void> {
-    const options = JOB_CATALOG['job.dispatch'].options;
+    const options = {
+      ...JOB_CATALOG['job.dispatch'].options,
+      ...(this.options.dispatchAttempts ? { attempts: this.options.dispatchAttempts } : {}),
+    };
     await this.queues.dispatch.addBulk(
       members.map((member) => {
         const [jobId, seq] = member.split('|') as [string, string];
