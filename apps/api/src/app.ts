@@ -53,6 +53,14 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   });
+  // Closing waits for requests in flight, but Node closes only the keep-alive connections idle at
+  // that instant: one whose request ends a moment later would hold the close for the whole
+  // keep-alive timeout (72 s). Close those too, as they go idle.
+  app.addHook('preClose', async () => {
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {
