@@ -80,6 +80,7 @@ const ROUTES: {
   { method: 'POST', url: () => '/v1/jobs', body: () => validJob, access: 'write' },
   { method: 'POST', url: () => `/v1/jobs/${jobA}/cancel`, access: 'write', owned: true },
   { method: 'GET', url: () => '/v1/stats', access: 'read' },
+  { method: 'GET', url: () => '/v1/limits', access: 'read' },
   { method: 'GET', url: () => '/v1/budgets', access: 'read' },
   {
     method: 'PUT',

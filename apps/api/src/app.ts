@@ -31,6 +31,7 @@ import eventRoutes from './routes/events/index.js';
 import fileRoutes from './routes/files/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
+import limitsRoutes from './routes/limits/index.js';
 import queueBoardRoutes from './routes/queues/index.js';
 import statsRoutes from './routes/stats/index.js';
 import tenantRoutes from './routes/tenants/index.js';
@@ -221,6 +222,16 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
       maxRows: config.MANIFEST_MAX_ROWS,
       maxLineBytes: config.MANIFEST_MAX_LINE_BYTES,
       maxErrors: config.MANIFEST_MAX_ERRORS,
+    },
+  });
+  await app.register(limitsRoutes, {
+    limits: {
+      manifest: {
+        max_bytes: config.MANIFEST_MAX_BYTES,
+        max_rows: config.MANIFEST_MAX_ROWS,
+        max_line_bytes: config.MANIFEST_MAX_LINE_BYTES,
+      },
+      max_images: config.MAX_IMAGES,
     },
   });
   await app.register(costRoutes);

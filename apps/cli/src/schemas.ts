@@ -120,3 +120,8 @@ export function doneOf(batch: Batch): number {
   const c = batch.counts;
   return (c.completed ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
 }
+
+/** GET /v1/limits: what the deployment accepts. */
+export const LimitsSchema = z.looseObject({
+  manifest: z.looseObject({ max_bytes: z.number(), max_rows: z.number() }),
+});

@@ -4,8 +4,8 @@ import { dirname, extname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
-import { EXIT, UsageError } from '../exit-codes.js';
-import { AcceptedSchema, type Quote, QuoteSchema } from '../schemas.js';
+import { ApiError, EXIT, UsageError } from '../exit-codes.js';
+import { AcceptedSchema, LimitsSchema, type Quote, QuoteSchema } from '../schemas.js';
 import { rewriteCsv, scanCsvLocalPaths } from '../uploads/csv-paths.js';
 import { rewriteManifest, scanLocalPaths } from '../uploads/manifest-paths.js';
 import { uploadLocalFiles } from '../uploads/upload-files.js';
@@ -41,6 +41,27 @@ export function contentTypeOf(path: string, format?: 'jsonl' | 'csv'): string {
   return CONTENT_TYPES[kind];
 }
 
+/**
+ * Refuse a manifest larger than the deployment takes before sending any of it (exit 7, as the
+ * API's own 413). The API would refuse it too, but only while the upload is under way, and a
+ * client still writing into a connection the server has closed can meet a reset before it reads
+ * that answer. A deployment without GET /v1/limits is left to answer for itself.
+ */
+async function refuseIfTooLarge(ctx: Context, manifest: string, size: number): Promise<void> {
+  const limits = await ctx.client.json(LimitsSchema, '/v1/limits').catch((err: unknown) => {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  });
+  const max = limits?.manifest.max_bytes;
+  if (max !== undefined && size > max) {
+    throw new ApiError(
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `${manifest} is ${size} bytes: over this deployment's MANIFEST_MAX_BYTES (${max} bytes); split it into several batches`,
+    );
+  }
+}
+
 /** How long validating (and probing) a large manifest may take before the API answers. */
 const UPLOAD_ANSWER_TIMEOUT_MS = 15 * 60_000;
 
@@ -55,6 +76,7 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
       throw new UsageError(`cannot read ${manifest}: ${err.code ?? err.message}`);
     },
   );
+  await refuseIfTooLarge(ctx, manifest, size);
   let body: Readable | undefined;
   let headers: Record<string, string> = { 'content-type': contentType, 'content-length': String(size) };
   // Local files named in `video` / `images` are uploaded first (once per content, resumable),

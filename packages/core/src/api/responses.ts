@@ -344,6 +344,18 @@ export const FileViewSchema = z
   })
   .meta({ id: 'File' });
 
+/** What this deployment accepts, so a client can refuse what is too large before sending it. */
+export const LimitsSchema = z
+  .strictObject({
+    manifest: z.strictObject({ max_bytes: z.int(), max_rows: z.int(), max_line_bytes: z.int() }),
+    uploads: z
+      .strictObject({ max_video_bytes: z.int(), max_image_bytes: z.int(), max_data_uri_bytes: z.int() })
+      .nullable()
+      .describe('null when file uploads are off (no provider key on the API)'),
+    max_images: z.int(),
+  })
+  .meta({ id: 'Limits' });
+
 /** The error answers a route can give, by status, each with the one error body. */
 export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBodySchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema]));
