@@ -67,3 +67,22 @@ describe('GET /v1/batches/:id/jobs paging', () => {
     expect(failed.pages).toBeGreaterThan(2);
   });
 });
+
+describe('POST /v1/batches content types', () => {
+  it('takes a JSONL manifest under each of its usual content types', async () => {
+    for (const type of [
+      'application/x-ndjson',
+      'application/ndjson',
+      'application/jsonl',
+      'application/x-jsonlines',
+    ]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/batches?dry_run=true',
+        headers: { ...auth, 'content-type': type },
+        payload: `${JSON.stringify(validJob)}\n`,
+      });
+      expect({ type, status: res.statusCode }).toEqual({ type, status: 200 });
+    }
+  });
+});

@@ -65,7 +65,7 @@ export async function* parseManifest(
   }
 }
 
-const JSONL_TYPES = new Set([
+export const JSONL_TYPES: ReadonlySet<string> = new Set([
   'application/x-ndjson',
   'application/ndjson',
   'application/jsonl',

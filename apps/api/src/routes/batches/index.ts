@@ -6,6 +6,7 @@ import {
   errorResponses,
   formatFromContentType,
   ingestBatch,
+  JSONL_TYPES,
   loadBatchView,
   type ManifestFormat,
   type ManifestLimits,
@@ -68,9 +69,7 @@ function unsupported(): AppError {
 export default async function batchRoutes(app: FastifyInstance, options: BatchRoutesOptions) {
   const limits = options.manifest;
   // Manifests are read as streams by the parser (which enforces the byte limit), never buffered.
-  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl', 'text/csv'], (_req, payload, done) =>
-    done(null, payload),
-  );
+  app.addContentTypeParser([...JSONL_TYPES, 'text/csv'], (_req, payload, done) => done(null, payload));
   // Multipart: one file part (the manifest, streamed like a bare body) and batch fields before it.
   // The parser meters bytes itself and names MANIFEST_MAX_BYTES; busboy's cap sits just above it.
   await app.register(multipart, {
