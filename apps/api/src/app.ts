@@ -174,22 +174,36 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     });
   }
   if (config.AUTH_FAILURES_MAX > 0) {
+    // Refused requests are counted in Redis (shared by every API process); an address past the
+    // limit is then refused from memory until the window ends, so requests that pass cost nothing.
     const failures = app.createRateLimit({
       max: config.AUTH_FAILURES_MAX,
       keyGenerator: (request) => `auth-failures:${request.ip}`,
     });
+    const blocked = new Map<string, number>();
     app.addHook('onRequest', async (request) => {
-      const seen = await failures(request, { increment: false });
-      if (!seen.isAllowed && seen.remaining === 0) {
-        throw new AppError(
-          'RATE_LIMITED',
-          `too many unauthenticated requests from this address: at most ${config.AUTH_FAILURES_MAX} per ${config.RATE_LIMIT_WINDOW_MS} ms`,
-          { statusCode: 429, retryable: true },
-        );
+      if (blocked.size === 0) return;
+      const until = blocked.get(request.ip);
+      if (until === undefined) return;
+      if (until <= Date.now() || isPublic(request)) {
+        if (until <= Date.now()) blocked.delete(request.ip);
+        return;
       }
+      throw new AppError(
+        'RATE_LIMITED',
+        `too many unauthenticated requests from this address: at most ${config.AUTH_FAILURES_MAX} per ${config.RATE_LIMIT_WINDOW_MS} ms`,
+        { statusCode: 429, retryable: true },
+      );
     });
-    app.addHook('onResponse', async (request, reply) => {
-      if (reply.statusCode === 401) await failures(request).catch(() => undefined);
+    // Counted before the refusal is sent, so the client's next request already meets the count.
+    app.addHook('onSend', async (request, reply) => {
+      if (reply.statusCode !== 401) return;
+      const seen = await failures(request).catch(() => undefined);
+      if (seen && !seen.isAllowed && seen.remaining === 0) {
+        // Bounded: a flood from many addresses must not grow this without end.
+        if (blocked.size >= 10_000) blocked.clear();
+        blocked.set(request.ip, Date.now() + seen.ttl);
+      }
     });
   }
   await app.register(authPlugin, {
