@@ -13,13 +13,18 @@ import type { LocalRef } from './manifest-paths.js';
 const UploadedSchema = z.object({ uri: z.string(), sha256: z.string(), deduped: z.boolean().optional() });
 
 /**
- * What earlier runs uploaded, next to the manifest: the uri of each content hash (for this API
- * and tenant), and the hash of each path by size and mtime (so an unchanged file is not read
- * again). Written after every upload, so an interrupted run resumes where it stopped.
+ * What earlier runs uploaded, next to the manifest: the uri of each content hash (for this API,
+ * tenant and key), and the hash of each path by size and mtime (so an unchanged file is not read
+ * again). Written after every upload, so an interrupted run resumes where it stopped. A uri is
+ * trusted without asking for STATE_TRUST_MS; older ones are confirmed with the API, which uploads
+ * again what the provider may have let go (UPLOAD_REUSE_SECONDS on the API).
  */
+const STATE_TRUST_MS = 24 * 3600_000;
+
 const StateSchema = z.object({
   version: z.literal(1),
   api: z.string(),
+  /** The tenant named, and a short hash of the key used: another key's uploads are not reused. */
   tenant: z.string(),
   files: z.record(z.string(), z.object({ uri: z.string(), size: z.number(), uploaded_at: z.string() })),
   paths: z.record(z.string(), z.object({ size: z.number(), mtime_ms: z.number(), sha256: z.string() })),
@@ -72,7 +77,10 @@ export async function uploadLocalFiles(
   refs: ReadonlyMap<string, LocalRef>,
 ): Promise<Map<string, string>> {
   const statePath = statePathOf(manifest);
-  const state = await loadState(statePath, ctx.client.baseUrl, ctx.config.tenant ?? 'default');
+  const keyTag = ctx.config.apiKey
+    ? `:${createHash('sha256').update(ctx.config.apiKey).digest('hex').slice(0, 16)}`
+    : '';
+  const state = await loadState(statePath, ctx.client.baseUrl, `${ctx.config.tenant ?? 'default'}${keyTag}`);
   const files: { path: string; size: number; mtimeMs: number }[] = [];
   for (const [path, ref] of refs) {
     const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
@@ -91,7 +99,10 @@ export async function uploadLocalFiles(
         ? known.sha256
         : await sha256Of(file.path);
     state.paths[file.path] = { size: file.size, mtime_ms: file.mtimeMs, sha256 };
-    const uploaded = state.files[sha256] ?? (await askApi(ctx, sha256, file.size));
+    const remembered = state.files[sha256];
+    const trusted =
+      remembered && Date.now() - Date.parse(remembered.uploaded_at) < STATE_TRUST_MS ? remembered : undefined;
+    const uploaded = trusted ?? (await askApi(ctx, sha256, file.size));
     if (uploaded) {
       state.files[sha256] = uploaded;
       uris.set(file.path, uploaded.uri);
