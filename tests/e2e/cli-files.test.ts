@@ -91,6 +91,21 @@ describe('recast submit with local files', () => {
     expect(fresh.code).toBe(0);
     expect(await requestsTo(s, '/files', 'POST')).toBe(3);
     expect(JSON.parse(readFileSync(`${file}.uploads.json`, 'utf8')).files).toBeTruthy();
+
+    // Days later: the API has forgotten its uploads (UPLOAD_REUSE_SECONDS), the state file has
+    // not. Its old uris are confirmed with the API first, which no longer knows them: sent again.
+    const statePath = `${file}.uploads.json`;
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as {
+      files: Record<string, { uploaded_at: string }>;
+    };
+    for (const entry of Object.values(state.files))
+      entry.uploaded_at = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    writeFileSync(statePath, JSON.stringify(state));
+    for (const key of await s.redis.keys(`${s.prefix}:upload:*`)) await s.redis.del(key);
+    const later = await recast(['submit', file], env);
+    expect(later.code).toBe(0);
+    expect(later.stderr).toContain('uploading 3 local file(s)');
+    expect(await requestsTo(s, '/files', 'POST')).toBe(6);
   });
 
   it('rewrites the local paths of a CSV manifest, keeping every row on its line', async () => {
