@@ -19,6 +19,7 @@ import {
   type PriceTable,
   ProviderGate,
   type ProviderLimits,
+  RateLimitBackoff,
   type ReconcileDelays,
   type Registry,
   type UrlPolicy,
@@ -158,14 +159,16 @@ export interface RunningWorkers {
 function settleOrCancel(
   settle: (job: Job) => Promise<unknown>,
   cancel: (job: Job) => Promise<unknown>,
-  pause: { worker: () => Worker; fallbackMs: number; logger: Logger },
+  pause: { worker: () => Worker; backoff: RateLimitBackoff; logger: Logger },
 ) {
   return async (job: Job) => {
     try {
-      return await (job.name === 'job.cancel' ? cancel(job) : settle(job));
+      const done = await (job.name === 'job.cancel' ? cancel(job) : settle(job));
+      pause.backoff.reset();
+      return done;
     } catch (err) {
       if (!(err instanceof InferenceError) || err.code !== 'PROVIDER_RATE_LIMITED') throw err;
-      const waitMs = err.retryAfterMs ?? pause.fallbackMs;
+      const waitMs = err.retryAfterMs ?? pause.backoff.next();
       pause.logger.warn(
         { waitMs, step: job.name, jobId: job.data?.jobId },
         'provider rate limit: pausing settle',
@@ -256,7 +259,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
         ...context,
         publicUrl: options.publicUrl,
         webhookSecret: options.webhookSecret,
-        rateLimitFallbackMs: options.rateLimitFallbackMs,
+        rateLimitBackoff: new RateLimitBackoff(options.rateLimitFallbackMs),
         inFlightPollMs: options.inFlightPollMs,
         worker: () => dispatchWorker!,
         orphans,
@@ -282,7 +285,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
         createSettleProcessor({ ...context, recheckMs: options.recheckMs, maxRechecks: options.maxRechecks }),
       ),
       timeCancel(createCancelProcessor({ ...context, recheckMs: options.recheckMs })),
-      { worker: () => settleWorker!, fallbackMs: options.rateLimitFallbackMs, logger },
+      { worker: () => settleWorker!, backoff: new RateLimitBackoff(options.rateLimitFallbackMs), logger },
     ),
     {
       ...lock,

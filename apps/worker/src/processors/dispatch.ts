@@ -9,6 +9,7 @@ import {
   type Logger,
   mayHaveReachedProvider,
   microUsdToUsd,
+  type RateLimitBackoff,
   type RecastMetrics,
   webhookUrl,
 } from '@recast/core';
@@ -20,7 +21,8 @@ import { adoptOrphan, findOrphan, type OrphanSearch } from '../orphans.js';
 export interface DispatchDeps extends WorkerContext {
   publicUrl: string;
   webhookSecret: string;
-  rateLimitFallbackMs: number;
+  /** Waits after a 429 that named none: exponential backoff with jitter (RATE_LIMIT_FALLBACK_MS up). */
+  rateLimitBackoff: RateLimitBackoff;
   /** How long dispatch waits before looking again when every in-flight slot is taken. */
   inFlightPollMs: number;
   /** The BullMQ worker running this processor: its manual rate limit pauses the whole queue. */
@@ -179,11 +181,12 @@ async function submit(
             cause: err,
           });
     const pauseMs =
-      error.code === 'PROVIDER_RATE_LIMITED' ? (error.retryAfterMs ?? deps.rateLimitFallbackMs) : 0;
+      error.code === 'PROVIDER_RATE_LIMITED' ? (error.retryAfterMs ?? deps.rateLimitBackoff.next()) : 0;
     await deps.gate.submitted(token, pauseMs);
     return handleSubmitError(deps, job, record, attempt, error, pauseMs, log);
   }
   await deps.gate.submitted(token);
+  deps.rateLimitBackoff.reset();
   // Only a job's first submit: a retry's or a re-run's wait includes the earlier attempts.
   if (attempt === 1 && !record.reruns) {
     deps.queueToSubmit?.observe(Math.max(0, Date.now() - Date.parse(record.created_at)) / 1000);

@@ -20,7 +20,13 @@ export {
   mayHaveReachedProvider,
   type ProviderErrorCode,
 } from './inference-error.js';
-export { DEFAULT_MAX_RETRY_AFTER_MS, type RateLimitInfo, readRateLimit, retryAfterMs } from './rate-limit.js';
+export {
+  DEFAULT_MAX_RETRY_AFTER_MS,
+  RateLimitBackoff,
+  type RateLimitInfo,
+  readRateLimit,
+  retryAfterMs,
+} from './rate-limit.js';
 export {
   isTerminalStatus,
   parseTaskStatus,

@@ -84,3 +84,29 @@ export function retryAfterMs(
   const reset = resetAtMs(headers, nowMs);
   return reset === undefined ? undefined : clamp(reset - nowMs, maxMs);
 }
+
+/**
+ * How long to wait after a 429 that named no wait (neither Retry-After nor X-RateLimit-Reset):
+ * exponential backoff with full jitter, as the provider's docs ask. Each such 429 in a row
+ * doubles the ceiling, from `baseMs` up to `maxMs`; a call that gets through resets it.
+ */
+export class RateLimitBackoff {
+  private streak = 0;
+
+  constructor(
+    private readonly baseMs: number,
+    private readonly maxMs = 60_000,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** The wait for one more 429 without a named wait: between half the ceiling and all of it. */
+  next(): number {
+    const ceiling = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.streak, 30));
+    this.streak++;
+    return Math.round(ceiling / 2 + this.random() * (ceiling / 2));
+  }
+
+  reset(): void {
+    this.streak = 0;
+  }
+}
