@@ -25,6 +25,9 @@ async function readEvents(
   const res = await fetch(url, { headers, signal: abort.signal });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/event-stream');
+  // A stream is an answer like any other: it carries the security headers too.
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
   const events: SseEvent[] = [];
   const decoder = new TextDecoder();
   let buffer = '';

@@ -86,6 +86,8 @@ export default async function eventRoutes(app: FastifyInstance, options: EventRo
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
+        // What the hooks set so far (security headers among them): a hijacked reply sends only this.
+        ...(reply.getHeaders() as Record<string, string>),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
