@@ -54,6 +54,22 @@ describe('reconciliation', () => {
   });
 });
 
+describe('reconciliation thresholds', () => {
+  it('takes a per-state threshold over the general one', async () => {
+    // Ten minutes in general, but half a second for a submitted or running task: recovered fast.
+    const worker = {
+      ...FAST_RECONCILE,
+      RECONCILE_AFTER_MS: '600000',
+      RECONCILE_SUBMITTED_AFTER_MS: '500',
+      RECONCILE_RUNNING_AFTER_MS: '500',
+    };
+    const s = await start({ worker, emulator: { stepMs: 10, faults: { webhookDropRate: 1 } } });
+    const job = await s.submit(body(s));
+    expect((await s.waitTerminal(job.id)).state).toBe('completed');
+    expect((await s.emulatorState()).webhooks.sent).toBe(0);
+  });
+});
+
 describe('crash-safe submission', () => {
   it('adopts the task a dead worker had submitted instead of submitting again', async () => {
     // No webhooks either: only the search of the provider's task list can find the orphan.

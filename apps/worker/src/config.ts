@@ -35,6 +35,10 @@ export const WorkerConfigSchema = z.object({
   RECONCILE_INTERVAL_MS: envInt(100).default(10_000),
   /** A submitted, running or cancelling job quiet this long is polled at the provider. */
   RECONCILE_AFTER_MS: envInt(100).default(300_000),
+  /** Per state, when one should differ from RECONCILE_AFTER_MS (cancelling: at most 60 s by default). */
+  RECONCILE_SUBMITTED_AFTER_MS: envInt(100).optional(),
+  RECONCILE_RUNNING_AFTER_MS: envInt(100).optional(),
+  RECONCILE_CANCELLING_AFTER_MS: envInt(100).optional(),
   /** A job stuck in `submitting` this long (its dispatch died) is checked for an orphan task. */
   ORPHAN_AFTER_MS: envInt(100).default(120_000),
   /** Jobs looked at per reconcile pass (each is one provider call: keep under its read limit). */

@@ -122,9 +122,9 @@ export function workerOptions(
       orphanScanPages: config.ORPHAN_SCAN_PAGES,
       delays: {
         submitting: config.ORPHAN_AFTER_MS,
-        submitted: config.RECONCILE_AFTER_MS,
-        running: config.RECONCILE_AFTER_MS,
-        cancelling: Math.min(config.RECONCILE_AFTER_MS, 60_000),
+        submitted: config.RECONCILE_SUBMITTED_AFTER_MS ?? config.RECONCILE_AFTER_MS,
+        running: config.RECONCILE_RUNNING_AFTER_MS ?? config.RECONCILE_AFTER_MS,
+        cancelling: config.RECONCILE_CANCELLING_AFTER_MS ?? Math.min(config.RECONCILE_AFTER_MS, 60_000),
       },
     },
     ...(config.OUTPUT_STORE
