@@ -239,7 +239,9 @@ export const BudgetListSchema = z
 
 const costTotals = {
   seconds: z.number(),
-  jobs: z.int(),
+  jobs: z
+    .int()
+    .describe('billed runs: a job counts once, plus once per billed failed attempt it retried and per re-run'),
   micro_usd: micro,
   usd,
   billing_mismatches: z.int().describe("jobs whose kept output's duration was not what was billed"),
