@@ -10,7 +10,6 @@ import {
   FairQueue,
   guardedDispatcher,
   type InferenceClient,
-  InferenceError,
   JobStore,
   Ledger,
   type Logger,
@@ -35,6 +34,7 @@ import { createDispatchProcessor } from './processors/dispatch.js';
 import { createReconcileProcessor } from './processors/reconcile.js';
 import { createRetainProcessor } from './processors/retain.js';
 import { createSettleProcessor } from './processors/settle.js';
+import { settleOrCancel } from './processors/settle-queue.js';
 
 export interface StartWorkersOptions {
   redisUrl: string;
@@ -149,34 +149,6 @@ export interface RunningWorkers {
   settle: Worker;
   context: WorkerContext;
   close(): Promise<void>;
-}
-
-/**
- * The settle queue carries provider updates (`job.settle`) and cancel requests (`job.cancel`).
- * A 429 from the provider pauses the whole queue, on every worker, for as long as the provider
- * asked, and puts the step back without using up one of its attempts (as dispatch does).
- */
-function settleOrCancel(
-  settle: (job: Job) => Promise<unknown>,
-  cancel: (job: Job) => Promise<unknown>,
-  pause: { worker: () => Worker; backoff: RateLimitBackoff; logger: Logger },
-) {
-  return async (job: Job) => {
-    try {
-      const done = await (job.name === 'job.cancel' ? cancel(job) : settle(job));
-      pause.backoff.reset();
-      return done;
-    } catch (err) {
-      if (!(err instanceof InferenceError) || err.code !== 'PROVIDER_RATE_LIMITED') throw err;
-      const waitMs = err.retryAfterMs ?? pause.backoff.next();
-      pause.logger.warn(
-        { waitMs, step: job.name, jobId: job.data?.jobId },
-        'provider rate limit: pausing settle',
-      );
-      await pause.worker().rateLimit(waitMs);
-      throw Worker.RateLimitError();
-    }
-  };
 }
 
 /** Start the dispatch and settle workers, and the background duties, on their own connections. */

@@ -241,7 +241,9 @@ const costTotals = {
   seconds: z.number(),
   jobs: z
     .int()
-    .describe('billed runs: a job counts once, plus once per billed failed attempt it retried and per re-run'),
+    .describe(
+      'billed runs: a job counts once, plus once per billed failed attempt it retried and per re-run',
+    ),
   micro_usd: micro,
   usd,
   billing_mismatches: z.int().describe("jobs whose kept output's duration was not what was billed"),
