@@ -222,6 +222,16 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const orphans = { maxPages: options.reconcile.orphanScanPages, pageSize: 100 };
   // A dead worker's step is noticed after the lock lapses; give each step a few chances.
   const lock = { lockDuration: options.lockMs, stalledInterval: options.lockMs, maxStalledCount: 3 };
+  // What the dispatch and settle workers share: the lock, the connection, and a limiter that never
+  // limits by itself (the provider gate counts) but makes BullMQ honour a manual rateLimit() (a
+  // 429's pause) on every worker of the queue, which it does only when a limiter is set.
+  const shared = {
+    ...lock,
+    connection,
+    prefix: keys.bullPrefix,
+    autorun: false,
+    limiter: { max: 1_000_000_000, duration: 1000 },
+  };
   let dispatchWorker: Worker | undefined;
   let settleWorker: Worker | undefined;
   const dispatch = new Worker(
@@ -238,16 +248,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
         queueToSubmit: metrics?.metrics.queueToSubmitSeconds,
       }),
     ),
-    {
-      ...lock,
-      connection,
-      prefix: keys.bullPrefix,
-      concurrency: options.dispatchConcurrency,
-      autorun: false,
-      // BullMQ honours a manual rateLimit() on every worker of the queue only when a limiter is
-      // set; this one never limits by itself (the provider gate does the counting).
-      limiter: { max: 1_000_000_000, duration: 1000 },
-    },
+    { ...shared, concurrency: options.dispatchConcurrency },
   );
   dispatchWorker = dispatch;
   const settle = new Worker(
@@ -259,15 +260,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       timeCancel(createCancelProcessor({ ...context, recheckMs: options.recheckMs })),
       { worker: () => settleWorker!, backoff: new RateLimitBackoff(options.rateLimitFallbackMs), logger },
     ),
-    {
-      ...lock,
-      connection,
-      prefix: keys.bullPrefix,
-      concurrency: options.settleConcurrency,
-      autorun: false,
-      // As for dispatch: a limiter that never limits, so a manual rateLimit() holds on every worker.
-      limiter: { max: 1_000_000_000, duration: 1000 },
-    },
+    { ...shared, concurrency: options.settleConcurrency },
   );
   settleWorker = settle;
   // The reconciler: a job scheduler makes one pass per interval across all worker processes.
