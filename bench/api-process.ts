@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@recast/core';
+import { freePort } from '@recast/core/testing/servers';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -1,4 +1,4 @@
-import { startPrivateRedis } from '@recast/core';
+import { startPrivateRedis } from '@recast/core/testing/servers';
 
 export interface BenchRedis {
   url: string;

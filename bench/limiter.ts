@@ -8,7 +8,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createKeys, ProviderGate, type ProviderLimits } from '@recast/core';
+import { createKeys } from '@recast/core/infra';
+import { ProviderGate, type ProviderLimits } from '@recast/core/provider';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { benchRedis, fmt, report } from './lib.js';

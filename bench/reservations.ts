@@ -5,7 +5,9 @@
  * settle's HGET and script), so INCRBY x2 and x3 in sequence are printed as well. Each round runs
  * on fresh keys and is checked afterwards: nothing left reserved, spent = pairs x amount.
  */
-import { BUDGET_WINDOWS, type BudgetScope, Budgets, createKeys, Ledger, utcDay } from '@recast/core';
+import { BUDGET_WINDOWS } from '@recast/core/contract';
+import { createKeys } from '@recast/core/infra';
+import { type BudgetScope, Budgets, Ledger, utcDay } from '@recast/core/money';
 import { Redis } from 'ioredis';
 import { benchRedis, fmt, measure, report } from './lib.js';
 

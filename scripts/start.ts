@@ -5,7 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { type PrivateRedis, redisServerBinary, startPrivateRedis } from '@recast/core';
+
+import { type PrivateRedis, redisServerBinary, startPrivateRedis } from '@recast/core/testing/servers';
 import { Redis } from 'ioredis';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

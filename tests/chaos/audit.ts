@@ -1,4 +1,4 @@
-import { costReport } from '@recast/core';
+import { costReport } from '@recast/core/money';
 import type { ChaosSystem, EmulatorState, EmulatorTask, JobRow } from './harness.js';
 import { isTerminal } from './harness.js';
 

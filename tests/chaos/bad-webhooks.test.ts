@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { newJobId, webhookToken } from '@recast/core';
+import { newJobId } from '@recast/core/model';
+import { webhookToken } from '@recast/core/provider';
 import { expect, it } from 'vitest';
 import { type ChaosSystem, printDetail, printSummary, startChaosSystem, took } from './harness.js';
 import { jobBody } from './jobs.js';

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { freePort, redisServerBinary } from '@recast/core';
+
+import { freePort, redisServerBinary } from '@recast/core/testing/servers';
 import { Redis } from 'ioredis';
 
 export interface ChaosRedisOptions {

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
-import { verifyWebhook } from '@recast/core';
+import { verifyWebhook } from '@recast/core/callbacks';
 import { startTestReceiver, waitFor } from '@recast/core/testing';
 import { describe, expect, it } from 'vitest';
 import { type System, systemPerTest } from './system.js';

@@ -1,4 +1,5 @@
-import { verifyWebhook, webhookUrl } from '@recast/core';
+import { verifyWebhook } from '@recast/core/callbacks';
+import { webhookUrl } from '@recast/core/provider';
 import { startTestReceiver, waitFor } from '@recast/core/testing';
 import { describe, expect, it } from 'vitest';
 import { type System, systemPerTest } from './system.js';

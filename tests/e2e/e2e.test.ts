@@ -1,4 +1,4 @@
-import { webhookToken } from '@recast/core';
+import { webhookToken } from '@recast/core/provider';
 import { describe, expect, it } from 'vitest';
 import { type System, systemPerTest } from './system.js';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { JobView } from '@recast/core';
+import type { JobView } from '@recast/core/contract';
 import { waitFor } from '@recast/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type System, systemPerTest } from './system.js';

@@ -15,7 +15,7 @@ import {
   JobViewSchema,
   StatsSchema,
   TenantViewSchema,
-} from '@recast/core';
+} from '@recast/core/contract';
 import { waitFor } from '@recast/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';

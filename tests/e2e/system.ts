@@ -1,22 +1,12 @@
 import { buildApp } from '@recast/api';
 import { loadConfig as loadApiConfig } from '@recast/api/config';
 import { startMetricsServer as startApiMetrics } from '@recast/api/metrics';
-import {
-  Budgets,
-  type CostGroup,
-  costReport,
-  createInferenceClient,
-  createKeys,
-  createMetrics,
-  createMetricsRegistry,
-  createQueues,
-  DEFAULT_PRICE_TABLE,
-  JobStore,
-  type JobView,
-  Ledger,
-  type Logger,
-  providerResponseObserver,
-} from '@recast/core';
+import type { JobView } from '@recast/core/contract';
+import { createKeys, type Logger } from '@recast/core/infra';
+import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
+import { createQueues, JobStore } from '@recast/core/model';
+import { Budgets, type CostGroup, costReport, DEFAULT_PRICE_TABLE, Ledger } from '@recast/core/money';
+import { createInferenceClient } from '@recast/core/provider';
 import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
 import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
 import { startWorkers, workerOptions } from '@recast/worker';

@@ -1,4 +1,5 @@
-import { ApiKeys, createMetricsRegistry } from '@recast/core';
+import { ApiKeys } from '@recast/core/auth';
+import { createMetricsRegistry } from '@recast/core/metrics';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, TEST_ADMIN_KEY, validJob } from './test/build-test-app.js';

@@ -1,14 +1,10 @@
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
-import {
-  AppError,
-  createMetrics,
-  createOutputStore,
-  DEFAULT_PRICE_TABLE,
-  type Logger,
-  parsePriceTable,
-  type Registry,
-} from '@recast/core';
+import { AppError } from '@recast/core/errors';
+import { createOutputStore } from '@recast/core/files';
+import type { Logger } from '@recast/core/infra';
+import { createMetrics, type Registry } from '@recast/core/metrics';
+import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,

@@ -1,4 +1,5 @@
-import { type Logger, type Registry, renderMetrics } from '@recast/core';
+import type { Logger } from '@recast/core/infra';
+import { type Registry, renderMetrics } from '@recast/core/metrics';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { z } from 'zod';
 

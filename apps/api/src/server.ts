@@ -1,4 +1,5 @@
-import { checkEvictionPolicy, createLogger, createMetricsRegistry } from '@recast/core';
+import { checkEvictionPolicy, createLogger } from '@recast/core/infra';
+import { createMetricsRegistry } from '@recast/core/metrics';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';

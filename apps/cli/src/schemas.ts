@@ -104,16 +104,8 @@ export const ErrorBodySchema = z.object({
   }),
 });
 
-/** Terminal batch statuses: nothing moves any more (until a retry reopens the batch). */
-export const FINISHED_STATUSES = ['completed', 'completed_with_errors', 'cancelled'] as const;
-export const BATCH_STATUSES = [
-  'queued',
-  'in_progress',
-  'completed',
-  'completed_with_errors',
-  'cancelling',
-  'cancelled',
-] as const;
+/** Batch statuses, from the API's contract (one list for the server, the CLI and the dashboard). */
+export { BATCH_STATUSES, FINISHED_BATCH_STATUSES as FINISHED_STATUSES } from '@recast/core/contract';
 
 /** How many rows are over: the progress bar's value. */
 export function doneOf(batch: Batch): number {

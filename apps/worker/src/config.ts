@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { CommonConfigShape, envInt, parseConfig } from '@recast/core';
+import { CommonConfigShape, envInt, parseConfig } from '@recast/core/config';
 import { z } from 'zod';
 
 export const WorkerConfigSchema = z.object({

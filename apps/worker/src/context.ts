@@ -1,17 +1,9 @@
-import type {
-  BatchStore,
-  BudgetParking,
-  Budgets,
-  FairQueue,
-  InferenceClient,
-  JobStore,
-  Ledger,
-  Logger,
-  NotifyQueue,
-  PriceTable,
-  ProviderGate,
-  Queues,
-} from '@recast/core';
+import type { BatchStore } from '@recast/core/batches';
+import type { Logger } from '@recast/core/infra';
+import type { JobStore, NotifyQueue, Queues } from '@recast/core/model';
+import type { Budgets, Ledger, PriceTable } from '@recast/core/money';
+import type { InferenceClient, ProviderGate } from '@recast/core/provider';
+import type { BudgetParking, FairQueue } from '@recast/core/scheduling';
 
 /** What every processor works with; built once per worker process (see workers.ts). */
 export interface WorkerContext {

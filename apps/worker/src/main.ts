@@ -1,14 +1,7 @@
-import {
-  checkEvictionPolicy,
-  createInferenceClient,
-  createLogger,
-  createMetrics,
-  createMetricsRegistry,
-  createRedis,
-  DEFAULT_PRICE_TABLE,
-  parsePriceTable,
-  providerResponseObserver,
-} from '@recast/core';
+import { checkEvictionPolicy, createLogger, createRedis } from '@recast/core/infra';
+import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
+import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
+import { createInferenceClient } from '@recast/core/provider';
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from './config.js';
 import { startMetricsServer } from './metrics/index.js';

@@ -1,4 +1,6 @@
-import { type Charge, type JobRecord, notifyFinished } from '@recast/core';
+import { notifyFinished } from '@recast/core/callbacks';
+import type { JobRecord } from '@recast/core/model';
+import type { Charge } from '@recast/core/money';
 import type { WorkerContext } from './context.js';
 
 type Deps = Pick<

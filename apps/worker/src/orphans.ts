@@ -1,5 +1,8 @@
-import type { InferenceClient, JobRecord, Logger, Task } from '@recast/core';
-import { enqueueSettle, isTerminalStatus } from '@recast/core';
+import type { Logger } from '@recast/core/infra';
+import type { JobRecord } from '@recast/core/model';
+import { enqueueSettle } from '@recast/core/model';
+import type { InferenceClient, Task } from '@recast/core/provider';
+import { isTerminalStatus } from '@recast/core/provider';
 import type { WorkerContext } from './context.js';
 
 export interface OrphanSearch {

@@ -1,28 +1,17 @@
+import { BatchStore, loadBatchView } from '@recast/core/batches';
+import { createOutputStore, type OutputStore } from '@recast/core/files';
+import { createKeys, createRedis, type Logger } from '@recast/core/infra';
+import type { Registry } from '@recast/core/metrics';
+import { createQueues, JobStore, type ReconcileDelays } from '@recast/core/model';
+import { BillingChecks, Budgets, Ledger, type PriceTable } from '@recast/core/money';
+import { guardedDispatcher, type UrlPolicy } from '@recast/core/net';
 import {
-  BatchStore,
-  BillingChecks,
-  BudgetParking,
-  Budgets,
-  createKeys,
-  createOutputStore,
-  createQueues,
-  createRedis,
-  FairQueue,
-  guardedDispatcher,
   type InferenceClient,
-  JobStore,
-  Ledger,
-  type Logger,
-  loadBatchView,
-  type OutputStore,
-  type PriceTable,
   ProviderGate,
   type ProviderLimits,
   RateLimitBackoff,
-  type ReconcileDelays,
-  type Registry,
-  type UrlPolicy,
-} from '@recast/core';
+} from '@recast/core/provider';
+import { BudgetParking, FairQueue } from '@recast/core/scheduling';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { WorkerConfig } from './config.js';
 import type { WorkerContext } from './context.js';

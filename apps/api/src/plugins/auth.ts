@@ -1,4 +1,8 @@
-import { ApiKeys, AppError, type Logger, type Principal, type Role, TENANT_PATTERN } from '@recast/core';
+import { ApiKeys, type Principal } from '@recast/core/auth';
+import type { Role } from '@recast/core/contract';
+import { AppError } from '@recast/core/errors';
+import type { Logger } from '@recast/core/infra';
+import { TENANT_PATTERN } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 

@@ -1,4 +1,4 @@
-import { AppError, isAppError } from '@recast/core';
+import { AppError, isAppError } from '@recast/core/errors';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 

@@ -1,34 +1,22 @@
+import { BatchStore } from '@recast/core/batches';
+import { EventLog } from '@recast/core/events';
+import { type FileInputLimits, FileUploader, type OutputStore, sweepStaleSpools } from '@recast/core/files';
+import { createKeys, createRedis, type Keys, type Logger, waitForRedis } from '@recast/core/infra';
+import { JobCreator } from '@recast/core/intake';
+import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
 import {
-  BatchStore,
-  Budgets,
-  createDurationEstimator,
-  createInferenceClient,
-  createKeys,
   createNotifyQueue,
   createQueues,
-  createRedis,
   DEFAULT_JOB_SCHEMA_LIMITS,
-  type DurationEstimator,
-  EventLog,
-  FairQueue,
-  type FileInputLimits,
-  FileUploader,
-  JobCreator,
   type JobSchemaLimits,
   JobStore,
-  type Keys,
-  Ledger,
-  type Logger,
   type NotifyQueue,
-  type OutputStore,
-  type PriceTable,
-  ProviderGate,
-  type ProviderLimits,
   type Queues,
-  sweepStaleSpools,
-  type UrlPolicy,
-  waitForRedis,
-} from '@recast/core';
+} from '@recast/core/model';
+import { Budgets, Ledger, type PriceTable } from '@recast/core/money';
+import type { UrlPolicy } from '@recast/core/net';
+import { createInferenceClient, ProviderGate, type ProviderLimits } from '@recast/core/provider';
+import { FairQueue } from '@recast/core/scheduling';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';

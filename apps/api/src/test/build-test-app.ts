@@ -1,4 +1,4 @@
-import type { Registry } from '@recast/core';
+import type { Registry } from '@recast/core/metrics';
 import { testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';

@@ -1,19 +1,10 @@
+import { JOB_STATES } from '@recast/core/contract';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { type Batch, doneOf } from '../schemas.js';
 
-/** Job states in lifecycle order; any state a newer server adds is listed after them. */
-const STATE_ORDER = [
-  'queued',
-  'waiting_budget',
-  'submitting',
-  'submitted',
-  'running',
-  'cancelling',
-  'completed',
-  'failed',
-  'cancelled',
-];
+/** Job states in the contract's order; any state a newer server adds is listed after them. */
+const STATE_ORDER: readonly string[] = JOB_STATES;
 
 export function printBatch(ctx: Context, batch: Batch): void {
   const { out } = ctx;

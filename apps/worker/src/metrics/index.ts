@@ -1,18 +1,13 @@
+import { createRedis, type Keys, type Logger, waitForRedis } from '@recast/core/infra';
 import {
   createMetrics,
-  createNotifyQueue,
-  createQueues,
-  createRedis,
-  InferenceError,
-  type Keys,
-  type Logger,
-  type ProviderLimits,
   type RecastMetrics,
   type Registry,
   registerClusterCollectors,
   timeStep,
-  waitForRedis,
-} from '@recast/core';
+} from '@recast/core/metrics';
+import { createNotifyQueue, createQueues } from '@recast/core/model';
+import { InferenceError, type ProviderLimits } from '@recast/core/provider';
 import { type Job, RateLimitError } from 'bullmq';
 
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from './server.js';

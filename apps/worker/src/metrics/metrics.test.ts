@@ -1,4 +1,5 @@
-import { createMetricsRegistry, InferenceError } from '@recast/core';
+import { createMetricsRegistry } from '@recast/core/metrics';
+import { InferenceError } from '@recast/core/provider';
 import { testLogger } from '@recast/core/testing';
 import { RateLimitError } from 'bullmq';
 import { describe, expect, it } from 'vitest';

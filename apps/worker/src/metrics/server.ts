@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Logger, type Registry, renderMetrics } from '@recast/core';
+import type { Logger } from '@recast/core/infra';
+import { type Registry, renderMetrics } from '@recast/core/metrics';
 
 export interface MetricsServerOptions {
   registry: Registry;

@@ -1,17 +1,14 @@
+import type { BatchView } from '@recast/core/batches';
+import { createCallbackSender } from '@recast/core/callbacks';
+import { createRedis, type Keys, type Logger } from '@recast/core/infra';
 import {
-  type BatchView,
-  createCallbackSender,
   createNotifyQueue,
-  createRedis,
   type JobStore,
-  type Keys,
-  type Logger,
-  type LookupFn,
   NOTIFY_QUEUE,
   type NotifyPayload,
   type NotifyQueue,
-  type UrlPolicy,
-} from '@recast/core';
+} from '@recast/core/model';
+import type { LookupFn, UrlPolicy } from '@recast/core/net';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createNotifyProcessor } from './processor.js';

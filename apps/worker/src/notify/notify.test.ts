@@ -1,19 +1,11 @@
 import { Writable } from 'node:stream';
-import {
-  BatchStore,
-  Budgets,
-  createKeys,
-  createLogger,
-  enqueueJobCallback,
-  generateWebhookSecret,
-  type JobRecord,
-  JobStore,
-  jobView,
-  Ledger,
-  type LookupFn,
-  loadBatchView,
-  verifyWebhook,
-} from '@recast/core';
+import { BatchStore, loadBatchView } from '@recast/core/batches';
+import { enqueueJobCallback, generateWebhookSecret, verifyWebhook } from '@recast/core/callbacks';
+import { jobView } from '@recast/core/contract';
+import { createKeys, createLogger } from '@recast/core/infra';
+import { type JobRecord, JobStore } from '@recast/core/model';
+import { Budgets, Ledger } from '@recast/core/money';
+import type { LookupFn } from '@recast/core/net';
 import {
   queuedJobRecord,
   startTestReceiver,

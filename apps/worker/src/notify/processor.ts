@@ -1,15 +1,8 @@
-import {
-  assertNever,
-  type BatchView,
-  batchCallbackBody,
-  type CallbackSender,
-  type JobStore,
-  jobCallbackBody,
-  type Logger,
-  type NotifyPayload,
-  NotifyPayloadSchema,
-  redactUrl,
-} from '@recast/core';
+import type { BatchView } from '@recast/core/batches';
+import { batchCallbackBody, type CallbackSender, jobCallbackBody, redactUrl } from '@recast/core/callbacks';
+import { assertNever } from '@recast/core/errors';
+import type { Logger } from '@recast/core/infra';
+import { type JobStore, type NotifyPayload, NotifyPayloadSchema } from '@recast/core/model';
 import { type Job, UnrecoverableError } from 'bullmq';
 
 export interface NotifyDeps {

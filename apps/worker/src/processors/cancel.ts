@@ -1,4 +1,5 @@
-import { CancelPayloadSchema, enqueueSettle, isTerminalStatus } from '@recast/core';
+import { CancelPayloadSchema, enqueueSettle } from '@recast/core/model';
+import { isTerminalStatus } from '@recast/core/provider';
 import type { Job } from 'bullmq';
 import type { WorkerContext } from '../context.js';
 

@@ -1,18 +1,15 @@
+import type { Logger } from '@recast/core/infra';
+import type { RecastMetrics } from '@recast/core/metrics';
+import { DispatchPayloadSchema, enqueueSettle, isTerminalState, type JobRecord } from '@recast/core/model';
+import { microUsdToUsd } from '@recast/core/money';
 import {
-  DispatchPayloadSchema,
-  enqueueSettle,
   type InferenceClient,
   InferenceError,
-  isTerminalState,
   isTerminalStatus,
-  type JobRecord,
-  type Logger,
   mayHaveReachedProvider,
-  microUsdToUsd,
   type RateLimitBackoff,
-  type RecastMetrics,
   webhookUrl,
-} from '@recast/core';
+} from '@recast/core/provider';
 import { type Job, Worker } from 'bullmq';
 import type { WorkerContext } from '../context.js';
 import { notifyTerminal, releaseUnbilled } from '../money.js';

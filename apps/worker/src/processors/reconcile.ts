@@ -1,4 +1,6 @@
-import { enqueueSettle, InferenceError, isTerminalStatus, type JobRecord, type Logger } from '@recast/core';
+import type { Logger } from '@recast/core/infra';
+import { enqueueSettle, type JobRecord } from '@recast/core/model';
+import { InferenceError, isTerminalStatus } from '@recast/core/provider';
 import type { WorkerContext } from '../context.js';
 import { releaseUnbilled } from '../money.js';
 import { adoptOrphan, findOrphan, type OrphanSearch } from '../orphans.js';

@@ -1,13 +1,8 @@
-import {
-  type BillingChecks,
-  isAppError,
-  type JobStore,
-  type Logger,
-  type RetainOptions,
-  RetainPayloadSchema,
-  retainOutput,
-  utcDay,
-} from '@recast/core';
+import { isAppError } from '@recast/core/errors';
+import { type RetainOptions, retainOutput } from '@recast/core/files';
+import type { Logger } from '@recast/core/infra';
+import { type JobStore, RetainPayloadSchema } from '@recast/core/model';
+import { type BillingChecks, utcDay } from '@recast/core/money';
 import type { Job } from 'bullmq';
 
 export interface RetainDeps {

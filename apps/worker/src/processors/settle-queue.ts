@@ -1,4 +1,5 @@
-import { InferenceError, type Logger, type RateLimitBackoff } from '@recast/core';
+import type { Logger } from '@recast/core/infra';
+import { InferenceError, type RateLimitBackoff } from '@recast/core/provider';
 import { type Job, Worker } from 'bullmq';
 
 /**

@@ -1,19 +1,15 @@
+import type { JobState } from '@recast/core/contract';
+import type { Logger } from '@recast/core/infra';
+import { enqueueRetain, enqueueSettle, type JobRecord, SettlePayloadSchema } from '@recast/core/model';
+import { costOf, utcDay } from '@recast/core/money';
 import {
   billedSeconds,
-  costOf,
-  enqueueRetain,
-  enqueueSettle,
   type InferenceClient,
   isTerminalStatus,
-  type JobRecord,
-  type JobState,
-  type Logger,
   outputVideoUrl,
-  SettlePayloadSchema,
   type TaskStatusName,
   taskError,
-  utcDay,
-} from '@recast/core';
+} from '@recast/core/provider';
 import type { Job } from 'bullmq';
 import type { WorkerContext } from '../context.js';
 import { chargeBilled, releaseUnbilled } from '../money.js';

@@ -4,15 +4,7 @@ import { ulid } from 'ulid';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { Keys } from '../infra/keys.js';
-import { TENANT_PATTERN } from '../jobs/submit.js';
-
-/**
- * Roles, widest first. `admin`: everything, every tenant (and key management). `submitter`:
- * submit, cancel and retry, and read its own tenant. `viewer`: read its own tenant.
- */
-export const ROLES = ['admin', 'submitter', 'viewer'] as const;
-export const RoleSchema = z.enum(ROLES, { message: 'must be "admin", "submitter" or "viewer"' });
-export type Role = z.infer<typeof RoleSchema>;
+import { type Role, RoleSchema, TENANT_PATTERN } from '../model/access.js';
 
 /** What a request may do, and for whom: decided by its API key. */
 export interface Principal {

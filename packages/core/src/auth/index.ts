@@ -1,1 +1,2 @@
+/** API keys: hashed, per tenant and role. */
 export * from './api-keys.js';

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { FairQueue } from '../fair/fair-queue.js';
-import { newBatchId } from '../ids.js';
 import { createKeys } from '../infra/keys.js';
-import { createQueues } from '../jobs/catalog.js';
-import { JobStore } from '../jobs/job-store.js';
+import { createQueues } from '../model/catalog.js';
+import { newBatchId } from '../model/ids.js';
+import { JobStore } from '../model/job-store.js';
+import { FairQueue } from '../scheduling/fair-queue.js';
 import { queuedJobRecord, testRedisClient, uniquePrefix } from '../testing/index.js';
 import { type BatchRecord, BatchStore } from './batch-store.js';
 

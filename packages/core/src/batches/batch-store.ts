@@ -1,22 +1,11 @@
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
-import type { FairQueue } from '../fair/fair-queue.js';
 import type { Keys } from '../infra/keys.js';
 import { loadLua } from '../infra/lua.js';
-import type { JobStore } from '../jobs/job-store.js';
-import { decodeRecord, encodeFields, type JobRecord } from '../jobs/record.js';
-import { JOB_STATES, type JobState } from '../jobs/states.js';
-
-export const BATCH_STATUSES = [
-  'validating',
-  'queued',
-  'in_progress',
-  'completed',
-  'completed_with_errors',
-  'cancelling',
-  'cancelled',
-] as const;
-export type BatchStatus = (typeof BATCH_STATUSES)[number];
+import type { JobStore } from '../model/job-store.js';
+import { decodeRecord, encodeFields, type JobRecord } from '../model/record.js';
+import { type BatchStatus, JOB_STATES, type JobState } from '../model/states.js';
+import type { FairQueue } from '../scheduling/fair-queue.js';
 
 /** What is stored of a batch (its counters live next to it; its status is derived from them). */
 export interface BatchRecord {
@@ -109,7 +98,7 @@ export class BatchStore {
     if (!('recastCreateMany' in redis)) {
       redis.defineCommand(
         'recastCreateMany',
-        loadLua(new URL('../jobs/lua/create-many-n.lua', import.meta.url)),
+        loadLua(new URL('../model/lua/create-many-n.lua', import.meta.url)),
       );
       redis.defineCommand('recastStaged', loadLua(new URL('./lua/staged-2.lua', import.meta.url)));
     }

@@ -1,5 +1,5 @@
 import { AppError } from '../errors/app-error.js';
-import { type CancelDeps, cancelJob } from '../jobs/cancel.js';
+import { type CancelDeps, cancelJob } from '../intake/cancel.js';
 import type { BatchStore } from './batch-store.js';
 
 export interface BatchCancelTally {

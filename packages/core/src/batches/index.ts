@@ -1,3 +1,4 @@
+/** Batches: a manifest ingested as rows, its record and counters, its view, cancel and retry. */
 export * from './batch-store.js';
 export * from './cancel.js';
 export * from './ingest.js';

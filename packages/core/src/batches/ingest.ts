@@ -1,20 +1,20 @@
-import type { Budgets } from '../budget/budgets.js';
-import type { BudgetWindow } from '../budget/scopes.js';
 import { AppError } from '../errors/app-error.js';
-import type { FairQueue } from '../fair/fair-queue.js';
-import { newBatchId, newJobId } from '../ids.js';
-import type { JobRecord } from '../jobs/record.js';
-import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits, splitJobRequest } from '../jobs/schema.js';
-import type { JobEstimator } from '../jobs/submit.js';
+import type { JobEstimator } from '../intake/submit.js';
 import {
   type ManifestFormat,
   type ManifestLimits,
   type ManifestRow,
   type ManifestRowError,
   parseManifest,
-} from '../manifest/index.js';
+} from '../manifests/index.js';
+import { newBatchId, newJobId } from '../model/ids.js';
+import type { JobRecord } from '../model/record.js';
+import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits, splitJobRequest } from '../model/schema.js';
+import type { Budgets } from '../money/budgets.js';
+import { costOf, type PriceTable } from '../money/price-table.js';
+import type { BudgetWindow } from '../money/scopes.js';
 import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
-import { costOf, type PriceTable } from '../pricing/price-table.js';
+import type { FairQueue } from '../scheduling/fair-queue.js';
 import type { BatchRecord, BatchStore } from './batch-store.js';
 
 export interface IngestDeps {

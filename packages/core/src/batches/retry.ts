@@ -1,5 +1,5 @@
-import type { FairQueue } from '../fair/fair-queue.js';
-import type { JobStore } from '../jobs/job-store.js';
+import type { JobStore } from '../model/job-store.js';
+import type { FairQueue } from '../scheduling/fair-queue.js';
 import type { BatchStore } from './batch-store.js';
 
 export interface RetryResult {

@@ -1,6 +1,6 @@
-import type { Budgets } from '../budget/budgets.js';
-import type { Ledger } from '../ledger/ledger.js';
-import { microUsdToUsd } from '../pricing/price-table.js';
+import type { Budgets } from '../money/budgets.js';
+import type { Ledger } from '../money/ledger.js';
+import { microUsdToUsd } from '../money/price-table.js';
 import {
   type BatchCounts,
   type BatchRecord,

@@ -1,3 +1,4 @@
+/** Callbacks: signed (Standard Webhooks) job and batch callbacks to clients. */
 export * from './notify.js';
 export * from './payloads.js';
 export * from './sender.js';

@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobView } from '../contract/job-view.js';
 import { createKeys } from '../infra/keys.js';
-import { JOB_STATES } from '../jobs/states.js';
-import { jobView } from '../jobs/view.js';
-import { queuedJobRecord, testRedisClient, uniquePrefix } from '../testing/index.js';
 import {
   createNotifyQueue,
-  enqueueJobCallback,
-  jobCallbackEvent,
   NOTIFY_JOB_OPTIONS,
   NotifyPayloadSchema,
   type NotifyQueue,
-} from './notify.js';
+} from '../model/catalog.js';
+import { JOB_STATES } from '../model/states.js';
+import { queuedJobRecord, testRedisClient, uniquePrefix } from '../testing/index.js';
+import { enqueueJobCallback, jobCallbackEvent } from './notify.js';
 import { jobCallbackBody } from './payloads.js';
 
 const redis = testRedisClient();

@@ -1,71 +1,15 @@
-import { type ConnectionOptions, type DefaultJobOptions, type Job, type JobsOptions, Queue } from 'bullmq';
-import { z } from 'zod';
-import type { Keys } from '../infra/keys.js';
-import { bullJobId } from '../jobs/catalog.js';
-import type { JobRecord } from '../jobs/record.js';
-import type { JobState } from '../jobs/states.js';
-
-/**
- * The `notify` queue: one BullMQ job per callback message. It lives here rather than in
- * jobs/catalog.ts because batches will send callbacks through it too; the payload is a
- * discriminated union on `kind` so a `batch` member can join without touching the job one.
- */
-export const NOTIFY_QUEUE = 'notify';
-export const JOB_NOTIFY_NAME = 'job.notify';
-
-export const JOB_CALLBACK_EVENTS = ['job.completed', 'job.failed', 'job.cancelled'] as const;
-export type JobCallbackEvent = (typeof JOB_CALLBACK_EVENTS)[number];
-
-export const JobNotifyPayloadSchema = z.object({
-  kind: z.literal('job'),
-  jobId: z.string(),
-  event: z.enum(JOB_CALLBACK_EVENTS),
-  /** The `webhook-id`: the same on every retry, so receivers can dedupe on it. */
-  messageId: z.string(),
-});
-export const BATCH_NOTIFY_NAME = 'batch.notify';
-export const BATCH_CALLBACK_EVENTS = [
-  'batch.completed',
-  'batch.completed_with_errors',
-  'batch.cancelled',
-] as const;
-export type BatchCallbackEvent = (typeof BATCH_CALLBACK_EVENTS)[number];
-
-export const BatchNotifyPayloadSchema = z.object({
-  kind: z.literal('batch'),
-  batchId: z.string(),
-  event: z.enum(BATCH_CALLBACK_EVENTS),
-  messageId: z.string(),
-});
-export const NotifyPayloadSchema = z.discriminatedUnion('kind', [
-  JobNotifyPayloadSchema,
-  BatchNotifyPayloadSchema,
-]);
-export type NotifyPayload = z.infer<typeof NotifyPayloadSchema>;
-
-/**
- * 13 attempts: the first, then 12 retries after 15 s, 30 s, 1 min, ... 8.5 h (exponential, base
- * 15 s), so a receiver that is down gets until about 17 h after the event to come back. Jitter
- * only shortens a wait (BullMQ draws it from [delay × (1 − jitter), delay]), and spreads the
- * retries of a burst of callbacks when a receiver recovers. Retention as in jobs/catalog.ts;
- * failed callbacks stay a week so an operator can see them.
- */
-export const NOTIFY_JOB_OPTIONS = {
-  attempts: 13,
-  backoff: { type: 'exponential', delay: 15_000, jitter: 0.2 },
-  removeOnComplete: { age: 24 * 3600, count: 50_000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
-} as const satisfies DefaultJobOptions;
-
-export type NotifyQueue = Queue<NotifyPayload>;
-
-export function createNotifyQueue(connection: ConnectionOptions, keys: Keys): NotifyQueue {
-  return new Queue<NotifyPayload>(NOTIFY_QUEUE, {
-    connection,
-    prefix: keys.bullPrefix,
-    defaultJobOptions: NOTIFY_JOB_OPTIONS,
-  });
-}
+import type { Job, JobsOptions } from 'bullmq';
+import {
+  BATCH_NOTIFY_NAME,
+  type BatchCallbackEvent,
+  bullJobId,
+  JOB_NOTIFY_NAME,
+  type JobCallbackEvent,
+  type NotifyPayload,
+  type NotifyQueue,
+} from '../model/catalog.js';
+import type { JobRecord } from '../model/record.js';
+import type { JobState } from '../model/states.js';
 
 /** The callback event for a terminal state, undefined for any other. */
 export function jobCallbackEvent(state: JobState): JobCallbackEvent | undefined {

@@ -1,7 +1,7 @@
 import type { BatchView } from '../batches/view.js';
-import type { JobRecord } from '../jobs/record.js';
-import { type JobView, jobView } from '../jobs/view.js';
-import type { BatchCallbackEvent, JobCallbackEvent } from './notify.js';
+import { type JobView, jobView } from '../contract/job-view.js';
+import type { BatchCallbackEvent, JobCallbackEvent } from '../model/catalog.js';
+import type { JobRecord } from '../model/record.js';
 
 /** The envelope Standard Webhooks recommends: what happened, when, and the object it happened to. */
 export interface CallbackEnvelope<TType extends string, TData> {

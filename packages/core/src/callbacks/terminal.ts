@@ -1,7 +1,8 @@
 import type { BatchViewDeps } from '../batches/view.js';
 import { loadBatchView } from '../batches/view.js';
-import type { JobRecord } from '../jobs/record.js';
-import { enqueueBatchCallback, enqueueJobCallback, type NotifyQueue } from './notify.js';
+import type { NotifyQueue } from '../model/catalog.js';
+import type { JobRecord } from '../model/record.js';
+import { enqueueBatchCallback, enqueueJobCallback } from './notify.js';
 
 /**
  * A job reached a terminal state, here or in any other process: queue its own callback (when it

@@ -1,3 +1,4 @@
+/** File inputs and kept outputs: sniffing, spooling, provider uploads, the output store, retention. */
 export * from './byte-range.js';
 export * from './file-inputs.js';
 export * from './output-store.js';

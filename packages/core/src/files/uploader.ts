@@ -3,11 +3,11 @@ import type { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
-import type { FileRecordRequest } from '../inference/inference-client.js';
-import type { FileRecordWire } from '../inference/wire-schemas.js';
 import type { Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
 import { redact } from '../media/range-reader.js';
+import type { FileRecordRequest } from '../provider/inference-client.js';
+import type { FileRecordWire } from '../provider/wire-schemas.js';
 import { MEDIA_KINDS, type MediaKind } from './sniff.js';
 import type { SpooledFile } from './spool.js';
 

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, startPrivateRedis } from '../testing/private-redis.js';
 import { createLogger } from './logger.js';
-import { freePort, startPrivateRedis } from './private-redis.js';
 import { checkEvictionPolicy, createRedis, waitForRedis } from './redis.js';
 
 function capturingLogger() {

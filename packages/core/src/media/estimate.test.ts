@@ -2,8 +2,8 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../errors/app-error.js';
 import { createLogger } from '../infra/logger.js';
+import { type FixtureServer, startFixtureServer } from '../testing/fixture-server.js';
 import { createDurationEstimator, type DurationEstimatorOptions } from './estimate.js';
-import { type FixtureServer, startFixtureServer } from './fixture-server.js';
 
 const FASTSTART = 'clip-2s-faststart.mp4';
 /** Requests one probe of the faststart fixture makes: a header window, then the moov. */

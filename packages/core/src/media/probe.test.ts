@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LookupFn } from '../net/ssrf.js';
-import { type FixtureServer, fixture, startFixtureServer } from './fixture-server.js';
+import { type FixtureServer, fixture, startFixtureServer } from '../testing/fixture-server.js';
 import { ProbeError, type ProbeOptions, probeVideoDuration } from './probe.js';
 
 const MOOV_AT_END = { file: 'clip-5s-moov-at-end.mp4', mdatPayload: [48, 15_747] as const };

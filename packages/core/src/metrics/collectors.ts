@@ -1,16 +1,15 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { Budgets } from '../budget/budgets.js';
-import { BudgetParking } from '../budget/parking.js';
-import type { NotifyQueue } from '../callbacks/notify.js';
-import { FairQueue } from '../fair/fair-queue.js';
 import type { Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
-import type { Queues } from '../jobs/catalog.js';
-import { JobStore } from '../jobs/job-store.js';
-import { Ledger } from '../ledger/ledger.js';
-import { ProviderGate, type ProviderLimits } from '../limits/provider-gate.js';
+import type { NotifyQueue, Queues } from '../model/catalog.js';
+import { JobStore } from '../model/job-store.js';
+import { Budgets } from '../money/budgets.js';
+import { Ledger } from '../money/ledger.js';
+import { ProviderGate, type ProviderLimits } from '../provider/provider-gate.js';
+import { FairQueue } from '../scheduling/fair-queue.js';
+import { BudgetParking } from '../scheduling/parking.js';
 import { LedgerTotals } from './ledger-totals.js';
 
 /** BullMQ states reported per queue; completed and failed are bounded by retention. */

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../infra/keys.js';
-import { utcDay } from '../ledger/ledger.js';
+import { utcDay } from '../money/ledger.js';
 
 export interface LedgerResolutionTotals {
   ms: number;

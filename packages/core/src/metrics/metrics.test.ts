@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCannedServer } from '../inference/canned-server.js';
-import { createInferenceClient, type InferenceClient } from '../inference/inference-client.js';
+import { createInferenceClient, type InferenceClient } from '../provider/inference-client.js';
+import { startCannedServer } from '../testing/canned-server.js';
 import { createMetrics, providerResponseObserver, timeStep, webhookOutcome } from './metrics.js';
 import { createMetricsRegistry } from './registry.js';
 import { MetricsScrape } from './scrape.js';

@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { ProviderResponse } from '../inference/inference-client.js';
+import type { ProviderResponse } from '../provider/inference-client.js';
 
 /** Short steps: one Redis script or one provider call, up to a provider that is timing out. */
 const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

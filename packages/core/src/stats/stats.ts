@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import type { BudgetStatus, Budgets } from '../budget/budgets.js';
 import type { Keys } from '../infra/keys.js';
-import { JOB_STATES, type JobState } from '../jobs/states.js';
-import { type Ledger, utcDay } from '../ledger/ledger.js';
-import type { ProviderGate } from '../limits/provider-gate.js';
-import { microUsdToUsd } from '../pricing/price-table.js';
+import { JOB_STATES, type JobState } from '../model/states.js';
+import type { BudgetStatus, Budgets } from '../money/budgets.js';
+import { type Ledger, utcDay } from '../money/ledger.js';
+import { microUsdToUsd } from '../money/price-table.js';
+import type { ProviderGate } from '../provider/provider-gate.js';
 
 export interface StatsDeps {
   redis: Redis;

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { newJobId } from '../ids.js';
 import { createLogger, type Logger } from '../infra/logger.js';
-import type { JobRecord } from '../jobs/record.js';
-import { ReplaceInputSchema } from '../jobs/schema.js';
+import { newJobId } from '../model/ids.js';
+import type { JobRecord } from '../model/record.js';
+import { ReplaceInputSchema } from '../model/schema.js';
 
-export * from '../infra/private-redis.js';
 export * from './redis-server.js';
+export * from './servers.js';
 
 /** The Redis URL of this test run (see global-setup.ts). */
 export function testRedisUrl(): string {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { startPrivateRedis } from '../infra/private-redis.js';
+import { startPrivateRedis } from './private-redis.js';
 
 export interface TestRedis {
   url: string;

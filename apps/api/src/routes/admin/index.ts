@@ -1,14 +1,12 @@
+import { apiKeyView } from '@recast/core/auth';
 import {
   ApiKeyCreatedSchema,
   ApiKeyListSchema,
   ApiKeyViewSchema,
-  AppError,
-  apiKeyView,
   errorResponses,
-  parseOrThrow,
-  RoleSchema,
-  TENANT_PATTERN,
-} from '@recast/core';
+} from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
+import { RoleSchema, TENANT_PATTERN } from '@recast/core/model';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 

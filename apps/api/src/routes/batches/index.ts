@@ -1,18 +1,14 @@
 import multipart from '@fastify/multipart';
+import { ingestBatch, loadBatchView } from '@recast/core/batches';
+import { BatchAcceptedSchema, BatchQuoteSchema, errorResponses } from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
 import {
-  AppError,
-  BatchAcceptedSchema,
-  BatchQuoteSchema,
-  errorResponses,
   formatFromContentType,
-  ingestBatch,
   JSONL_TYPES,
-  loadBatchView,
   type ManifestFormat,
   type ManifestLimits,
-  parseOrThrow,
-  usdToMicroUsd,
-} from '@recast/core';
+} from '@recast/core/manifests';
+import { usdToMicroUsd } from '@recast/core/money';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { tenantOf } from '../../tenant.js';

@@ -1,24 +1,19 @@
 import { Readable } from 'node:stream';
+import { type BatchView, cancelBatch, loadBatchView, retryBatch } from '@recast/core/batches';
+import { enqueueBatchCallback, enqueueJobCallback } from '@recast/core/callbacks';
 import {
-  AppError,
   BATCH_STATUSES,
   BatchCancelledSchema,
   BatchListSchema,
   BatchRetriedSchema,
-  type BatchView,
   BatchViewSchema,
-  cancelBatch,
-  enqueueBatchCallback,
-  enqueueJobCallback,
   errorResponses,
-  isBatchId,
   JOB_STATES,
   JobListSchema,
   jobView,
-  loadBatchView,
-  parseOrThrow,
-  retryBatch,
-} from '@recast/core';
+} from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
+import { isBatchId } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { sendCacheable } from '../../etag.js';

@@ -1,4 +1,4 @@
-import type { JobRecord } from '@recast/core';
+import type { JobRecord } from '@recast/core/model';
 
 /** One results row per manifest row, in row order. */
 function result(job: JobRecord) {

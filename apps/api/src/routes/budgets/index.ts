@@ -2,14 +2,11 @@ import {
   BUDGET_WINDOWS,
   BudgetDeletedSchema,
   BudgetListSchema,
-  type BudgetStatus,
   BudgetViewSchema,
   errorResponses,
-  microUsdToUsd,
-  parseBudgetScope,
-  parseOrThrow,
-  usdToMicroUsd,
-} from '@recast/core';
+} from '@recast/core/contract';
+import { parseOrThrow } from '@recast/core/errors';
+import { type BudgetStatus, microUsdToUsd, parseBudgetScope, usdToMicroUsd } from '@recast/core/money';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { isAdmin, tenantOf } from '../../tenant.js';

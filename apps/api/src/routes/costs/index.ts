@@ -1,11 +1,6 @@
-import {
-  COST_GROUPS,
-  CostReportSchema,
-  costReport,
-  errorResponses,
-  parseOrThrow,
-  utcDay,
-} from '@recast/core';
+import { CostReportSchema, errorResponses } from '@recast/core/contract';
+import { parseOrThrow } from '@recast/core/errors';
+import { COST_GROUPS, costReport, utcDay } from '@recast/core/money';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { isAdmin, tenantOf } from '../../tenant.js';

@@ -1,6 +1,9 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { AppError, errorResponses, parseOrThrow, STREAM_ID_PATTERN, TENANT_PATTERN } from '@recast/core';
+import { errorResponses } from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
+import { STREAM_ID_PATTERN } from '@recast/core/events';
+import { TENANT_PATTERN } from '@recast/core/model';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { canSee, isAdmin, tenantOf } from '../../tenant.js';

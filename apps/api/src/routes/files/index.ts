@@ -1,15 +1,8 @@
 import multipart from '@fastify/multipart';
-import {
-  AppError,
-  errorResponses,
-  FileViewSchema,
-  type Logger,
-  MEDIA_KINDS,
-  removeAll,
-  type SpooledFile,
-  spoolUpload,
-  type UploadedFile,
-} from '@recast/core';
+import { errorResponses, FileViewSchema } from '@recast/core/contract';
+import { AppError } from '@recast/core/errors';
+import { MEDIA_KINDS, removeAll, type SpooledFile, spoolUpload, type UploadedFile } from '@recast/core/files';
+import type { Logger } from '@recast/core/infra';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { tenantOf } from '../../tenant.js';

@@ -1,28 +1,18 @@
 import multipart from '@fastify/multipart';
+import { notifyFinished } from '@recast/core/callbacks';
+import { errorResponses, JOB_STATES, JobListSchema, JobViewSchema, jobView } from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
 import {
-  AppError,
-  cancelJob,
-  errorResponses,
   firstDataUriField,
-  isJobId,
-  JOB_STATES,
-  JobListSchema,
-  type JobRecord,
-  JobRequestSchema,
-  JobViewSchema,
-  jobView,
-  type Logger,
-  listJobs,
-  notifyFinished,
   outputKey,
   type PendingFiles,
   parseByteRange,
-  parseOrThrow,
   removeAll,
   spoolDataUris,
-  submitJob,
-  TENANT_PATTERN,
-} from '@recast/core';
+} from '@recast/core/files';
+import type { Logger } from '@recast/core/infra';
+import { cancelJob, submitJob } from '@recast/core/intake';
+import { isJobId, type JobRecord, JobRequestSchema, listJobs, TENANT_PATTERN } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { notModified, sendCacheable } from '../../etag.js';

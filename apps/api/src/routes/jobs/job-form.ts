@@ -1,16 +1,15 @@
 import type { Multipart } from '@fastify/multipart';
+import { AppError, isAppError } from '@recast/core/errors';
 import {
-  AppError,
   type FileInputLimits,
-  isAppError,
-  type Logger,
   type PendingFiles,
   placeholderFor,
   removeAll,
   type SpooledFile,
   spoolOptionsFor,
   spoolUpload,
-} from '@recast/core';
+} from '@recast/core/files';
+import type { Logger } from '@recast/core/infra';
 import type { FastifyRequest } from 'fastify';
 
 const IMAGE_PARTS = new Set(['images[]', 'images']);

@@ -1,4 +1,4 @@
-import { isJobId } from '@recast/core';
+import { isJobId } from '@recast/core/model';
 import { waitFor } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-import { errorResponses, LimitsSchema } from '@recast/core';
+import { errorResponses, LimitsSchema } from '@recast/core/contract';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 

@@ -1,4 +1,7 @@
-import { AppError, errorResponses, parseOrThrow, StatsSchema, statsOf, TENANT_PATTERN } from '@recast/core';
+import { errorResponses, StatsSchema } from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
+import { TENANT_PATTERN } from '@recast/core/model';
+import { statsOf } from '@recast/core/stats';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { bodyEtag, notModified } from '../../etag.js';

@@ -1,4 +1,6 @@
-import { AppError, errorResponses, parseOrThrow, TENANT_PATTERN, TenantViewSchema } from '@recast/core';
+import { errorResponses, TenantViewSchema } from '@recast/core/contract';
+import { AppError, parseOrThrow } from '@recast/core/errors';
+import { TENANT_PATTERN } from '@recast/core/model';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { canSee } from '../../tenant.js';

@@ -1,13 +1,8 @@
-import {
-  AppError,
-  enqueueSettle,
-  errorResponses,
-  isJobId,
-  parseWebhookPayload,
-  type RecastMetrics,
-  verifyWebhookToken,
-  webhookOutcome,
-} from '@recast/core';
+import { errorResponses } from '@recast/core/contract';
+import { AppError } from '@recast/core/errors';
+import { type RecastMetrics, webhookOutcome } from '@recast/core/metrics';
+import { enqueueSettle, isJobId } from '@recast/core/model';
+import { parseWebhookPayload, verifyWebhookToken } from '@recast/core/provider';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 

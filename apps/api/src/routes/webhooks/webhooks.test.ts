@@ -1,4 +1,5 @@
-import { createMetricsRegistry, webhookToken } from '@recast/core';
+import { createMetricsRegistry } from '@recast/core/metrics';
+import { webhookToken } from '@recast/core/provider';
 import { MetricsScrape } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

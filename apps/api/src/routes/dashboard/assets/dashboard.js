@@ -1,5 +1,7 @@
 // Recast dashboard: one plain ES module, no build step, no framework. Everything the API says goes
 // into the page through textContent and attributes, never as markup, so no value can inject any.
+// The enums (job states, batch statuses) come from the API's contract, served as contract.js.
+import { JOB_STATES } from './contract.js';
 
 const KEY_ITEM = 'recast.dashboard.key';
 const TENANT_ITEM = 'recast.dashboard.tenant';
@@ -14,17 +16,6 @@ const STREAM_RETRY_MS = [2000, 5000, 10_000, 30_000];
 const STREAM_IDLE_MS = 45_000;
 const BATCH_LIMIT = 20;
 const FAILURE_LIMIT = 10;
-const JOB_STATES = [
-  'queued',
-  'waiting_budget',
-  'submitting',
-  'submitted',
-  'running',
-  'completed',
-  'failed',
-  'cancelling',
-  'cancelled',
-];
 const SVG = 'http://www.w3.org/2000/svg';
 
 const $ = (id) => document.getElementById(id);

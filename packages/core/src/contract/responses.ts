@@ -1,0 +1,365 @@
+import { z } from 'zod';
+import { ROLES } from '../model/access.js';
+import { ReplaceInputSchema } from '../model/schema.js';
+import { BATCH_STATUSES, JOB_STATES } from '../model/states.js';
+import { BUDGET_WINDOWS } from '../money/scopes.js';
+
+/**
+ * What the public API answers, as zod schemas: the OpenAPI document is generated from these (and
+ * from the request schemas the routes parse with), and the API's tests check real answers against
+ * them. Strict objects, so a field added to a view without being documented here fails a test.
+ */
+const usd = z.string().describe('exact decimal dollars, e.g. "0.150000"');
+const micro = z.int().describe('integer micro-dollars');
+const time = z.string().describe('ISO-8601 UTC');
+
+export const ErrorBodySchema = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.string().describe('stable SCREAMING_SNAKE code: VALIDATION_FAILED, NOT_FOUND, ...'),
+      message: z.string(),
+      issues: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const JobViewSchema = z
+  .strictObject({
+    id: z.string(),
+    object: z.literal('job'),
+    tenant: z.string(),
+    state: z.enum(JOB_STATES),
+    created_at: time,
+    updated_at: time,
+    input: ReplaceInputSchema,
+    duration_seconds: z.number().nullable(),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+    batch_id: z.string().nullable(),
+    /** A batch row's custom_id and 1-based manifest line (null outside a batch). */
+    custom_id: z.string().nullable(),
+    line: z.int().nullable(),
+    attempt: z.int(),
+    provider: z.strictObject({ task_id: z.string(), status: z.string().nullable() }).nullable(),
+    submitted_at: time.nullable(),
+    finished_at: time.nullable(),
+    output: z
+      .strictObject({
+        video_url: z.string().nullable().describe("the provider's link (it may not live forever)"),
+        seconds: z.number().nullable(),
+        recast_url: z.string().nullable().describe("Recast's kept copy (OUTPUT_STORE), once stored"),
+        retention: z
+          .strictObject({
+            status: z.enum(['pending', 'stored', 'failed']),
+            bytes: z.int().nullable(),
+            sha256: z.string().nullable(),
+            stored_at: time.nullable(),
+            attempts: z.int(),
+            error: z.string().nullable(),
+          })
+          .nullable(),
+        duration_check: z
+          .strictObject({
+            probed_seconds: z.number().nullable(),
+            billed_seconds: z.number(),
+            tolerance_seconds: z.number(),
+            mismatch: z.boolean(),
+            error: z.string().optional(),
+          })
+          .nullable()
+          .describe("the kept file's real duration against the billed seconds"),
+      })
+      .nullable(),
+    cost: z
+      .strictObject({
+        resolution: z.string(),
+        seconds: z.number(),
+        micro_usd: micro,
+        usd,
+        price_version: z.string().nullable(),
+      })
+      .nullable(),
+    estimate: z
+      .strictObject({
+        seconds: z.number(),
+        source: z.enum(['hint', 'probe', 'fallback']).nullable(),
+        micro_usd: micro.nullable(),
+        usd: usd.nullable(),
+        probe_error: z.string().nullable(),
+      })
+      .nullable(),
+    budget: z.strictObject({
+      reserved_micro_usd: micro.nullable(),
+      blocked_by: z.string().nullable(),
+      on_exceeded: z.enum(['park', 'reject']),
+    }),
+    error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
+  })
+  .meta({ id: 'Job' });
+
+export const JobListSchema = z
+  .strictObject({
+    object: z.literal('list'),
+    data: z.array(JobViewSchema),
+    next_cursor: z.string().nullable(),
+  })
+  .meta({ id: 'JobList' });
+
+const RowErrorSchema = z.strictObject({
+  line: z.int(),
+  custom_id: z.string().nullable(),
+  path: z.string(),
+  message: z.string(),
+  issues: z.array(z.strictObject({ path: z.string(), message: z.string() })),
+});
+
+const countsShape = Object.fromEntries(JOB_STATES.map((s) => [s, z.int()])) as Record<
+  (typeof JOB_STATES)[number],
+  z.ZodInt
+>;
+
+export const BatchViewSchema = z
+  .strictObject({
+    id: z.string(),
+    object: z.literal('batch'),
+    tenant: z.string(),
+    name: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+    mode: z.enum(['atomic', 'partial']),
+    status: z.enum(BATCH_STATUSES),
+    rows: z.strictObject({ total: z.int(), invalid: z.int() }),
+    counts: z.strictObject(countsShape),
+    cancelled: z
+      .strictObject({ before_spend: z.int(), billed: z.int() })
+      .describe('after a cancel: rows cancelled before any spend, and rows billed although being cancelled'),
+    cost: z.strictObject({
+      estimated_micro_usd: micro,
+      estimated_usd: usd,
+      reserved_micro_usd: micro,
+      spent_micro_usd: micro,
+      spent_usd: usd,
+      max_cost_usd: usd.nullable(),
+    }),
+    seconds_by_resolution: z.strictObject({
+      estimated: z.record(z.string(), z.number()),
+      billed: z.record(z.string(), z.number()),
+    }),
+    callback_url: z.string().nullable(),
+    created_at: time,
+    started_at: time.nullable(),
+    finished_at: time.nullable(),
+  })
+  .meta({ id: 'Batch' });
+
+export const BatchAcceptedSchema = BatchViewSchema.extend({
+  errors: z.array(RowErrorSchema).describe('the bad rows skipped in partial mode'),
+  errors_truncated: z.boolean(),
+}).meta({ id: 'BatchAccepted' });
+
+export const BatchListSchema = z
+  .strictObject({
+    object: z.literal('list'),
+    data: z.array(BatchViewSchema),
+    next_cursor: z.string().nullable(),
+  })
+  .meta({ id: 'BatchList' });
+
+export const BatchQuoteSchema = z
+  .strictObject({
+    object: z.literal('batch_quote'),
+    rows: z.int(),
+    invalid_rows: z.int(),
+    errors: z.array(RowErrorSchema),
+    errors_truncated: z.boolean(),
+    by_resolution: z.record(
+      z.string(),
+      z.strictObject({ rows: z.int(), seconds: z.number(), micro_usd: micro }),
+    ),
+    estimate_sources: z.record(z.string(), z.int()),
+    estimated_micro_usd: micro,
+    budgets: z.strictObject({
+      fits: z.boolean(),
+      checks: z.array(
+        z.strictObject({
+          scope: z.string(),
+          window: z.enum(BUDGET_WINDOWS),
+          limit_micro_usd: micro,
+          available_micro_usd: micro,
+          fits: z.boolean(),
+        }),
+      ),
+    }),
+  })
+  .meta({ id: 'BatchQuote' });
+
+export const BatchCancelledSchema = BatchViewSchema.extend({
+  cancel: z.strictObject({
+    cancelled_before_spend: z.int(),
+    cancelling_at_provider: z.int(),
+    already_finished: z.int(),
+  }),
+}).meta({ id: 'BatchCancelled' });
+
+export const BatchRetriedSchema = BatchViewSchema.extend({
+  retry: z.strictObject({ retried: z.int(), skipped: z.int() }),
+}).meta({ id: 'BatchRetried' });
+
+export const BudgetViewSchema = z
+  .strictObject({
+    object: z.literal('budget'),
+    scope: z.string(),
+    window: z.enum(BUDGET_WINDOWS),
+    limit_micro_usd: micro,
+    period: z.string(),
+    period_ends_at: time.nullable(),
+    reserved_micro_usd: micro,
+    spent_micro_usd: micro,
+    available_micro_usd: micro,
+    limit_usd: usd,
+    reserved_usd: usd,
+    spent_usd: usd,
+    available_usd: usd,
+  })
+  .meta({ id: 'Budget' });
+
+export const BudgetDeletedSchema = z
+  .strictObject({
+    object: z.literal('budget'),
+    scope: z.string(),
+    window: z.enum(BUDGET_WINDOWS),
+    limit_micro_usd: z.null(),
+    deleted: z.literal(true),
+  })
+  .meta({ id: 'BudgetDeleted' });
+
+export const BudgetListSchema = z
+  .strictObject({ object: z.literal('list'), data: z.array(BudgetViewSchema) })
+  .meta({ id: 'BudgetList' });
+
+const costTotals = {
+  seconds: z.number(),
+  jobs: z
+    .int()
+    .describe(
+      'billed runs: a job counts once, plus once per billed failed attempt it retried and per re-run',
+    ),
+  micro_usd: micro,
+  usd,
+  billing_mismatches: z.int().describe("jobs whose kept output's duration was not what was billed"),
+};
+
+export const CostReportSchema = z
+  .strictObject({
+    object: z.literal('cost_report'),
+    from: z.string(),
+    to: z.string(),
+    group_by: z.array(z.enum(['day', 'resolution', 'tenant', 'batch'])),
+    rows: z.array(
+      z.strictObject({
+        day: z.string().nullable().optional(),
+        resolution: z.string().nullable().optional(),
+        tenant: z.string().nullable().optional(),
+        batch: z.string().nullable().optional(),
+        ...costTotals,
+      }),
+    ),
+    total: z.strictObject(costTotals),
+    prices: z.strictObject({ version: z.string(), micro_usd_per_second: z.record(z.string(), z.int()) }),
+  })
+  .meta({ id: 'CostReport' });
+
+export const TenantViewSchema = z
+  .strictObject({
+    object: z.literal('tenant'),
+    id: z.string(),
+    weight: z.number(),
+    waiting_dispatch: z.int(),
+  })
+  .meta({ id: 'Tenant' });
+
+export const StatsSchema = z
+  .strictObject({
+    object: z.literal('stats'),
+    tenant: z.string().nullable(),
+    jobs: z.strictObject({ by_state: z.strictObject(countsShape), total: z.int() }),
+    provider: z.strictObject({
+      in_flight: z.int(),
+      max_in_flight: z.int().nullable(),
+      submits_in_window: z.int(),
+      submits_per_window: z.int().nullable(),
+      window_ms: z.int(),
+    }),
+    budgets: z.array(
+      z.strictObject({
+        scope: z.string(),
+        window: z.enum(BUDGET_WINDOWS),
+        period: z.string(),
+        limit_micro_usd: micro,
+        used_micro_usd: micro,
+        reserved_micro_usd: micro,
+        spent_micro_usd: micro,
+        utilisation: z.number(),
+      }),
+    ),
+    spend_today: z.strictObject({
+      day: z.string(),
+      by_resolution: z.array(
+        z.strictObject({ resolution: z.string(), seconds: z.number(), jobs: z.int(), micro_usd: micro, usd }),
+      ),
+      total_micro_usd: micro,
+      total_usd: usd,
+    }),
+  })
+  .meta({ id: 'Stats' });
+
+export const ApiKeyViewSchema = z
+  .strictObject({
+    object: z.literal('api_key'),
+    id: z.string(),
+    name: z.string(),
+    role: z.enum(ROLES),
+    tenant: z.string(),
+    prefix: z.string(),
+    created_at: time,
+    revoked_at: time.nullable(),
+  })
+  .meta({ id: 'ApiKey' });
+
+export const ApiKeyCreatedSchema = ApiKeyViewSchema.extend({
+  key: z.string().describe('the key itself: shown once, never stored'),
+}).meta({ id: 'ApiKeyCreated' });
+
+export const ApiKeyListSchema = z
+  .strictObject({ object: z.literal('list'), data: z.array(ApiKeyViewSchema) })
+  .meta({ id: 'ApiKeyList' });
+
+export const FileViewSchema = z
+  .strictObject({
+    object: z.literal('file'),
+    uri: z.string().describe('use it as `video` or in `images`'),
+    sha256: z.string(),
+    size: z.int(),
+    content_type: z.string(),
+    kind: z.enum(['video', 'image']),
+    seconds: z.number().nullable(),
+    uploaded_at: time,
+    deduped: z.boolean().describe('the same bytes had been uploaded before'),
+  })
+  .meta({ id: 'File' });
+
+/** What this deployment accepts, so a client can refuse what is too large before sending it. */
+export const LimitsSchema = z
+  .strictObject({
+    manifest: z.strictObject({ max_bytes: z.int(), max_rows: z.int(), max_line_bytes: z.int() }),
+    uploads: z
+      .strictObject({ max_video_bytes: z.int(), max_image_bytes: z.int(), max_data_uri_bytes: z.int() })
+      .nullable()
+      .describe('null when file uploads are off (no provider key on the API)'),
+    max_images: z.int(),
+  })
+  .meta({ id: 'Limits' });
+
+/** The error answers a route can give, by status, each with the one error body. */
+export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBodySchema> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema]));
+}

@@ -1,0 +1,4 @@
+/** Infrastructure: the Redis factory (producer and worker roles), every key, the logger. */
+export * from './keys.js';
+export * from './logger.js';
+export * from './redis.js';

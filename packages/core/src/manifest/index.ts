@@ -1,4 +1,0 @@
-export * from './errors.js';
-export type { ManifestSource } from './metered-chunks.js';
-export * from './parse-manifest.js';
-export type { ManifestFormat, ManifestItem, ManifestLimits, ManifestRow, ManifestRowError } from './types.js';

@@ -1,0 +1,260 @@
+import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
+import { z } from 'zod';
+import type { Keys } from '../infra/keys.js';
+
+/**
+ * The one job catalog: every BullMQ job Recast enqueues, with its queue, payload schema and
+ * default options. Producers and processors both read it, so they cannot drift apart.
+ * A dispatch's BullMQ job id is the Recast job id and the fair-share pick that sent it, so one pick
+ * is enqueued at most once; the job record's compare-and-set makes extra picks harmless.
+ */
+export const DispatchPayloadSchema = z.object({ jobId: z.string() });
+export type DispatchPayload = z.infer<typeof DispatchPayloadSchema>;
+
+export const SettlePayloadSchema = z.object({
+  jobId: z.string(),
+  taskId: z.string(),
+  /** What the webhook claimed; a hint only: settle confirms with GET /tasks/:id. */
+  statusHint: z.string().optional(),
+  /**
+   * The attempt the webhook URL named (webhooks only): an earlier attempt's late or duplicated
+   * webhook must not act on the current one.
+   */
+  attempt: z.number().int().positive().optional(),
+  /** How many times a settle found the task not yet terminal and re-checked. */
+  recheck: z.number().int().nonnegative().default(0),
+});
+export type SettlePayload = z.infer<typeof SettlePayloadSchema>;
+
+export const CancelPayloadSchema = z.object({ jobId: z.string() });
+export type CancelPayload = z.infer<typeof CancelPayloadSchema>;
+
+/** Keep a completed job's output (OUTPUT_STORE): the run is named by its task, so a re-run is not confused. */
+export const RetainPayloadSchema = z.object({ jobId: z.string(), taskId: z.string() });
+export type RetainPayload = z.infer<typeof RetainPayloadSchema>;
+
+const retention: Pick<DefaultJobOptions, 'removeOnComplete' | 'removeOnFail'> = {
+  // BullMQ is the delivery mechanism, not the record: keep finished jobs a day, failed a week.
+  removeOnComplete: { age: 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/**
+ * The `notify` queue: one BullMQ job per callback message (callbacks/ enqueues and sends them).
+ * The payload is a discriminated union on `kind`: a job's callback, or a batch's.
+ */
+export const NOTIFY_QUEUE = 'notify';
+export const JOB_NOTIFY_NAME = 'job.notify';
+
+export const JOB_CALLBACK_EVENTS = ['job.completed', 'job.failed', 'job.cancelled'] as const;
+export type JobCallbackEvent = (typeof JOB_CALLBACK_EVENTS)[number];
+
+export const JobNotifyPayloadSchema = z.object({
+  kind: z.literal('job'),
+  jobId: z.string(),
+  event: z.enum(JOB_CALLBACK_EVENTS),
+  /** The `webhook-id`: the same on every retry, so receivers can dedupe on it. */
+  messageId: z.string(),
+});
+export const BATCH_NOTIFY_NAME = 'batch.notify';
+export const BATCH_CALLBACK_EVENTS = [
+  'batch.completed',
+  'batch.completed_with_errors',
+  'batch.cancelled',
+] as const;
+export type BatchCallbackEvent = (typeof BATCH_CALLBACK_EVENTS)[number];
+
+export const BatchNotifyPayloadSchema = z.object({
+  kind: z.literal('batch'),
+  batchId: z.string(),
+  event: z.enum(BATCH_CALLBACK_EVENTS),
+  messageId: z.string(),
+});
+export const NotifyPayloadSchema = z.discriminatedUnion('kind', [
+  JobNotifyPayloadSchema,
+  BatchNotifyPayloadSchema,
+]);
+export type NotifyPayload = z.infer<typeof NotifyPayloadSchema>;
+
+/**
+ * 13 attempts: the first, then 12 retries after 15 s, 30 s, 1 min, ... 8.5 h (exponential, base
+ * 15 s), so a receiver that is down gets until about 17 h after the event to come back. Jitter
+ * only shortens a wait (BullMQ draws it from [delay × (1 − jitter), delay]), and spreads the
+ * retries of a burst of callbacks when a receiver recovers. Retention as above;
+ * failed callbacks stay a week so an operator can see them.
+ */
+export const NOTIFY_JOB_OPTIONS = {
+  attempts: 13,
+  backoff: { type: 'exponential', delay: 15_000, jitter: 0.2 },
+  removeOnComplete: { age: 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const satisfies DefaultJobOptions;
+
+export type NotifyQueue = Queue<NotifyPayload>;
+
+/** The notify queue alone (a process that only sends or counts callbacks). */
+export function createNotifyQueue(connection: ConnectionOptions, keys: Keys): NotifyQueue {
+  return new Queue<NotifyPayload>(NOTIFY_QUEUE, {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: NOTIFY_JOB_OPTIONS,
+  });
+}
+
+/**
+ * The `maintenance` queue: one job scheduler (`reconcile`) makes one reconcile pass per
+ * RECONCILE_INTERVAL_MS across all worker processes.
+ */
+export const MAINTENANCE_QUEUE = 'maintenance';
+export const RECONCILE_SCHEDULER = 'reconcile';
+export const MAINTENANCE_JOB_OPTIONS = {
+  removeOnComplete: 100,
+  removeOnFail: 100,
+} as const satisfies DefaultJobOptions;
+
+export const JOB_CATALOG = {
+  'job.dispatch': {
+    queue: 'dispatch',
+    schema: DispatchPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
+  'job.settle': {
+    queue: 'settle',
+    schema: SettlePayloadSchema,
+    options: {
+      ...retention,
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
+  /** Ask the provider to cancel a job's task (the API only moved the job to `cancelling`). */
+  'job.cancel': {
+    queue: 'settle',
+    schema: CancelPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
+  /**
+   * Download, measure and keep a completed job's output, after its money has settled. Its own
+   * queue, so slow downloads never hold up settling; 5 tries over about half a minute by default
+   * (the worker sets `attempts` from OUTPUT_DOWNLOAD_ATTEMPTS).
+   */
+  'job.retain': {
+    queue: 'retain',
+    schema: RetainPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
+} as const;
+
+export type JobName = keyof typeof JOB_CATALOG;
+/** The queues of job steps (the notify and maintenance queues are listed apart: see above). */
+export const QUEUE_NAMES = ['dispatch', 'settle', 'retain'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/** BullMQ custom ids may not contain ':'; Recast ids never do, provider ids are sanitized. */
+export function bullJobId(...parts: string[]): string {
+  return parts.map((p) => p.replace(/[^A-Za-z0-9_.-]/g, '_')).join('-');
+}
+
+export interface Queues {
+  dispatch: Queue<DispatchPayload>;
+  settle: Queue<SettlePayload | CancelPayload>;
+  retain: Queue<RetainPayload>;
+  notify: NotifyQueue;
+  maintenance: Queue;
+  close(): Promise<void>;
+}
+
+/** Producer-side queues sharing one connection (fail-fast: see infra/redis.ts). */
+export function createQueues(connection: ConnectionOptions, keys: Keys): Queues {
+  const dispatch = new Queue<DispatchPayload>('dispatch', {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: JOB_CATALOG['job.dispatch'].options,
+  });
+  const settle = new Queue<SettlePayload | CancelPayload>('settle', {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: JOB_CATALOG['job.settle'].options,
+  });
+  const retain = new Queue<RetainPayload>('retain', {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: JOB_CATALOG['job.retain'].options,
+  });
+  const notify = createNotifyQueue(connection, keys);
+  const maintenance = new Queue(MAINTENANCE_QUEUE, {
+    connection,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: MAINTENANCE_JOB_OPTIONS,
+  });
+  return {
+    dispatch,
+    settle,
+    retain,
+    notify,
+    maintenance,
+    async close() {
+      await Promise.all([
+        dispatch.close(),
+        settle.close(),
+        retain.close(),
+        notify.close(),
+        maintenance.close(),
+      ]);
+    },
+  };
+}
+
+/** One retain per run (job and task): a settle that is retried enqueues nothing new. */
+export function enqueueRetain(queues: Queues, payload: RetainPayload, options: { attempts?: number } = {}) {
+  return queues.retain.add('job.retain', payload, {
+    jobId: bullJobId('retain', payload.jobId, payload.taskId),
+    ...(options.attempts ? { attempts: options.attempts } : {}),
+  });
+}
+
+export async function enqueueSettle(
+  queues: Queues,
+  payload: SettlePayload,
+  options: { delay?: number } = {},
+) {
+  // One settle per (job, task, status hint, recheck): a storm of duplicate webhooks is one settle.
+  const id = bullJobId(
+    'settle',
+    payload.jobId,
+    payload.taskId,
+    payload.statusHint ?? 'poll',
+    String(payload.recheck),
+  );
+  const job = await queues.settle.add('job.settle', payload, {
+    jobId: id,
+    ...(options.delay ? { delay: options.delay } : {}),
+  });
+  // A settle that used up its attempts (a long provider outage) is kept as failed under its id, so
+  // adding the same update again would do nothing, and reconciliation's polls of that task would
+  // never settle it. The same update arriving again gives it a fresh set of attempts instead.
+  if (await job.isFailed()) {
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(() => {});
+  }
+  return job;
+}
+
+export function enqueueCancel(queues: Queues, jobId: string) {
+  return queues.settle.add(
+    'job.cancel',
+    { jobId },
+    { ...JOB_CATALOG['job.cancel'].options, jobId: bullJobId('cancel', jobId) },
+  );
+}

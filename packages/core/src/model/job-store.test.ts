@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys } from '../infra/keys.js';
+import { queuedJobRecord, testRedisClient, uniquePrefix } from '../testing/index.js';
+import { newJobId } from './ids.js';
+import { JobStore } from './job-store.js';
+import { canTransition, JOB_STATES, type JobState, TERMINAL_STATES } from './states.js';
+
+const redis = testRedisClient();
+const keys = createKeys(uniquePrefix('store'));
+let store: JobStore;
+
+beforeAll(() => {
+  store = new JobStore(redis, keys);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+const record = queuedJobRecord;
+
+describe('job state machine', () => {
+  it('never leaves a terminal state', () => {
+    for (const terminal of TERMINAL_STATES) {
+      for (const to of JOB_STATES) expect(canTransition(terminal, to)).toBe(false);
+    }
+  });
+
+  it('never moves back along the happy path', () => {
+    const path: JobState[] = ['submitting', 'submitted', 'running', 'completed'];
+    for (let i = 0; i < path.length; i++) {
+      for (let j = 0; j < i; j++) expect(canTransition(path[i]!, path[j]!)).toBe(false);
+    }
+  });
+});
+
+describe('JobStore', () => {
+  it('round-trips a record through its Redis hash', async () => {
+    const job = record({ metadata: { team: 'a', n: 1 }, duration_seconds: 7.5 });
+    await store.create(job);
+    expect(await store.get(job.id)).toEqual(job);
+    expect(await store.get(newJobId())).toBeUndefined();
+  });
+
+  it('refuses to overwrite an existing record', async () => {
+    const job = record();
+    await store.create(job);
+    await expect(store.create(job)).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+
+  it('moves forward and writes fields in the same step', async () => {
+    const job = record();
+    await store.create(job);
+    const moved = await store.transition(job.id, 'submitting', { attempt: 1 });
+    expect(moved).toMatchObject({ ok: true, from: 'queued', state: 'submitting', version: 2 });
+    const again = await store.transition(job.id, 'submitted', { task_id: 'task_1' });
+    expect(again.ok).toBe(true);
+    const after = await store.get(job.id);
+    expect(after).toMatchObject({ state: 'submitted', task_id: 'task_1', attempt: 1, version: 3 });
+  });
+
+  it('refuses a backwards or duplicate update and reports the current state', async () => {
+    const job = record();
+    await store.create(job);
+    await store.transition(job.id, 'submitting', { attempt: 1 });
+    await store.transition(job.id, 'running');
+    await store.transition(job.id, 'completed', { cost_micro_usd: 60_000 });
+    expect(await store.transition(job.id, 'running')).toEqual({ ok: false, state: 'completed', version: 4 });
+    expect(await store.transition(job.id, 'completed', { cost_micro_usd: 1 })).toMatchObject({ ok: false });
+    expect((await store.get(job.id))?.cost_micro_usd).toBe(60_000);
+  });
+
+  it('lets exactly one of many concurrent updates win', async () => {
+    const job = record();
+    await store.create(job);
+    await store.transition(job.id, 'submitting', { attempt: 1 });
+    const results = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => store.transition(job.id, 'completed', { task_id: `t${i}` })),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+  });
+
+  it('guards on the attempt number', async () => {
+    const job = record();
+    await store.create(job);
+    await store.transition(job.id, 'submitting', { attempt: 2 });
+    expect((await store.transition(job.id, 'submitted', {}, { attempt: 1 })).ok).toBe(false);
+    expect((await store.transition(job.id, 'submitted', {}, { attempt: 2 })).ok).toBe(true);
+  });
+
+  it('deletes fields set to null and reports a missing job', async () => {
+    const job = record({ error_code: 'X', error_message: 'boom' });
+    await store.create(job);
+    await store.transition(job.id, 'submitting', { error_code: null, error_message: null });
+    const after = await store.get(job.id);
+    expect(after?.error_code).toBeUndefined();
+    await expect(store.transition(newJobId(), 'submitting')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});

@@ -1,0 +1,86 @@
+--[[
+  Compare-and-set a job's state.
+  KEYS[1]  the job's record (hash)
+  KEYS[2]  the reconciliation index: zset job id -> when to look at the job's provider task (ms)
+  ARGV[1]  the new state
+  ARGV[2]  comma-separated states the job may be in for the move to happen
+  ARGV[3]  now (ISO-8601 UTC), written to updated_at
+  ARGV[4]  attempt guard: '' for none, else the move only happens when the record's attempt equals it
+  ARGV[5]  reconcile at (ms) when the new state waits on the provider, '' to leave the index
+  ARGV[6]  events older than this (ms) may be trimmed from the tenant's event stream
+  ARGV[7..] field, value pairs to write with the move ('' value deletes the field)
+  Returns  {1, previous_state, new_version}  moved
+           {0, current_state, version}       refused: the job is not in an allowed state
+           {-1}                              no such job
+  Atomic, so concurrent workers and duplicate webhooks see one winner; and the reconciliation
+  index moves with the state (a job waiting on the provider is always in it, a finished one never),
+  so the reconciler finds overdue jobs without scanning. In the same step, derived from the job key
+  (same hash tag, so the script stays on one Cluster slot):
+  - a job of a batch moves the batch's per-state counters (O(1) to read, always exact), and its
+    started / finished times;
+  - a listed job (field `indexed`) moves between the by-state listing indexes (see keys.ts);
+  - the move is appended to the tenant's event stream (and a batch's start and finish too), which
+    is trimmed by age as it grows.
+]]
+--@include write-fields
+--@include job-listing
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then
+  return {-1}
+end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local allowed = false
+for state in string.gmatch(ARGV[2], '[^,]+') do
+  if state == current then
+    allowed = true
+    break
+  end
+end
+if allowed and ARGV[4] ~= '' then
+  allowed = (redis.call('HGET', KEYS[1], 'attempt') or '0') == ARGV[4]
+end
+if not allowed then
+  return {0, current, version}
+end
+version = version + 1
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3], 'version', version)
+write_fields(KEYS[1], 7)
+local base, jobId = job_key_parts(KEYS[1])
+local fields = redis.call('HMGET', KEYS[1], 'tenant', 'batch_id', 'indexed')
+local tenant, batch = fields[1], fields[2]
+local events = base .. 'events:' .. tenant
+local function emit(...)
+  redis.call('XADD', events, 'MINID', ARGV[6], '*', ...)
+end
+emit('type', 'job.state', 'job', jobId, 'batch', batch or '', 'from', current, 'to', ARGV[1], 'at', ARGV[3],
+  'version', tostring(version))
+if fields[3] then
+  local idx = base .. 'idx:jobs'
+  redis.call('ZREM', idx .. ':s:' .. current, jobId)
+  redis.call('ZADD', idx .. ':s:' .. ARGV[1], 0, jobId)
+  redis.call('ZREM', idx .. ':t:' .. tenant .. ':s:' .. current, jobId)
+  redis.call('ZADD', idx .. ':t:' .. tenant .. ':s:' .. ARGV[1], 0, jobId)
+end
+if batch then
+  local batchKey = base .. 'batch:' .. batch
+  local counts = batchKey .. ':counts'
+  redis.call('HINCRBY', counts, current, -1)
+  redis.call('HINCRBY', counts, ARGV[1], 1)
+  if (current == 'queued' or current == 'waiting_budget') and redis.call('HSETNX', batchKey, 'started_at', ARGV[3]) == 1 then
+    emit('type', 'batch.started', 'batch', batch, 'at', ARGV[3])
+  end
+  if ARGV[1] == 'completed' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
+    local c = redis.call('HMGET', counts, 'completed', 'failed', 'cancelled')
+    local done = tonumber(c[1] or '0') + tonumber(c[2] or '0') + tonumber(c[3] or '0')
+    if done >= tonumber(redis.call('HGET', batchKey, 'total') or '-1')
+      and redis.call('HSETNX', batchKey, 'finished_at', ARGV[3]) == 1 then
+      emit('type', 'batch.finished', 'batch', batch, 'at', ARGV[3])
+    end
+  end
+end
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])
+else
+  redis.call('ZREM', KEYS[2], KEYS[1])
+end
+return {1, current, version}

@@ -1,0 +1,7 @@
+/**
+ * Servers for local runs and tests, without the test runner: a private redis-server (pnpm start,
+ * benchmarks, the chaos harness), canned provider answers and a media fixture server.
+ */
+export * from './canned-server.js';
+export * from './fixture-server.js';
+export * from './private-redis.js';
