@@ -35,7 +35,23 @@ export function registerAppRoutes(app: FastifyInstance, ctx: EmulatorContext): v
       );
       ctx.stats.recordSubmit(ctx.engine.inFlight());
       request.log.info({ taskId: task.id, resolution: input.resolution }, 'task accepted');
-      const { lostRunAnswerRate } = ctx.faults();
+      const { lostRunAnswerRate, duplicateRunRate } = ctx.faults();
+      if (duplicateRunRate > 0 && ctx.prng.next() < duplicateRunRate) {
+        // A provider bug (a retried request inside the provider): the same run becomes two tasks,
+        // both billed, with the same webhook. The client only ever hears of the first.
+        const twin = ctx.engine.submit(
+          {
+            rawInput,
+            input,
+            request: rest,
+            appVersionId: version ?? DEFAULT_APP_VERSION,
+            baseUrl: baseUrlOf(ctx, request),
+          },
+          drawFate(ctx),
+        );
+        ctx.stats.recordSubmit(ctx.engine.inFlight());
+        request.log.warn({ taskId: twin.id, twinOf: task.id }, 'task accepted twice (injected)');
+      }
       if (lostRunAnswerRate > 0 && ctx.prng.next() < lostRunAnswerRate) {
         // The task exists and runs (and bills), but its answer is lost on the way back, as when a
         // gateway times out after the origin accepted: the client cannot tell this from a refusal.

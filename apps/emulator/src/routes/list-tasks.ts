@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../app-input.js';
 import type { EmulatorContext } from '../context.js';
 import { ProblemError } from '../problem.js';
-import { fullView } from '../tasks/views.js';
+import { fullView, scalarView } from '../tasks/views.js';
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 100;
@@ -79,11 +79,21 @@ export function pageTasks(ctx: EmulatorContext, body: unknown) {
   const request = parseOrThrow(ListRequestSchema, body ?? {}, '');
   const limit = Math.min(request.limit || DEFAULT_LIMIT, MAX_LIMIT);
   const faults = ctx.faults();
-  const filters = request.filters ?? [];
-  const rows = ctx.engine
-    .list()
-    .map((task) => ({ seq: task.seq, view: fullView(task, faults) }))
-    .filter((row) => filters.every((filter, index) => matches(row.view, filter, index)));
+  // A provider without list filtering (faults.listFilters false) answers as if none were given.
+  const filters = faults.listFilters ? (request.filters ?? []) : [];
+  // Filters are checked against the scalar fields only; full views are built for the page alone.
+  // A filter on the exact webhook URL is answered from an index, as a provider's database would.
+  const byWebhook = filters.find(
+    (f) => f.field === 'webhook' && f.operator === 'eq' && typeof f.value === 'string',
+  );
+  const candidates = byWebhook ? ctx.engine.listByWebhook(byWebhook.value as string) : ctx.engine.list();
+  const rows = candidates
+    .filter((task) => {
+      if (filters.length === 0) return true;
+      const view = scalarView(task, faults);
+      return filters.every((filter, index) => matches(view, filter, index));
+    })
+    .map((task) => ({ seq: task.seq, task }));
 
   let page: typeof rows;
   if (!request.cursor) {
@@ -102,7 +112,7 @@ export function pageTasks(ctx: EmulatorContext, body: unknown) {
   const hasNext = last !== undefined && rows.some((row) => row.seq < last.seq);
   const hasPrevious = first !== undefined && rows.some((row) => row.seq > first.seq);
   return {
-    items: page.map((row) => row.view),
+    items: page.map((row) => fullView(row.task, faults)),
     next_cursor: hasNext && last ? encodeCursor(last.seq) : '',
     prev_cursor: hasPrevious && first ? encodeCursor(first.seq) : '',
     has_next: hasNext,

@@ -50,6 +50,8 @@ const STATUS_FIELDS: readonly TaskField[] = ['status', 'status_text', 'updated_a
  */
 export class TaskEngine {
   private readonly tasks = new Map<string, TaskRecord>();
+  /** Tasks by the webhook URL they were submitted with, oldest first (as a provider's index would). */
+  private readonly byWebhook = new Map<string, TaskRecord[]>();
   private readonly live = new Map<string, LiveState>();
   private readonly subscribers = new Map<string, Set<TaskSubscriber>>();
   private readonly waiters = new Map<string, Array<(task: TaskRecord) => void>>();
@@ -84,6 +86,9 @@ export class TaskEngine {
       completedAt: undefined,
     };
     this.tasks.set(task.id, task);
+    const webhook = task.request.webhook;
+    if (typeof webhook === 'string')
+      this.byWebhook.set(webhook, [...(this.byWebhook.get(webhook) ?? []), task]);
     this.live.set(task.id, {
       timer: undefined,
       abort: new AbortController(),
@@ -101,6 +106,11 @@ export class TaskEngine {
   /** Newest first. */
   list(): TaskRecord[] {
     return [...this.tasks.values()].reverse();
+  }
+
+  /** The tasks submitted with this webhook URL, newest first. */
+  listByWebhook(webhook: string): TaskRecord[] {
+    return [...(this.byWebhook.get(webhook) ?? [])].reverse();
   }
 
   inFlight(): number {

@@ -37,6 +37,19 @@ export function statusView(task: TaskRecord, faults: ViewFaults): Record<string,
 /** The full Task of GET /tasks/{id}. */
 export function fullView(task: TaskRecord, faults: ViewFaults): Record<string, unknown> {
   return {
+    ...scalarView(task, faults),
+    events: eventsView(task, faults),
+    logs: logsView(task),
+    usage_events: usageView(task),
+  };
+}
+
+/**
+ * The full Task without its lists (events, logs, usage): what a list filter is checked against,
+ * cheap enough to build for every task of a deep account on every list call.
+ */
+export function scalarView(task: TaskRecord, faults: ViewFaults): Record<string, unknown> {
+  return {
     ...slimView(task, faults),
     user_id: 'usr_emulator',
     team_id: 'team_emulator',
@@ -54,9 +67,6 @@ export function fullView(task: TaskRecord, faults: ViewFaults): Record<string, u
     ...(task.request.session_timeout === undefined ? {} : { session_timeout: task.request.session_timeout }),
     input: task.rawInput,
     rating: 'safe',
-    events: eventsView(task, faults),
-    logs: logsView(task),
-    usage_events: usageView(task),
   };
 }
 
