@@ -1,6 +1,6 @@
 import { costReport } from '@recast/core/money';
 import type { ChaosSystem, EmulatorState, EmulatorTask, JobRow } from './harness.js';
-import { isTerminal } from './harness.js';
+import { isTerminal, OTHER_CLIENT_WEBHOOK } from './harness.js';
 
 export interface Audit {
   jobs: number;
@@ -53,7 +53,12 @@ export function taskOwner(task: EmulatorTask): { jobId: string; attempt: string 
  * most one task per (job, attempt); each job's ledger charge is what the provider billed for its
  * tasks (our record and our ledger agreeing too); and the ledger in total is the provider's bill.
  */
-export async function audit(system: ChaosSystem, ids: string[]): Promise<Audit> {
+export async function audit(
+  system: ChaosSystem,
+  ids: string[],
+  /** Tasks another client of the same provider account ran: neither ours nor foreign, and not on our bill. */
+  otherClient: Set<string> = new Set(),
+): Promise<Audit> {
   const rows = await system.readJobs(ids);
   const byState: Record<string, number> = {};
   const lost: JobRow[] = [];
@@ -64,8 +69,13 @@ export async function audit(system: ChaosSystem, ids: string[]): Promise<Audit> 
   }
 
   const emulator = await system.emulatorState();
-  const tasks = await system.emulatorTasks();
-  const billed = new Map(emulator.bill.tasks.map((line) => [line.task_id, line.micro_usd]));
+  // The other client's tasks, by id or by its webhook (one whose answer it never read has no id).
+  const all = await system.emulatorTasks();
+  for (const task of all) if (task.webhook === OTHER_CLIENT_WEBHOOK) otherClient.add(task.id);
+  const tasks = all.filter((t) => !otherClient.has(t.id));
+  const ourBill = emulator.bill.tasks.filter((line) => !otherClient.has(line.task_id));
+  const billTotal = ourBill.reduce((sum, line) => sum + line.micro_usd, 0);
+  const billed = new Map(ourBill.map((line) => [line.task_id, line.micro_usd]));
   const perAttempt = new Map<string, string[]>();
   const tasksOfJob = new Map<string, string[]>();
   const foreignTasks: EmulatorTask[] = [];
@@ -97,18 +107,27 @@ export async function audit(system: ChaosSystem, ids: string[]): Promise<Audit> 
       return { jobId, attempt, tasks: list };
     });
 
-  // Every ledger entry of this deployment (not only the accepted jobs'), read through the Ledger.
+  // Every ledger entry of this deployment (not only the accepted jobs'), read through the Ledger,
+  // summed per job: its run, and any retried failure or duplicate task (`<job id>#...` lines).
   const charged = await system.client.hkeys(system.keys.ledgerCharged());
-  const entries = await Promise.all(charged.map((jobId) => system.ledger.chargeOf(jobId)));
-  const chargeOf = new Map(charged.map((jobId, i) => [jobId, entries[i]?.microUsd ?? 0]));
+  const entries = await Promise.all(charged.map((chargeId) => system.ledger.chargeOf(chargeId)));
+  const chargeOf = new Map<string, number>();
+  charged.forEach((chargeId, i) => {
+    const jobId = chargeId.split('#')[0]!;
+    chargeOf.set(jobId, (chargeOf.get(jobId) ?? 0) + (entries[i]?.microUsd ?? 0));
+  });
   const ledgerTotal = [...chargeOf.values()].reduce((a, b) => a + b, 0);
+  const ownRun = new Map(
+    charged.flatMap((chargeId, i) => (chargeId.includes('#') ? [] : [[chargeId, entries[i]?.microUsd]])),
+  );
   const perJobMismatches: Audit['perJobMismatches'] = [];
   const completedUncharged: string[] = [];
   for (const row of rows.values()) {
     const own = tasksOfJob.get(row.id) ?? [];
     const bill = own.reduce((sum, taskId) => sum + (billed.get(taskId) ?? 0), 0);
     const ledger = chargeOf.get(row.id);
-    const recordOk = row.state !== 'completed' || row.cost_micro_usd === ledger;
+    // The record's cost is its final run's; retried failures and duplicates are lines of their own.
+    const recordOk = row.state !== 'completed' || row.cost_micro_usd === ownRun.get(row.id);
     if ((ledger ?? 0) !== bill || !recordOk)
       perJobMismatches.push({
         jobId: row.id,
@@ -139,12 +158,12 @@ export async function audit(system: ChaosSystem, ids: string[]): Promise<Audit> 
     perJobMismatches,
     completedUncharged,
     ledgerTotal,
-    ledgerEntries: chargeOf.size,
+    ledgerEntries: charged.length,
     reportTotal: report.total.micro_usd,
     reportJobs: report.total.jobs,
-    billTotal: emulator.bill.total_micro_usd,
-    billLines: emulator.bill.tasks.length,
-    ledgerDiff: ledgerTotal - emulator.bill.total_micro_usd,
+    billTotal,
+    billLines: ourBill.length,
+    ledgerDiff: ledgerTotal - billTotal,
     reportDiff: report.total.micro_usd - ledgerTotal,
     emulator,
     providerTasks: tasks.length,

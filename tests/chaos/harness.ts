@@ -12,6 +12,8 @@ import { ChaosRedis } from './redis-server.js';
 import { type SlowProxy, startSlowProxy } from './slow-proxy.js';
 
 export const EMULATOR_API_KEY = 'inf_chaos_emulator';
+/** The webhook the other client's tasks carry: it names no job of ours (see startOtherClient). */
+export const OTHER_CLIENT_WEBHOOK = 'http://127.0.0.1:9/other-client/hook';
 export const TERMINAL_STATES = ['completed', 'failed', 'cancelled'] as const;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -40,6 +42,7 @@ export const FAST_RECOVERY_ENV: Record<string, string> = {
   RATE_LIMIT_FALLBACK_MS: '200',
   // Being added alongside reconciliation and orphan adoption; unknown variables are ignored.
   WORKER_LOCK_MS: '3000',
+  ORPHAN_GRACE_MS: '1000',
   RECONCILE_INTERVAL_MS: '500',
   RECONCILE_AFTER_MS: '2000',
   ORPHAN_AFTER_MS: '2000',
@@ -479,6 +482,59 @@ export class ChaosSystem {
       cursor = page.has_next ? page.next_cursor : '';
     } while (cursor);
     return tasks;
+  }
+
+  /**
+   * Another client of the same provider account: it creates tasks (with no webhook of ours) at
+   * `ratePerSec` until stopped, so the account's task list grows far past what a search of its
+   * newest pages would cover. Its tasks fail fast at the provider (their video is unreachable),
+   * unbilled. `stop()` answers their ids, which the audit leaves out.
+   */
+  startOtherClient(ratePerSec: number): { stop(): Promise<Set<string>> } {
+    const ids = new Set<string>();
+    let stopped = false;
+    const begin = Date.now();
+    const post = async () => {
+      const res = await fetch(`${this.emulatorUrl}/apps/run`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${EMULATOR_API_KEY}` },
+        body: JSON.stringify({
+          app: 'pruna/p-video-replace',
+          webhook: OTHER_CLIENT_WEBHOOK,
+          input: { video: 'http://127.0.0.1:9/other-client.mp4', images: [this.fixture('person-a.png')] },
+        }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const answer = (await res.json()) as { data?: { id?: string } };
+      if (answer.data?.id) ids.add(answer.data.id);
+    };
+    let inFlight = 0;
+    const pending = new Set<Promise<void>>();
+    const running = (async () => {
+      for (let sent = 0; !stopped; sent++) {
+        const due = begin + (sent * 1000) / ratePerSec;
+        await sleep(Math.max(0, due - Date.now()));
+        // A slow provider is not flooded: at most 32 of these requests at once.
+        if (inFlight >= 32) continue;
+        inFlight++;
+        const sending = post()
+          .catch(() => undefined)
+          .finally(() => {
+            inFlight--;
+            pending.delete(sending);
+          });
+        pending.add(sending);
+      }
+    })();
+    return {
+      async stop() {
+        stopped = true;
+        await running;
+        // Every request sent is answered (or timed out) before its ids are counted.
+        await Promise.all([...pending]);
+        return ids;
+      },
+    };
   }
 
   /** Lines of every log that mention one of `needles`, at most `perNeedle` each. */

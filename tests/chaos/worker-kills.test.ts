@@ -6,13 +6,17 @@ import { jobBody, tenantHeader } from './jobs.js';
 const JOBS = 1000;
 const WORKERS = 4;
 const KILLS = 20;
+/** Tasks per second another client of the same provider account creates meanwhile. */
+const OTHER_CLIENT_RATE = 50;
 
 /**
  * Invariants 2 and 3 under worker crashes: 1,000 jobs flow in while a random worker process is
  * SIGKILLed every 2-4 s (20 times, each respawned at once). Submit answers come back 100-400 ms
  * after the provider created the task, so kills land between "the provider has a task" and "we
  * recorded its id" (counted as interrupted_submits): the orphan that must be found and adopted,
- * never submitted again.
+ * never submitted again. Another client of the same provider account creates 50 tasks a second
+ * all along (the provider quota raised, as for a busy account), so an orphan is buried under
+ * hundreds of newer tasks by the time its search runs: deeper than any fixed number of pages.
  */
 it('loses no job, submits no (job, attempt) twice and pays exactly the bill while workers are SIGKILLed', async () => {
   const system: ChaosSystem = await startChaosSystem({
@@ -41,12 +45,14 @@ it('loses no job, submits no (job, attempt) twice and pays exactly the bill whil
         await system.killRandomWorker();
       }
     })();
+    const otherClient = system.startOtherClient(OTHER_CLIENT_RATE);
     const [submitted] = await Promise.all([submitting, killing]);
+    const others = await otherClient.stop();
     const ids = submitted.accepted.map((a) => a.id);
 
     const wait = await system.waitAllTerminal(ids, { timeoutMs: 120_000, stallMs: 45_000 });
     const left = await system.quiesce(wait.done ? 20_000 : 5_000);
-    const result = await audit(system, ids);
+    const result = await audit(system, ids, others);
     const crashes = system.crashes();
     const interrupted = system.proxy!.interruptedSubmits();
 
@@ -59,9 +65,12 @@ it('loses no job, submits no (job, attempt) twice and pays exactly the bill whil
       lost: result.lost.length,
       kills: system.kills.length,
       interrupted_submits: interrupted,
+      other_client_tasks: others.size,
       provider_tasks: result.providerTasks,
       double_submitted: result.doubleSubmitted.length,
       per_job_mismatch: result.perJobMismatches.length,
+      ledger_micro_usd: result.ledgerTotal,
+      bill_micro_usd: result.billTotal,
       ledger_diff_micro_usd: result.ledgerDiff,
       report_diff_micro_usd: result.reportDiff,
       reservations_left: left.reservations,
@@ -78,6 +87,7 @@ it('loses no job, submits no (job, attempt) twice and pays exactly the bill whil
     check(system.kills.length === KILLS, `${system.kills.length} kills, not ${KILLS}`);
     // The scenario must have hit submits in flight, or it did not test adoption at all.
     check(interrupted > 0, 'no kill interrupted a submit');
+    check(others.size > 1000, `the other client created only ${others.size} tasks`);
     check(result.lost.length === 0, `${result.lost.length} jobs not terminal`);
     check((result.byState.failed ?? 0) === 0, `${result.byState.failed} jobs failed with no fault injected`);
     failures.push(...invariantFailures(result, left, crashes));

@@ -11,6 +11,9 @@ const FAST_RECONCILE = {
   RECONCILE_AFTER_MS: '500',
   ORPHAN_AFTER_MS: '500',
   WORKER_LOCK_MS: '2000',
+  // A dead worker's POST may land until its timeout has passed: the orphan search waits that long.
+  INFERENCE_TIMEOUT_MS: '1000',
+  ORPHAN_GRACE_MS: '200',
 };
 
 const body = (s: System) => ({
@@ -129,8 +132,9 @@ describe('transient submit errors', () => {
     const job = await s.submit(body(s));
     const done = await s.waitTerminal(job.id, 30_000);
     expect(done).toMatchObject({ state: 'failed', error: { code: 'PROVIDER_UNAVAILABLE' } });
-    const [dispatch] = await s.queues.dispatch.getCompleted(0, -1);
-    expect(dispatch?.attemptsMade).toBe(2);
+    // The job is failed a moment before its dispatch step is marked complete.
+    const dispatch = await waitFor(async () => (await s.queues.dispatch.getCompleted(0, -1))[0]);
+    expect(dispatch.attemptsMade).toBe(2);
     expect(await s.ledger.reservationOf(job.id)).toBeUndefined();
   });
 });

@@ -2,14 +2,14 @@ import { buildApp } from '@recast/api';
 import { loadConfig as loadApiConfig } from '@recast/api/config';
 import { startMetricsServer as startApiMetrics } from '@recast/api/metrics';
 import type { JobView } from '@recast/core/contract';
-import { createKeys, type Logger } from '@recast/core/infra';
+import { createServices } from '@recast/core/engine';
+import type { Logger } from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
-import { createQueues, JobStore } from '@recast/core/model';
-import { Budgets, type CostGroup, costReport, DEFAULT_PRICE_TABLE, Ledger } from '@recast/core/money';
+import { type CostGroup, costReport } from '@recast/core/money';
 import { createInferenceClient } from '@recast/core/provider';
 import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
 import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
-import { startWorkers, workerOptions } from '@recast/worker';
+import { startWorkers } from '@recast/worker';
 import { loadConfig as loadWorkerConfig } from '@recast/worker/config';
 import { startMetricsServer as startWorkerMetrics } from '@recast/worker/metrics';
 import { afterEach } from 'vitest';
@@ -107,10 +107,7 @@ export async function startSystem(options: SystemOptions = {}) {
     ...(registries ? { onResponse: providerResponseObserver(createMetrics(registries.worker)) } : {}),
   });
   const runWorkers = () =>
-    startWorkers({
-      ...workerOptions(workerConfig, { logger, client, prices: DEFAULT_PRICE_TABLE }),
-      registry: registries?.worker,
-    });
+    startWorkers({ config: workerConfig, logger, client, registry: registries?.worker });
   let workers = options.noWorker ? undefined : await runWorkers();
   /** Start the in-process worker later (for tests that prepare Redis first). */
   async function startWorker() {
@@ -124,12 +121,16 @@ export async function startSystem(options: SystemOptions = {}) {
       }
     : undefined;
 
+  // The test's own view of Redis: the services every process builds, on a connection of its own.
   const redis = testRedisClient();
-  const keys = createKeys(prefix);
-  const store = new JobStore(redis, keys);
-  const ledger = new Ledger(redis, keys);
-  const budgets = new Budgets(redis, keys);
-  const queues = createQueues(redis, keys);
+  const services = await createServices({
+    config: workerConfig,
+    logger,
+    role: 'producer',
+    name: 'e2e-test',
+    redis,
+  });
+  const { keys, store, ledger, budgets, queues } = services;
 
   /** Headers that authenticate as the bootstrap admin when keys are on (none otherwise). */
   const authHeaders: Record<string, string> = options.auth ? { authorization: `Bearer ${ADMIN_KEY}` } : {};
@@ -247,7 +248,7 @@ export async function startSystem(options: SystemOptions = {}) {
       await client.close();
       await api.close();
       await emulator.close();
-      await queues.close();
+      await services.close();
       await redis.quit();
     },
   };

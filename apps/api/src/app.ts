@@ -1,10 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import { AppError } from '@recast/core/errors';
-import { createOutputStore } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
 import { createMetrics, type Registry } from '@recast/core/metrics';
-import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -104,48 +102,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
       },
     });
   }
-  await app.register(recastPlugin, {
-    redisUrl: config.REDIS_URL,
-    prefix: config.REDIS_PREFIX,
-    webhookSecret: config.WEBHOOK_SECRET,
-    logger,
-    prices: config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE,
-    fairShareBuffer: config.FAIR_SHARE_BUFFER,
-    dispatchAttempts: config.DISPATCH_ATTEMPTS,
-    callbackSecrets: config.CALLBACK_SECRETS,
-    urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
-    estimate: {
-      fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,
-      concurrency: config.PROBE_CONCURRENCY,
-      timeoutMs: config.PROBE_TIMEOUT_MS,
-      maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
-    },
-    limits: { maxImages: config.MAX_IMAGES, maxMetadataBytes: config.MAX_METADATA_BYTES },
-    providerLimits: {
-      submitsPerWindow: config.PROVIDER_SUBMITS_PER_WINDOW,
-      windowMs: config.PROVIDER_RATE_WINDOW_MS,
-      maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
-    },
-    eventRetentionMs: config.EVENTS_RETENTION_MS,
-    ...(config.INFERENCE_API_KEY
-      ? {
-          provider: {
-            baseUrl: config.INFERENCE_API_URL,
-            apiKey: config.INFERENCE_API_KEY,
-            timeoutMs: config.INFERENCE_TIMEOUT_MS,
-          },
-        }
-      : {}),
-    files: {
-      tmpDir: config.UPLOAD_TMP_DIR,
-      maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
-      maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
-      maxDataUriBytes: config.DATA_URI_MAX_BYTES,
-      putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
-      reuseSeconds: config.UPLOAD_REUSE_SECONDS,
-    },
-    ...(config.OUTPUT_STORE ? { outputs: createOutputStore(config.OUTPUT_STORE) } : {}),
-  });
+  await app.register(recastPlugin, { config, logger });
   // Request rates, counted in Redis so every API process shares them: per key on the public API
   // (after authentication, so the key and not the address is counted), and per address for
   // requests refused as unauthenticated (before authentication: a flood of made-up keys must not

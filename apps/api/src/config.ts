@@ -53,7 +53,6 @@ export const ApiConfigSchema = z.object({
     .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
     .default('https://api.inference.sh'),
   INFERENCE_API_KEY: z.string().min(1).optional(),
-  INFERENCE_TIMEOUT_MS: envInt(100).default(30_000),
   /** Largest uploaded source video and reference image (413 above, naming the field). */
   UPLOAD_MAX_VIDEO_BYTES: envInt(1024).default(256 * 1024 * 1024),
   UPLOAD_MAX_IMAGE_BYTES: envInt(1024).default(20 * 1024 * 1024),

@@ -10,7 +10,6 @@ export const WorkerConfigSchema = z.object({
   INFERENCE_API_KEY: z.string({ message: 'is required (the provider API key, inf_...)' }).min(1),
   INFERENCE_APP: z.string().default('pruna/p-video-replace'),
   INFERENCE_STATUS_NUMBERING: z.enum(['current', 'legacy']).default('current'),
-  INFERENCE_TIMEOUT_MS: envInt(100).default(30_000),
   INFERENCE_CONNECTIONS: envInt(1, 1024).default(16),
   /** Where the provider reaches this deployment's webhook receiver (the API's public base URL). */
   PUBLIC_URL: z
@@ -33,18 +32,25 @@ export const WorkerConfigSchema = z.object({
   WORKER_LOCK_MS: envInt(1000).default(30_000),
   /** How often the reconciler looks for jobs whose provider task has been quiet too long. */
   RECONCILE_INTERVAL_MS: envInt(100).default(10_000),
-  /** A submitted, running or cancelling job quiet this long is polled at the provider. */
-  RECONCILE_AFTER_MS: envInt(100).default(300_000),
-  /** Per state, when one should differ from RECONCILE_AFTER_MS (cancelling: at most 60 s by default). */
-  RECONCILE_SUBMITTED_AFTER_MS: envInt(100).optional(),
-  RECONCILE_RUNNING_AFTER_MS: envInt(100).optional(),
-  RECONCILE_CANCELLING_AFTER_MS: envInt(100).optional(),
-  /** A job stuck in `submitting` this long (its dispatch died) is checked for an orphan task. */
-  ORPHAN_AFTER_MS: envInt(100).default(120_000),
   /** Jobs looked at per reconcile pass (each is one provider call: keep under its read limit). */
   RECONCILE_MAX_PER_PASS: envInt(1, 10_000).default(100),
-  /** Pages (of 100 tasks) of the provider's task list read when looking for an orphan. */
-  ORPHAN_SCAN_PAGES: envInt(1, 100).default(5),
+  /**
+   * A submit whose answer was lost, or whose dispatch died, may still be landing at the provider:
+   * its task is searched for only this long after the POST ended (or INFERENCE_TIMEOUT_MS plus
+   * this after it began, when its end is unknown), so a task created late is still found.
+   */
+  ORPHAN_GRACE_MS: envInt(0, 600_000).default(5_000),
+  /**
+   * The longest one orphan search may read the provider's task list when the provider does not
+   * filter it by webhook URL; an unfinished search is retried, never taken for "no task".
+   */
+  ORPHAN_SEARCH_TIMEOUT_MS: envInt(1000).default(60_000),
+  /**
+   * When no task was found and a job goes on to its next attempt, the attempt it leaves is watched
+   * this long for a task that lands late (a gateway may forward a request long after the client
+   * gave up on it); one that appears is cancelled at once.
+   */
+  ORPHAN_WATCH_MS: envInt(0).default(600_000),
   /** One callback delivery's deadline. */
   CALLBACK_TIMEOUT_MS: envInt(100).default(10_000),
   /** Callback deliveries in flight per worker process. */

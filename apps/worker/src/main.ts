@@ -1,15 +1,13 @@
 import { checkEvictionPolicy, createLogger, createRedis } from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
-import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
 import { createInferenceClient } from '@recast/core/provider';
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from './config.js';
 import { startMetricsServer } from './metrics/index.js';
-import { startWorkers, workerOptions } from './workers.js';
+import { startWorkers } from './workers.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
-const prices = config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
 const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'worker' }) : undefined;
 
 const probe = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker-probe' });
@@ -27,11 +25,14 @@ const client = createInferenceClient({
   ...(registry ? { onResponse: providerResponseObserver(createMetrics(registry)) } : {}),
 });
 
-const workers = await startWorkers({ ...workerOptions(config, { logger, client, prices }), registry });
+const workers = await startWorkers({ config, logger, client, registry });
 const metrics = registry
   ? await startMetricsServer({ registry, port: config.METRICS_PORT, host: config.METRICS_HOST, logger })
   : undefined;
-logger.info({ provider: new URL(config.INFERENCE_API_URL).origin, prices: prices.version }, 'worker started');
+logger.info(
+  { provider: new URL(config.INFERENCE_API_URL).origin, prices: workers.engine.services.prices.version },
+  'worker started',
+);
 
 closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'closing after error');

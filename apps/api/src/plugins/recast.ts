@@ -1,53 +1,33 @@
-import { BatchStore } from '@recast/core/batches';
-import { EventLog } from '@recast/core/events';
-import { type FileInputLimits, FileUploader, type OutputStore, sweepStaleSpools } from '@recast/core/files';
-import { createKeys, createRedis, type Keys, type Logger, waitForRedis } from '@recast/core/infra';
-import { JobCreator } from '@recast/core/intake';
-import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
+import { createServices, Engine, type Services } from '@recast/core/engine';
 import {
-  createNotifyQueue,
-  createQueues,
-  DEFAULT_JOB_SCHEMA_LIMITS,
-  type JobSchemaLimits,
-  JobStore,
-  type NotifyQueue,
-  type Queues,
-} from '@recast/core/model';
-import { Budgets, Ledger, type PriceTable } from '@recast/core/money';
+  createOutputStore,
+  type FileInputLimits,
+  FileUploader,
+  type OutputStore,
+  sweepStaleSpools,
+} from '@recast/core/files';
+import type { Logger } from '@recast/core/infra';
+import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
+import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits } from '@recast/core/model';
 import type { UrlPolicy } from '@recast/core/net';
-import { createInferenceClient, ProviderGate, type ProviderLimits } from '@recast/core/provider';
-import { FairQueue } from '@recast/core/scheduling';
+import { createInferenceClient } from '@recast/core/provider';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
+import type { ApiConfig } from '../config.js';
 
-export interface RecastDeps {
-  redis: Redis;
-  keys: Keys;
-  store: JobStore;
-  queues: Queues;
-  fair: FairQueue;
-  creator: JobCreator;
-  ledger: Ledger;
-  budgets: Budgets;
+/** What every route works with: the engine, its services, and the API's own pieces. */
+export interface RecastDeps extends Services {
+  engine: Engine;
   estimator: DurationEstimator;
-  prices: PriceTable;
   limits: JobSchemaLimits;
   webhookSecret: string;
   urlPolicy: UrlPolicy;
   /** True when CALLBACK_SECRETS are configured: jobs may then carry a callback_url. */
   callbacks: boolean;
-  notify: NotifyQueue;
-  batches: BatchStore;
-  /** Read-only here: the API reports the provider pressure the workers enforce. */
-  gate: ProviderGate;
-  events: EventLog;
   /** File inputs: the uploader and its limits; undefined when the API has no provider key. */
   files: { uploader: FileUploader; limits: FileInputLimits } | undefined;
   /** Where kept outputs are read from; undefined when retention is off. */
   outputs: OutputStore | undefined;
-  /** For submitJob: the uploader, when file inputs are on. */
-  uploader?: FileUploader;
 }
 
 declare module 'fastify' {
@@ -57,90 +37,79 @@ declare module 'fastify' {
 }
 
 export interface RecastPluginOptions {
-  redisUrl: string;
-  prefix: string;
-  webhookSecret: string;
+  config: ApiConfig;
   logger: Logger;
-  prices: PriceTable;
-  fairShareBuffer: number;
-  dispatchAttempts?: number;
-  urlPolicy: UrlPolicy;
-  estimate: { fallbackSeconds: number; concurrency: number; timeoutMs: number; maxMoovBytes: number };
-  limits?: Partial<JobSchemaLimits>;
-  callbackSecrets: readonly string[];
-  providerLimits: Omit<ProviderLimits, 'pendingHoldMs'>;
-  eventRetentionMs: number;
-  /** The provider's file API, for file inputs; absent without an API key. */
-  provider?: { baseUrl: string; apiKey: string; timeoutMs: number };
-  files: Omit<FileInputLimits, never> & { putTimeoutMs: number; reuseSeconds: number };
-  outputs?: OutputStore;
 }
 
-/** Redis, the job store, queues, ledger and estimator, shared by every route and closed with the app. */
-export const recastPlugin = fp(async (app: FastifyInstance, options: RecastPluginOptions) => {
-  const { logger } = options;
-  const redis = createRedis({ url: options.redisUrl, role: 'producer', logger, name: 'recast-api' });
-  const keys = createKeys(options.prefix);
-  // Producers fail fast while disconnected, so wait for the first connection before serving;
-  // if Redis is down at boot the API still starts, and /readyz and 503s say so.
-  await waitForRedis(redis).catch((err: Error) =>
-    logger.warn({ err: err.message }, 'Redis not reachable at start'),
-  );
-  const queues = createQueues(redis, keys);
-  const store = new JobStore(redis, keys, undefined, options.eventRetentionMs);
-  const fair = new FairQueue(redis, keys, queues, {
-    buffer: options.fairShareBuffer,
-    ...(options.dispatchAttempts ? { dispatchAttempts: options.dispatchAttempts } : {}),
+/** The engine and its services, built once from the API's settings and closed with the app. */
+export const recastPlugin = fp(async (app: FastifyInstance, { config, logger }: RecastPluginOptions) => {
+  // Waits for the first connection; if Redis is down at boot the API still starts, and /readyz
+  // and 503s say so.
+  const services = await createServices({ config, logger, role: 'producer', name: 'recast-api' });
+  const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS };
+  const estimator = createDurationEstimator({
+    policy: urlPolicy,
     logger,
+    fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,
+    concurrency: config.PROBE_CONCURRENCY,
+    timeoutMs: config.PROBE_TIMEOUT_MS,
+    maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
   });
-  const notify = createNotifyQueue(redis, keys);
-  const estimator = createDurationEstimator({ policy: options.urlPolicy, logger, ...options.estimate });
-  const provider = options.provider
+  const provider = config.INFERENCE_API_KEY
     ? createInferenceClient({
-        baseUrl: options.provider.baseUrl,
-        apiKey: options.provider.apiKey,
-        requestTimeoutMs: options.provider.timeoutMs,
+        baseUrl: config.INFERENCE_API_URL,
+        apiKey: config.INFERENCE_API_KEY,
+        requestTimeoutMs: config.INFERENCE_TIMEOUT_MS,
         connections: 4,
         logger,
       })
     : undefined;
-  const { putTimeoutMs, reuseSeconds, ...fileLimits } = options.files;
+  const fileLimits: FileInputLimits = {
+    tmpDir: config.UPLOAD_TMP_DIR,
+    maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
+    maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
+    maxDataUriBytes: config.DATA_URI_MAX_BYTES,
+  };
   const uploader = provider
-    ? new FileUploader({ redis, keys, provider, ttlSeconds: reuseSeconds, putTimeoutMs, logger })
+    ? new FileUploader({
+        redis: services.redis,
+        keys: services.keys,
+        provider,
+        ttlSeconds: config.UPLOAD_REUSE_SECONDS,
+        putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
+        logger,
+      })
     : undefined;
   if (uploader) {
     // Left by a process that crashed mid-upload; older than a day is older than any upload.
     const swept = await sweepStaleSpools(fileLimits.tmpDir, 24 * 3600_000);
     if (swept > 0) logger.info({ swept, dir: fileLimits.tmpDir }, 'removed stale upload temp files');
   }
+  const limits = {
+    ...DEFAULT_JOB_SCHEMA_LIMITS,
+    maxImages: config.MAX_IMAGES,
+    maxMetadataBytes: config.MAX_METADATA_BYTES,
+  };
+  const callbacks = config.CALLBACK_SECRETS.length > 0;
+  const engine = new Engine(services, {
+    callbacks,
+    intake: { estimator, urlPolicy, callbacks, limits, ...(uploader ? { uploader } : {}) },
+  });
   app.decorate('recast', {
-    redis,
-    keys,
-    store,
-    queues,
-    fair,
-    creator: new JobCreator(store, fair),
-    ledger: new Ledger(redis, keys),
-    budgets: new Budgets(redis, keys),
+    ...services,
+    engine,
     estimator,
-    prices: options.prices,
-    limits: { ...DEFAULT_JOB_SCHEMA_LIMITS, ...options.limits },
-    webhookSecret: options.webhookSecret,
-    urlPolicy: options.urlPolicy,
-    callbacks: options.callbackSecrets.length > 0,
-    notify,
-    batches: new BatchStore(redis, keys, store),
-    gate: new ProviderGate(redis, keys, { ...options.providerLimits, pendingHoldMs: 0 }),
-    events: new EventLog(redis, keys),
+    limits,
+    webhookSecret: config.WEBHOOK_SECRET,
+    urlPolicy,
+    callbacks,
     files: uploader ? { uploader, limits: fileLimits } : undefined,
-    outputs: options.outputs,
-    ...(uploader ? { uploader } : {}),
+    outputs: config.OUTPUT_STORE ? createOutputStore(config.OUTPUT_STORE) : undefined,
   } satisfies RecastDeps);
   app.addHook('onClose', async () => {
     await estimator.close();
     await uploader?.close();
     await provider?.close();
-    await Promise.all([queues.close(), notify.close()]);
-    await redis.quit().catch(() => redis.disconnect());
+    await services.close();
   });
 });

@@ -8,7 +8,7 @@ import {
 } from '@recast/core/metrics';
 import { createNotifyQueue, createQueues } from '@recast/core/model';
 import { InferenceError, type ProviderLimits } from '@recast/core/provider';
-import { type Job, RateLimitError } from 'bullmq';
+import { DelayedError, type Job, RateLimitError } from 'bullmq';
 
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from './server.js';
 
@@ -22,7 +22,7 @@ export interface WorkerMetricsOptions {
   notify: boolean;
 }
 
-type Step = (job: Job) => Promise<unknown>;
+type Step = (job: Job, token?: string) => Promise<unknown>;
 
 export interface WorkerMetrics {
   metrics: RecastMetrics;
@@ -35,11 +35,12 @@ export interface WorkerMetrics {
 
 type Ended = { result: unknown } | { error: unknown };
 
-/** What a dispatch step came to (see DispatchResult in processors/dispatch.ts). */
+/** What a dispatch step came to (see DispatchResult in the engine's dispatch). */
 export function dispatchOutcome(ended: Ended): string {
   if ('error' in ended) {
-    // The gate was closed or the provider answered 429: the job went back in line, unharmed.
-    if (ended.error instanceof RateLimitError) return 'deferred';
+    // The gate was closed or the provider answered 429 (the job went back in line, unharmed), or
+    // the step waits for an earlier submit to land before it looks for its task.
+    if (ended.error instanceof RateLimitError || ended.error instanceof DelayedError) return 'deferred';
     if (ended.error instanceof InferenceError && ended.error.retryable) return 'retry';
     return 'error';
   }
@@ -52,11 +53,12 @@ export function dispatchOutcome(ended: Ended): string {
 
 /** What a settle or cancel step came to: the job's state after it, where the step says. */
 export function settleOutcome(ended: Ended): string {
-  if ('error' in ended) return 'error';
+  if ('error' in ended) return ended.error instanceof RateLimitError ? 'deferred' : 'error';
   const result = (ended.result ?? {}) as Record<string, unknown>;
   if (result.retried === true) return 'retried';
   if (typeof result.state === 'string') return result.state;
   if ('skipped' in result) return 'skipped';
+  if ('duplicate' in result) return 'duplicate';
   if ('cancelled' in result) return 'cancel_sent';
   if ('waiting' in result) return 'waiting';
   return 'done';

@@ -1,10 +1,11 @@
 import { Writable } from 'node:stream';
-import { BatchStore, loadBatchView } from '@recast/core/batches';
+import { loadBatchView } from '@recast/core/batches';
 import { enqueueJobCallback, generateWebhookSecret, verifyWebhook } from '@recast/core/callbacks';
+import { loadCoreConfig } from '@recast/core/config';
 import { jobView } from '@recast/core/contract';
-import { createKeys, createLogger } from '@recast/core/infra';
-import { type JobRecord, JobStore } from '@recast/core/model';
-import { Budgets, Ledger } from '@recast/core/money';
+import { createServices } from '@recast/core/engine';
+import { createLogger } from '@recast/core/infra';
+import type { JobRecord } from '@recast/core/model';
 import type { LookupFn } from '@recast/core/net';
 import {
   queuedJobRecord,
@@ -20,8 +21,6 @@ import { type RunningNotifyWorker, startNotifyWorker } from './index.js';
 
 const secrets = [generateWebhookSecret(), 'a-raw-secret-of-at-least-16-chars'];
 const redis = testRedisClient();
-const keys = createKeys(uniquePrefix('notify'));
-const store = new JobStore(redis, keys);
 const logLines: string[] = [];
 const logger = createLogger({
   level: 'debug',
@@ -33,6 +32,19 @@ const logger = createLogger({
   }),
 });
 // A name that resolves to the receiver's loopback address without being allow-listed.
+// The services as every process builds them, on this test's Redis connection and prefix.
+const services = await createServices({
+  config: loadCoreConfig({
+    REDIS_URL: testRedisUrl(),
+    REDIS_PREFIX: uniquePrefix('notify'),
+    WEBHOOK_SECRET: 'notify-test-secret-0123',
+  }),
+  logger,
+  role: 'producer',
+  name: 'notify-test',
+  redis,
+});
+const { keys, store } = services;
 const lookup: LookupFn = async (hostname) => {
   if (hostname === 'hooks.internal.test') return [{ address: '127.0.0.1', family: 4 }];
   throw Object.assign(new Error(`unexpected lookup of ${hostname}`), { code: 'ENOTFOUND' });
@@ -46,15 +58,7 @@ beforeAll(async () => {
     redisUrl: testRedisUrl(),
     keys,
     store,
-    batchView: (batchId) =>
-      loadBatchView(
-        {
-          batches: new BatchStore(redis, keys, store),
-          budgets: new Budgets(redis, keys),
-          ledger: new Ledger(redis, keys),
-        },
-        batchId,
-      ),
+    batchView: (batchId) => loadBatchView(services, batchId),
     logger,
     secrets,
     urlPolicy: { allowHosts: [receiver.host] },
@@ -66,6 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await running.close();
   await receiver.close();
+  await services.close();
   await redis.quit();
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envInt } from './env.js';
+import { envInt, parseConfig } from './env.js';
 
 /** Settings every Recast process shares; each app adds its own next to these. */
 export const CommonConfigShape = {
@@ -21,6 +21,19 @@ export const CommonConfigShape = {
   PROVIDER_RATE_WINDOW_MS: envInt(1).default(60_000),
   /** Tasks in flight at the provider (submitted, not yet terminal), across all workers; 0 = no cap. */
   PROVIDER_MAX_IN_FLIGHT: envInt(0).default(100),
+  /** One provider request's deadline (a submit still unanswered after it may yet have reached the provider). */
+  INFERENCE_TIMEOUT_MS: envInt(100).default(30_000),
+  /**
+   * A submitted, running or cancelling job quiet this long is polled at the provider; per state
+   * when one should differ (cancelling: at most 60 s by default). Every process writes these into
+   * the reconcile index with each transition, so the API and the workers must agree on them.
+   */
+  RECONCILE_AFTER_MS: envInt(100).default(300_000),
+  RECONCILE_SUBMITTED_AFTER_MS: envInt(100).optional(),
+  RECONCILE_RUNNING_AFTER_MS: envInt(100).optional(),
+  RECONCILE_CANCELLING_AFTER_MS: envInt(100).optional(),
+  /** A job stuck in `submitting` this long (its dispatch died) is checked for an orphan task. */
+  ORPHAN_AFTER_MS: envInt(100).default(120_000),
   /** How long job and batch events stay in a tenant's stream (GET /v1/events resumes within it). */
   EVENTS_RETENTION_MS: envInt(60_000).default(24 * 3600_000),
   /**
@@ -68,3 +81,12 @@ export const CommonConfigShape = {
         .filter(Boolean),
     ),
 };
+
+const CoreConfigSchema = z.object(CommonConfigShape);
+/** The settings every process shares, parsed (both apps' configs include them). */
+export type CoreConfig = z.infer<typeof CoreConfigSchema>;
+
+/** The shared settings alone, from an environment (tests, tools; each app parses its own schema). */
+export function loadCoreConfig(env: Record<string, string | undefined>): CoreConfig {
+  return parseConfig(CoreConfigSchema, env);
+}

@@ -53,6 +53,15 @@ export function jobView(job: JobRecord) {
             usd: microUsdToUsd(job.cost_micro_usd),
             price_version: job.price_version ?? null,
           },
+    /** Second provider tasks of this job that the provider billed too, each a `duplicate` charge. */
+    duplicates:
+      job.duplicate_task_ids === undefined
+        ? null
+        : {
+            task_ids: job.duplicate_task_ids.split(','),
+            micro_usd: job.duplicate_cost_micro_usd ?? 0,
+            usd: microUsdToUsd(job.duplicate_cost_micro_usd ?? 0),
+          },
     estimate:
       job.estimate_seconds === undefined
         ? null

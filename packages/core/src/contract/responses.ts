@@ -79,6 +79,12 @@ export const JobViewSchema = z
         price_version: z.string().nullable(),
       })
       .nullable(),
+    duplicates: z
+      .strictObject({ task_ids: z.array(z.string()), micro_usd: micro, usd })
+      .nullable()
+      .describe(
+        'second provider tasks of this job the provider billed too, each charged as a duplicate line',
+      ),
     estimate: z
       .strictObject({
         seconds: z.number(),
@@ -246,6 +252,10 @@ const costTotals = {
   micro_usd: micro,
   usd,
   billing_mismatches: z.int().describe("jobs whose kept output's duration was not what was billed"),
+  duplicates: z
+    .int()
+    .describe('second provider tasks of a job that were billed (charged as duplicate lines)'),
+  duplicate_micro_usd: micro.describe('what those duplicates cost: included in micro_usd, as in the bill'),
 };
 
 export const CostReportSchema = z

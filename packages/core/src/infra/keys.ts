@@ -15,6 +15,8 @@ export interface Keys {
   job(jobId: string): string;
   idempotency(tenant: string, key: string): string;
   ledgerCharged(): string;
+  /** Provider task id -> the charge that billed it: a task is charged once. */
+  ledgerChargedTasks(): string;
   ledgerDay(day: string): string;
   ledgerDays(): string;
   /** A batch's billed totals by resolution (`<resolution>|ms|count|micro_usd` counters). */
@@ -69,6 +71,7 @@ export function createKeys(prefix: string): Keys {
     job: (jobId) => `{${prefix}}:job:${jobId}`,
     idempotency: (tenant, key) => `${prefix}:idem:${tenant}:${key}`,
     ledgerCharged: () => `${prefix}:{ledger}:charged`,
+    ledgerChargedTasks: () => `${prefix}:{ledger}:charged-tasks`,
     ledgerDay: (day) => `${prefix}:{ledger}:day:${day}`,
     ledgerDays: () => `${prefix}:{ledger}:days`,
     ledgerBatch: (batchId) => `${prefix}:{ledger}:batch:${batchId}`,

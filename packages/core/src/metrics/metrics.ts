@@ -22,6 +22,11 @@ export interface RecastMetrics {
   readonly providerSeconds: Histogram<'endpoint'>;
   /** Provider webhooks by what the receiver answered. */
   readonly webhooks: Counter<'outcome'>;
+  /**
+   * Second provider tasks for one job (another client, a provider bug, a crash window): `outcome`
+   * = cancelled (stopped while live) | charged (billed: a `duplicate` ledger line) | unbilled.
+   */
+  readonly duplicateTasks: Counter<'outcome'>;
 }
 
 // One set of metric objects per registry: the API and a worker may share a registry in a test,
@@ -113,6 +118,18 @@ export function createMetrics(registry: Registry): RecastMetrics {
           new Counter({
             name: 'recast_webhooks_total',
             help: 'Provider webhooks received, by outcome.',
+            labelNames: ['outcome'],
+            registers,
+          }),
+      );
+    },
+    get duplicateTasks() {
+      return once(
+        'duplicates',
+        () =>
+          new Counter({
+            name: 'recast_duplicate_tasks_total',
+            help: 'Second provider tasks found for a job, by what was done: cancelled, charged (a duplicate line) or unbilled.',
             labelNames: ['outcome'],
             registers,
           }),

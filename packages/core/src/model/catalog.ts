@@ -29,6 +29,18 @@ export type SettlePayload = z.infer<typeof SettlePayloadSchema>;
 export const CancelPayloadSchema = z.object({ jobId: z.string() });
 export type CancelPayload = z.infer<typeof CancelPayloadSchema>;
 
+/**
+ * Watch an attempt whose POST may still land at the provider (its answer was lost, or its
+ * dispatch died, and the job went on to a next attempt): look for its task until `until` (ms),
+ * and stop it if it appears, so a late task of an abandoned attempt is not paid for.
+ */
+export const WatchPayloadSchema = z.object({
+  jobId: z.string(),
+  attempt: z.number().int().positive(),
+  until: z.number().int(),
+});
+export type WatchPayload = z.infer<typeof WatchPayloadSchema>;
+
 /** Keep a completed job's output (OUTPUT_STORE): the run is named by its task, so a re-run is not confused. */
 export const RetainPayloadSchema = z.object({ jobId: z.string(), taskId: z.string() });
 export type RetainPayload = z.infer<typeof RetainPayloadSchema>;
@@ -141,6 +153,16 @@ export const JOB_CATALOG = {
       backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
     } satisfies DefaultJobOptions,
   },
+  /** Look for a late task of an abandoned attempt (see WatchPayloadSchema); on the settle queue. */
+  'job.watch': {
+    queue: 'settle',
+    schema: WatchPayloadSchema,
+    options: {
+      ...retention,
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    } satisfies DefaultJobOptions,
+  },
   /**
    * Download, measure and keep a completed job's output, after its money has settled. Its own
    * queue, so slow downloads never hold up settling; 5 tries over about half a minute by default
@@ -169,7 +191,7 @@ export function bullJobId(...parts: string[]): string {
 
 export interface Queues {
   dispatch: Queue<DispatchPayload>;
-  settle: Queue<SettlePayload | CancelPayload>;
+  settle: Queue<SettlePayload | CancelPayload | WatchPayload>;
   retain: Queue<RetainPayload>;
   notify: NotifyQueue;
   maintenance: Queue;
@@ -183,7 +205,7 @@ export function createQueues(connection: ConnectionOptions, keys: Keys): Queues 
     prefix: keys.bullPrefix,
     defaultJobOptions: JOB_CATALOG['job.dispatch'].options,
   });
-  const settle = new Queue<SettlePayload | CancelPayload>('settle', {
+  const settle = new Queue<SettlePayload | CancelPayload | WatchPayload>('settle', {
     connection,
     prefix: keys.bullPrefix,
     defaultJobOptions: JOB_CATALOG['job.settle'].options,
@@ -257,4 +279,13 @@ export function enqueueCancel(queues: Queues, jobId: string) {
     { jobId },
     { ...JOB_CATALOG['job.cancel'].options, jobId: bullJobId('cancel', jobId) },
   );
+}
+
+/** One watch per (job, attempt): scheduling it again while it runs adds nothing. */
+export function enqueueWatch(queues: Queues, payload: WatchPayload, delayMs: number) {
+  return queues.settle.add('job.watch', payload, {
+    ...JOB_CATALOG['job.watch'].options,
+    jobId: bullJobId('watch', payload.jobId, String(payload.attempt)),
+    delay: Math.max(0, delayMs),
+  });
 }

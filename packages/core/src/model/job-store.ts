@@ -14,6 +14,11 @@ export interface TransitionOptions {
   attempt?: number;
   /** Override the default allowed-from set (still a compare-and-set). */
   from?: readonly JobState[];
+  /**
+   * Only move when the record holds no task id or this one: the move attaches this task, and a
+   * task attached by a faster update (a webhook overtaking the dispatch) is never replaced.
+   */
+  task?: string;
   now?: Date;
 }
 
@@ -38,8 +43,17 @@ interface JobRedis extends Redis {
     attempt: string,
     reconcileAt: string,
     eventsMinId: string,
+    task: string,
     ...fields: string[]
   ): Promise<TransitionReply>;
+  recastClaim(
+    key: string,
+    op: 'claim' | 'ended' | 'next',
+    attempt: string,
+    dispatchId: string,
+    now: string,
+  ): Promise<number>;
+  recastDuplicate(key: string, taskId: string, microUsd: string, now: string): Promise<number>;
 }
 
 /**
@@ -74,6 +88,8 @@ export class JobStore {
       redis.defineCommand('recastCreate', loadLua(new URL('./lua/create-1.lua', import.meta.url)));
       redis.defineCommand('recastIndex', loadLua(new URL('./lua/index-n.lua', import.meta.url)));
       redis.defineCommand('recastAnnotate', loadLua(new URL('./lua/annotate-1.lua', import.meta.url)));
+      redis.defineCommand('recastClaim', loadLua(new URL('./lua/claim-1.lua', import.meta.url)));
+      redis.defineCommand('recastDuplicate', loadLua(new URL('./lua/duplicate-1.lua', import.meta.url)));
     }
     this.redis = redis as JobRedis;
   }
@@ -189,6 +205,61 @@ export class JobStore {
     return reply === 1;
   }
 
+  /**
+   * The submit claim of an attempt (see claim-1.lua): `claim` right before a dispatch sends the
+   * attempt's task, `ended` when a POST whose answer was lost has ended. False when the job is no
+   * longer `submitting` that attempt with no task (a settle attached one: the claim is revoked),
+   * or another dispatch holds it.
+   */
+  async claimSubmit(
+    jobId: string,
+    op: 'claim' | 'ended',
+    attempt: number,
+    dispatchId: string,
+    now = new Date(),
+  ): Promise<boolean> {
+    const reply = await this.redis.recastClaim(
+      this.keys.job(jobId),
+      op,
+      String(attempt),
+      dispatchId,
+      now.toISOString(),
+    );
+    return reply === 1;
+  }
+
+  /**
+   * Move a `submitting` job whose attempt found no task at the provider to the next attempt,
+   * claimed by this dispatch (see claim-1.lua): an attempt is POSTed once, so a late task of the
+   * earlier one can never pass for this one's. The new attempt, or undefined when the job moved on.
+   */
+  async nextAttempt(
+    jobId: string,
+    attempt: number,
+    dispatchId: string,
+    now = new Date(),
+  ): Promise<number | undefined> {
+    const reply = await this.redis.recastClaim(
+      this.keys.job(jobId),
+      'next',
+      String(attempt),
+      dispatchId,
+      now.toISOString(),
+    );
+    return reply > 1 ? reply : undefined;
+  }
+
+  /** Note a billed second task on the job (see duplicate-1.lua); false when noted already. */
+  async noteDuplicate(jobId: string, taskId: string, microUsd: number, now = new Date()): Promise<boolean> {
+    const reply = await this.redis.recastDuplicate(
+      this.keys.job(jobId),
+      taskId,
+      String(microUsd),
+      now.toISOString(),
+    );
+    return reply === 1;
+  }
+
   /** Queue a transition on a MULTI; read its reply with JobStore.transitionResult. */
   transitionIn(
     multi: ChainableCommander,
@@ -212,7 +283,7 @@ export class JobStore {
     to: JobState,
     fields: Partial<Record<keyof JobRecord, string | number | null>>,
     options: TransitionOptions,
-  ): [string, string, string, string, string, string, string, string, ...string[]] {
+  ): [string, string, string, string, string, string, string, string, string, ...string[]] {
     const from = options.from ?? allowedFrom(to);
     const args: string[] = [];
     for (const [key, value] of Object.entries(fields)) {
@@ -233,6 +304,7 @@ export class JobStore {
       options.attempt === undefined ? '' : String(options.attempt),
       delay === undefined ? '' : String(now.getTime() + delay),
       this.eventsMinId(now.getTime()),
+      options.task ?? '',
       ...args,
     ];
   }

@@ -50,11 +50,22 @@ export const JobRecordSchema = z.object({
   attempt: z.number().int(),
   /** The BullMQ dispatch job that claimed the current attempt: only it may resume the submit. */
   dispatch_id: z.string().optional(),
+  /**
+   * The submit claim (model/lua/claim-1.lua): set while that dispatch may send the attempt's one
+   * task; revoked when a task is attached. When it was taken, and when a POST whose answer was
+   * lost ended (a resumed dispatch searches for the task only once the provider has settled).
+   */
+  submit_claim: z.string().optional(),
+  claimed_at: z.string().optional(),
+  submit_ended_at: z.string().optional(),
   task_id: z.string().optional(),
   provider_status: z.string().optional(),
   submitted_at: z.string().optional(),
   finished_at: z.string().optional(),
   output_url: z.string().optional(),
+  /** Second provider tasks that were billed, charged as `duplicate` ledger lines (comma-separated ids). */
+  duplicate_task_ids: z.string().optional(),
+  duplicate_cost_micro_usd: z.number().int().optional(),
   billed_ms: z.number().int().optional(),
   cost_micro_usd: z.number().int().optional(),
   price_version: z.string().optional(),
@@ -98,6 +109,7 @@ const NUMBER_FIELDS = new Set([
   'reruns',
   'output_bytes',
   'output_retention_attempts',
+  'duplicate_cost_micro_usd',
 ]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */

@@ -24,6 +24,13 @@ export interface CostTotals {
   usd: string;
   /** Jobs whose kept output's real duration was not what was billed (see files/retain.ts). */
   billing_mismatches: number;
+  /**
+   * Second provider tasks of a job that were billed (charged as `duplicate` lines): how many and
+   * what they cost. Their seconds and micro-dollars are in the totals above too (the bill has
+   * them); `jobs` counts billed runs without them.
+   */
+  duplicates: number;
+  duplicate_micro_usd: number;
 }
 
 export type CostRow = Partial<Record<CostGroup, string | null>> & CostTotals;
@@ -59,9 +66,28 @@ interface Acc {
   jobs: number;
   micro_usd: number;
   mismatches: number;
+  duplicates: number;
+  duplicate_micro_usd: number;
 }
 
-const emptyAcc = (): Acc => ({ ms: 0, jobs: 0, micro_usd: 0, mismatches: 0 });
+const emptyAcc = (): Acc => ({
+  ms: 0,
+  jobs: 0,
+  micro_usd: 0,
+  mismatches: 0,
+  duplicates: 0,
+  duplicate_micro_usd: 0,
+});
+
+/** The day hash's metric names (settle-n.lua, mismatch-2.lua) as totals. */
+const METRICS: Record<string, keyof Acc> = {
+  ms: 'ms',
+  count: 'jobs',
+  micro_usd: 'micro_usd',
+  mismatches: 'mismatches',
+  dup_count: 'duplicates',
+  dup_micro_usd: 'duplicate_micro_usd',
+};
 
 function totals(acc: Acc): CostTotals {
   return {
@@ -70,6 +96,8 @@ function totals(acc: Acc): CostTotals {
     micro_usd: acc.micro_usd,
     usd: microUsdToUsd(acc.micro_usd),
     billing_mismatches: acc.mismatches,
+    duplicates: acc.duplicates,
+    duplicate_micro_usd: acc.duplicate_micro_usd,
   };
 }
 
@@ -126,14 +154,8 @@ export async function costReport(redis: Redis, keys: Keys, query: CostQuery): Pr
         groups.set(key, group);
       }
       const n = Number(value);
-      const target =
-        metric === 'ms'
-          ? 'ms'
-          : metric === 'count'
-            ? 'jobs'
-            : metric === 'mismatches'
-              ? 'mismatches'
-              : 'micro_usd';
+      const target = METRICS[metric];
+      if (!target) continue;
       group.acc[target] += n;
       all[target] += n;
     }

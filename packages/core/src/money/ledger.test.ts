@@ -28,6 +28,9 @@ const charge = (jobId: string, extra: Partial<Parameters<Ledger['charge']>[0]> =
   ...extra,
 });
 
+/** No second task of any job was billed in these reports. */
+const NO_DUPLICATES = { duplicates: 0, duplicate_micro_usd: 0 };
+
 describe('Ledger: charges', () => {
   it('charges each job once and reports by day, resolution, tenant and batch', async () => {
     const { ledger, keys } = fresh();
@@ -53,8 +56,17 @@ describe('Ledger: charges', () => {
         micro_usd: 450_000,
         usd: '0.450000',
         billing_mismatches: 0,
+        ...NO_DUPLICATES,
       },
-      { resolution: '720p', seconds: 8, jobs: 3, micro_usd: 240_000, usd: '0.240000', billing_mismatches: 0 },
+      {
+        resolution: '720p',
+        seconds: 8,
+        jobs: 3,
+        micro_usd: 240_000,
+        usd: '0.240000',
+        billing_mismatches: 0,
+        ...NO_DUPLICATES,
+      },
     ]);
     expect(byRes.total).toEqual({
       seconds: 15.5,
@@ -62,6 +74,7 @@ describe('Ledger: charges', () => {
       micro_usd: 690_000,
       usd: '0.690000',
       billing_mismatches: 0,
+      ...NO_DUPLICATES,
     });
 
     const byDayTenant = await costReport(redis, keys, {
@@ -80,7 +93,15 @@ describe('Ledger: charges', () => {
       batch: 'bat_1',
     });
     expect(batch.rows).toEqual([
-      { batch: 'bat_1', seconds: 2, jobs: 1, micro_usd: 60_000, usd: '0.060000', billing_mismatches: 0 },
+      {
+        batch: 'bat_1',
+        seconds: 2,
+        jobs: 1,
+        micro_usd: 60_000,
+        usd: '0.060000',
+        billing_mismatches: 0,
+        ...NO_DUPLICATES,
+      },
     ]);
     expect(await ledger.chargeOf('c')).toMatchObject({
       tenant: 'zeta',

@@ -19,9 +19,22 @@ export interface JobOwner {
   batch_id?: string | undefined;
 }
 
+/**
+ * What a charge is for: the run that ended the job, a billed provider failure that was retried
+ * as a new attempt, or a second task of one job (another client, a provider bug, a crash window)
+ * that the provider billed too.
+ */
+export const CHARGE_KINDS = ['run', 'retried_failure', 'duplicate'] as const;
+export type ChargeKind = (typeof CHARGE_KINDS)[number];
+
 export interface Charge extends JobOwner {
   /** Charged at most once per id: the job id, unless a finished job was re-run (see batch retry). */
   chargeId?: string;
+  /** The provider task billed: a task is charged at most once, whatever the charge id. */
+  taskId?: string;
+  attempt?: number;
+  /** `run` by default. A duplicate is charged without touching the job's reservation. */
+  kind?: ChargeKind;
   /** UTC calendar day the job settled on, YYYY-MM-DD. */
   day: string;
   resolution: Resolution;
@@ -122,6 +135,12 @@ export class Ledger {
     };
   }
 
+  /** One page of the jobs holding a reservation (HSCAN: bounded by what is in flight, not history). */
+  async reservedJobs(cursor = '0', count = 500): Promise<{ cursor: string; jobIds: string[] }> {
+    const [next, flat] = await this.redis.hscan(this.keys.reservations(), cursor, 'COUNT', count);
+    return { cursor: next, jobIds: flat.filter((_, i) => i % 2 === 0) };
+  }
+
   async reservationOf(jobId: string): Promise<number | undefined> {
     const entry = await this.redis.hget(this.keys.reservations(), jobId);
     return entry ? Number(entry.split(' ')[0]) : undefined;
@@ -134,7 +153,7 @@ export class Ledger {
   async charge(charge: Charge, at = new Date()): Promise<boolean> {
     assertMoney('ms', charge.ms);
     assertMoney('microUsd', charge.microUsd);
-    return this.settle(charge, 'charge', charge, at);
+    return this.settle(charge, charge.kind === 'duplicate' ? 'duplicate' : 'charge', charge, at);
   }
 
   /** Release a job's reservation when nothing was billed (failure, cancel before spend). */
@@ -142,18 +161,25 @@ export class Ledger {
     return this.settle(owner, 'release', undefined, at);
   }
 
-  private async settle(owner: JobOwner, mode: 'charge' | 'release', charge: Charge | undefined, at: Date) {
+  private async settle(
+    owner: JobOwner,
+    mode: 'charge' | 'release' | 'duplicate',
+    charge: Charge | undefined,
+    at: Date,
+  ) {
     for (let tries = 0; ; tries++) {
-      const reservation = (await this.redis.hget(this.keys.reservations(), owner.jobId)) ?? '';
+      // A duplicate is spent in the current periods; the job's own reservation is not its to move.
+      const reservation =
+        mode === 'duplicate' ? '' : ((await this.redis.hget(this.keys.reservations(), owner.jobId)) ?? '');
       const usageKeys = reservation
         ? reservation.split(' ').slice(1)
-        : mode === 'charge'
+        : mode !== 'release'
           ? this.usageTargets(owner, at).map((t) => t.key)
           : [];
       const day = charge?.day ?? utcDay(at);
       try {
         const reply = await this.redis.recastSettle(
-          7 + usageKeys.length,
+          8 + usageKeys.length,
           this.keys.reservations(),
           this.keys.ledgerCharged(),
           this.keys.ledgerDay(day),
@@ -161,6 +187,7 @@ export class Ledger {
           this.keys.ledgerBatch(owner.batch_id ?? '-'),
           this.keys.ledgerDayTotals(day, owner.tenant),
           this.keys.ledgerDayTotals(day),
+          this.keys.ledgerChargedTasks(),
           ...usageKeys,
           owner.jobId,
           mode,
@@ -171,6 +198,9 @@ export class Ledger {
           charge?.priceVersion ?? '',
           reservation,
           charge?.chargeId ?? owner.jobId,
+          charge?.taskId ?? '',
+          charge?.attempt === undefined ? '' : String(charge.attempt),
+          charge?.kind ?? 'run',
         );
         return reply === 1;
       } catch (err) {
@@ -194,16 +224,38 @@ export class Ledger {
   async chargeOf(jobId: string): Promise<Charge | undefined> {
     const entry = await this.redis.hget(this.keys.ledgerCharged(), jobId);
     if (!entry) return undefined;
-    const [day, resolution, tenant, batch, ms, microUsd, priceVersion] = entry.split('|');
-    return {
-      jobId,
-      tenant: tenant!,
-      ...(batch && batch !== '-' ? { batch_id: batch } : {}),
-      day: day!,
-      resolution: resolution as Resolution,
-      ms: Number(ms),
-      microUsd: Number(microUsd),
-      priceVersion: priceVersion!,
-    };
+    return parseChargeEntry(jobId, entry);
   }
+
+  /** Every charge (line item) of a job: its run's and any retried failure's or duplicate's. */
+  async chargesOf(jobId: string, chargeIds: readonly string[]): Promise<Charge[]> {
+    if (chargeIds.length === 0) return [];
+    const entries = await this.redis.hmget(this.keys.ledgerCharged(), ...chargeIds);
+    return entries.flatMap((entry, i) => (entry ? [parseChargeEntry(jobId, entry, chargeIds[i])] : []));
+  }
+
+  /** The charge that billed a provider task, if any. */
+  async chargeIdOfTask(taskId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.ledgerChargedTasks(), taskId)) ?? undefined;
+  }
+}
+
+/** A charged entry (settle-n.lua); entries written before task ids were kept have 7 fields. */
+function parseChargeEntry(jobId: string, entry: string, chargeId?: string): Charge {
+  const [day, resolution, tenant, batch, ms, microUsd, priceVersion, taskId, attempt, kind] =
+    entry.split('|');
+  return {
+    jobId,
+    ...(chargeId && chargeId !== jobId ? { chargeId } : {}),
+    tenant: tenant!,
+    ...(batch && batch !== '-' ? { batch_id: batch } : {}),
+    day: day!,
+    resolution: resolution as Resolution,
+    ms: Number(ms),
+    microUsd: Number(microUsd),
+    priceVersion: priceVersion!,
+    ...(taskId ? { taskId } : {}),
+    ...(attempt ? { attempt: Number(attempt) } : {}),
+    ...(kind ? { kind: kind as ChargeKind } : {}),
+  };
 }

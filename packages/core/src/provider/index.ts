@@ -9,6 +9,7 @@ export {
   InferenceClientConfigSchema,
   type InferenceClientOptions,
   type InferenceEndpoint,
+  type ListFilter,
   type ListParams,
   type ProviderResponse,
   type RunParams,

@@ -92,10 +92,19 @@ export interface FileRecordRequest {
   size: number;
 }
 
+/** One condition of the provider's list filters (the SDK's `{field, operator, value}`). */
+export interface ListFilter {
+  field: string;
+  operator: 'eq' | 'neq' | 'in' | 'not_in' | 'contains' | 'like' | 'ilike' | 'is_null' | 'is_not_null';
+  value?: unknown;
+}
+
 export interface ListParams {
   /** The previous page's `nextCursor`; omit for the first page. */
   cursor?: string;
   limit?: number;
+  /** Conditions every listed task meets (all of them); none lists every task. */
+  filters?: readonly ListFilter[];
 }
 
 /** A 2xx answer, envelope removed. */
@@ -206,7 +215,7 @@ export class InferenceClient {
     const body = {
       cursor: params.cursor ?? '',
       limit,
-      filters: [],
+      filters: params.filters ?? [],
       preloads: [],
       sort: [],
       fields: [],

@@ -24,6 +24,8 @@ export interface CannedResponse {
   hang?: boolean;
   /** Send the status line and headers, then stall the body forever. */
   stallBody?: boolean;
+  /** Answer this much later (a slow provider). */
+  delayMs?: number;
 }
 
 export type CannedHandler = (request: RecordedRequest) => CannedResponse;
@@ -78,7 +80,9 @@ export async function startCannedServer(handler: CannedHandler): Promise<CannedS
         json: parseJson(body),
       };
       requests.push(recorded);
-      send(res, current(recorded));
+      const canned = current(recorded);
+      if (canned.delayMs) setTimeout(() => send(res, canned), canned.delayMs);
+      else send(res, canned);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
-import { type BatchView, cancelBatch, loadBatchView, retryBatch } from '@recast/core/batches';
-import { enqueueBatchCallback, enqueueJobCallback } from '@recast/core/callbacks';
+import { type BatchView, loadBatchView } from '@recast/core/batches';
 import {
   BATCH_STATUSES,
   BatchCancelledSchema,
@@ -191,7 +190,7 @@ export default async function batchReadRoutes(app: FastifyInstance) {
     async (request, reply) => {
       const batch = await load(request);
       const { include_cancelled } = parseOrThrow(RetrySchema, request.query, 'query');
-      const result = await retryBatch(app.recast, batch.id, batch.tenant, {
+      const result = await app.recast.engine.retryBatch(batch.id, batch.tenant, {
         includeCancelled: include_cancelled === 'true',
       });
       request.log.info({ batchId: batch.id, tenant: batch.tenant, ...result }, 'batch retry requested');
@@ -212,20 +211,8 @@ export default async function batchReadRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const batch = await load(request);
-      const { notify } = app.recast;
-      const tally = await cancelBatch(
-        {
-          ...app.recast,
-          onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
-          // Each row's own callback here; the batch's one callback once, below, if it is now finished.
-          onTerminal: (cancelled) => enqueueJobCallback(notify, cancelled).then(() => undefined),
-        },
-        batch.id,
-        batch.tenant,
-      );
+      const { tally, view } = await app.recast.engine.cancelBatch(batch.id, batch.tenant);
       request.log.info({ batchId: batch.id, tenant: batch.tenant, ...tally }, 'batch cancel requested');
-      const view = (await loadBatchView(app.recast, batch.id)) as BatchView;
-      if (app.recast.callbacks) await enqueueBatchCallback(notify, view);
       return reply.status(202).send({ ...view, cancel: tally });
     },
   );

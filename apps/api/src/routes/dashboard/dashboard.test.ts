@@ -62,3 +62,19 @@ describe('GET /dashboard', () => {
     expect(js).not.toMatch(/[?&](key|token|api_key)=/);
   });
 });
+
+describe('GET /dashboard/contract.js', () => {
+  it("serves the contract's enums to the page, which imports them instead of declaring its own", async () => {
+    const { BATCH_STATUSES, JOB_STATES } = await import('@recast/core/contract');
+    const res = await app.inject({ method: 'GET', url: '/dashboard/contract.js' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(res.body).toContain(`export const JOB_STATES = Object.freeze(${JSON.stringify(JOB_STATES)});`);
+    expect(res.body).toContain(
+      `export const BATCH_STATUSES = Object.freeze(${JSON.stringify(BATCH_STATUSES)});`,
+    );
+    const page = await app.inject({ method: 'GET', url: '/dashboard/dashboard.js' });
+    expect(page.body).toContain("import { JOB_STATES } from './contract.js';");
+    expect(page.body).not.toMatch(/const JOB_STATES = \[/);
+  });
+});

@@ -1,5 +1,4 @@
 import multipart from '@fastify/multipart';
-import { notifyFinished } from '@recast/core/callbacks';
 import { errorResponses, JOB_STATES, JobListSchema, JobViewSchema, jobView } from '@recast/core/contract';
 import { AppError, parseOrThrow } from '@recast/core/errors';
 import {
@@ -11,7 +10,6 @@ import {
   spoolDataUris,
 } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
-import { cancelJob, submitJob } from '@recast/core/intake';
 import { isJobId, type JobRecord, JobRequestSchema, listJobs, TENANT_PATTERN } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -131,7 +129,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
           const field = firstDataUriField(body);
           if (field) throw uploadsOff(field);
         }
-        const { job, created } = await submitJob(app.recast, {
+        const { job, created } = await app.recast.engine.submit({
           tenant,
           body,
           files: pending,
@@ -329,15 +327,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
       if (!job || !(await visible(request, job))) {
         throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
       }
-      const { job: now, changed } = await cancelJob(
-        {
-          ...app.recast,
-          onMoneyFreed: () => app.recast.redis.set(app.recast.keys.unparkWake(), '1').then(() => undefined),
-          onTerminal: (cancelled) => notifyFinished(app.recast, cancelled),
-        },
-        job.tenant,
-        id,
-      );
+      const { job: now, changed } = await app.recast.engine.cancel(job.tenant, id);
       request.log.info({ jobId: id, tenant: now.tenant, state: now.state, changed }, 'cancel requested');
       // 200 when the job is cancelled already, 202 while the provider is being asked.
       return reply.status(now.state === 'cancelled' ? 200 : 202).send(jobView(now));

@@ -17,7 +17,7 @@ export default async function queueBoardRoutes(app: FastifyInstance) {
   const adapter = new FastifyAdapter();
   adapter.setBasePath(QUEUES_UI_PATH);
   createBullBoard({
-    queues: [app.recast.queues.dispatch, app.recast.queues.settle, app.recast.notify].map(
+    queues: [app.recast.queues.dispatch, app.recast.queues.settle, app.recast.queues.notify].map(
       (queue) => new BullMQAdapter(queue, { readOnlyMode: true }),
     ),
     serverAdapter: adapter,

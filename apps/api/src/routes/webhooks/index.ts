@@ -1,7 +1,7 @@
 import { errorResponses } from '@recast/core/contract';
 import { AppError } from '@recast/core/errors';
 import { type RecastMetrics, webhookOutcome } from '@recast/core/metrics';
-import { enqueueSettle, isJobId } from '@recast/core/model';
+import { isJobId } from '@recast/core/model';
 import { parseWebhookPayload, verifyWebhookToken } from '@recast/core/provider';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -45,17 +45,14 @@ export default async function webhookRoutes(app: FastifyInstance, options: Webho
       if (!isJobId(jobId) || !verifyWebhookToken(app.recast.webhookSecret, jobId, token)) {
         throw new AppError('UNAUTHORIZED', 'invalid webhook token', { statusCode: 401 });
       }
-      if (!(await app.recast.store.exists(jobId))) {
-        throw new AppError('NOT_FOUND', `job ${jobId} not found`, { statusCode: 404 });
-      }
       const payload = parseWebhookPayload(request.body);
       const attempt = Number(request.query.attempt);
-      await enqueueSettle(app.recast.queues, {
+      await app.recast.engine.acceptWebhook({
         jobId,
         taskId: payload.taskId,
         ...(Number.isSafeInteger(attempt) && attempt > 0 ? { attempt } : {}),
         statusHint: payload.statusText ?? payload.status,
-        recheck: 0,
+        claimed: payload.status,
       });
       request.log.info({ jobId, taskId: payload.taskId, status: payload.status }, 'webhook accepted');
       return reply.status(202).send({ accepted: true });

@@ -8,7 +8,9 @@
   ARGV[4]  attempt guard: '' for none, else the move only happens when the record's attempt equals it
   ARGV[5]  reconcile at (ms) when the new state waits on the provider, '' to leave the index
   ARGV[6]  events older than this (ms) may be trimmed from the tenant's event stream
-  ARGV[7..] field, value pairs to write with the move ('' value deletes the field)
+  ARGV[7]  task guard: '' for none, else the move only happens when the record holds no task id
+           or this one (a task attached by a faster update is never replaced by another)
+  ARGV[8..] field, value pairs to write with the move ('' value deletes the field)
   Returns  {1, previous_state, new_version}  moved
            {0, current_state, version}       refused: the job is not in an allowed state
            {-1}                              no such job
@@ -39,12 +41,16 @@ end
 if allowed and ARGV[4] ~= '' then
   allowed = (redis.call('HGET', KEYS[1], 'attempt') or '0') == ARGV[4]
 end
+if allowed and ARGV[7] ~= '' then
+  local task = redis.call('HGET', KEYS[1], 'task_id')
+  allowed = (not task) or task == ARGV[7]
+end
 if not allowed then
   return {0, current, version}
 end
 version = version + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3], 'version', version)
-write_fields(KEYS[1], 7)
+write_fields(KEYS[1], 8)
 local base, jobId = job_key_parts(KEYS[1])
 local fields = redis.call('HMGET', KEYS[1], 'tenant', 'batch_id', 'indexed')
 local tenant, batch = fields[1], fields[2]

@@ -2,48 +2,77 @@
   Settle a job's money, exactly once: charge its actual cost (or nothing) and release its
   reservation, moving the amount from reserved to spent in the same budget periods it was
   reserved in (so reserved + spent never grows past a limit because a day or month rolled over).
+  Or charge a second provider task of a job (`duplicate`): the provider billed it, so the ledger
+  records it, on its own line, without touching the job's reservation.
   KEYS[1]    reservations hash: job id -> "<amount> <usage key> ..."
-  KEYS[2]    charged hash: job id -> "day|resolution|tenant|batch|ms|micro_usd|price_version"
-  KEYS[3]    costs hash of the day: "<resolution>|<tenant>|<batch>|ms|count|micro_usd" counters
+  KEYS[2]    charged hash: charge id ->
+             "day|resolution|tenant|batch|ms|micro_usd|price_version|task_id|attempt|kind"
+  KEYS[3]    costs hash of the day: "<resolution>|<tenant>|<batch>|<metric>" counters, metrics
+             ms, count and micro_usd (every billed run, duplicates included in ms and micro_usd),
+             dup_count and dup_micro_usd (duplicates alone)
   KEYS[4]    set of days that have cost counters
-  KEYS[5]    the batch's billed totals: "<resolution>|ms|count|micro_usd" counters (written only
-             for a job of a batch, so a batch's spend reads in O(1))
-  KEYS[6]    the day's billed totals of the job's tenant, and KEYS[7] of everyone:
-             "<resolution>|ms|count|micro_usd" counters (today's spend reads in O(1))
-  KEYS[8..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
-             never reserved, the current periods of its scopes
+  KEYS[5]    the batch's billed totals: "<resolution>|<metric>" counters (written only for a job
+             of a batch, so a batch's spend reads in O(1))
+  KEYS[6]    the day's billed totals of the job's tenant, and KEYS[7] of everyone (same counters)
+  KEYS[8]    charged tasks: provider task id -> charge id (a task is billed once, so it is
+             charged once, whatever the charge id a retried or late update comes with)
+  KEYS[9..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
+             never reserved (and for a duplicate), the current periods of its scopes
   ARGV[1]    job id
-  ARGV[2]    'charge' (a billed job) or 'release' (nothing billed)
+  ARGV[2]    'charge' (a billed job), 'release' (nothing billed) or 'duplicate'
   ARGV[3]    actual cost in micro-dollars (0 for release)
   ARGV[4]    billed milliseconds
   ARGV[5]    day (YYYY-MM-DD, UTC) the charge counts on
   ARGV[6]    "<resolution>|<tenant>|<batch or ->" the charge is reported under
   ARGV[7]    price-table version
   ARGV[8]    the reservation entry the caller read ('' when there was none)
-  ARGV[9]    the charge's id: the job id, or for a job re-run after it had finished, one per run
+  ARGV[9]    the charge's id: the job id, or one per run, attempt or duplicate task
+  ARGV[10]   the provider task billed ('' when unknown)
+  ARGV[11]   the attempt it belonged to ('' when unknown)
+  ARGV[12]   the charge's kind: run | retried_failure | duplicate
   Returns  1 settled now, 0 nothing to do (already charged, or nothing reserved to release)
   All keys share {ledger}.
 ]]
-local charging = ARGV[2] == 'charge'
+local mode = ARGV[2]
+local charging = mode ~= 'release'
 if charging then
-  local entry = ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[7]
+  if ARGV[10] ~= '' and redis.call('HEXISTS', KEYS[8], ARGV[10]) == 1 then
+    return 0
+  end
+  local entry = ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' ..
+    ARGV[10] .. '|' .. ARGV[11] .. '|' .. ARGV[12]
   if redis.call('HSETNX', KEYS[2], ARGV[9], entry) == 0 then
     return 0
   end
-  redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|ms', ARGV[4])
-  redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|count', 1)
-  redis.call('HINCRBY', KEYS[3], ARGV[6] .. '|micro_usd', ARGV[3])
-  redis.call('SADD', KEYS[4], ARGV[5])
+  if ARGV[10] ~= '' then
+    redis.call('HSET', KEYS[8], ARGV[10], ARGV[9])
+  end
   local resolution, batch = string.match(ARGV[6], '^([^|]*)|[^|]*|(.*)$')
   local totals = {KEYS[6], KEYS[7]}
   if batch ~= '-' then
     totals[3] = KEYS[5]
   end
-  for _, key in ipairs(totals) do
-    redis.call('HINCRBY', key, resolution .. '|ms', ARGV[4])
-    redis.call('HINCRBY', key, resolution .. '|count', 1)
-    redis.call('HINCRBY', key, resolution .. '|micro_usd', ARGV[3])
+  local function count(key, prefix)
+    redis.call('HINCRBY', key, prefix .. '|ms', ARGV[4])
+    redis.call('HINCRBY', key, prefix .. '|micro_usd', ARGV[3])
+    if mode == 'duplicate' then
+      redis.call('HINCRBY', key, prefix .. '|dup_count', 1)
+      redis.call('HINCRBY', key, prefix .. '|dup_micro_usd', ARGV[3])
+    else
+      redis.call('HINCRBY', key, prefix .. '|count', 1)
+    end
   end
+  count(KEYS[3], ARGV[6])
+  redis.call('SADD', KEYS[4], ARGV[5])
+  for _, key in ipairs(totals) do
+    count(key, resolution)
+  end
+end
+if mode == 'duplicate' then
+  for i = 9, #KEYS do
+    redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
+  end
+  return 1
 end
 local reservation = redis.call('HGET', KEYS[1], ARGV[1])
 if reservation then
@@ -51,7 +80,7 @@ if reservation then
     return redis.error_reply('RESERVATION_CHANGED the reservation of ' .. ARGV[1] .. ' changed while settling')
   end
   local amount = tonumber(string.match(reservation, '^(%d+)'))
-  for i = 8, #KEYS do
+  for i = 9, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'reserved', string.format('%d', -amount))
     if charging then
       redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
@@ -61,7 +90,7 @@ if reservation then
   return 1
 end
 if charging then
-  for i = 8, #KEYS do
+  for i = 9, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
   end
   return 1

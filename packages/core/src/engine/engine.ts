@@ -1,0 +1,173 @@
+import { type BatchCancelTally, cancelBatch } from '../batches/cancel.js';
+import { retryBatch } from '../batches/retry.js';
+import { type BatchView, loadBatchView } from '../batches/view.js';
+import { enqueueBatchCallback, enqueueJobCallback } from '../callbacks/notify.js';
+import { type CancelResult, cancelJob } from '../intake/cancel.js';
+import { type SubmitDeps, type SubmitRequest, type SubmitResult, submitJob } from '../intake/submit.js';
+import type { RecastMetrics } from '../metrics/metrics.js';
+import type { SettlePayload } from '../model/catalog.js';
+import type { JobRecord } from '../model/record.js';
+import { InferenceError } from '../provider/inference-error.js';
+import type { RateLimitBackoff } from '../provider/rate-limit.js';
+import { type CancelStepResult, cancelAtProvider } from './cancel.js';
+import type { EngineContext, ProviderBinding, StepOutcome } from './context.js';
+import { type DispatchResult, type DispatchStep, dispatch } from './dispatch.js';
+import * as maintenance from './maintenance.js';
+import { type ReconcilePass, reconcile } from './reconcile.js';
+import type { Services } from './services.js';
+import { type SettleResult, settle } from './settle.js';
+import { notifyTerminal } from './terminal.js';
+import { type WatchResult, watchAttempt } from './watch.js';
+import { acceptWebhook, type WebhookHint } from './webhooks.js';
+
+/** What only the API's intake needs: the estimator, the URL policy, the schema limits, uploads. */
+export type IntakeOptions = Omit<SubmitDeps, 'redis' | 'keys' | 'store' | 'creator' | 'prices'>;
+
+export interface EngineOptions {
+  /** The provider binding: worker processes run the steps that call the provider. */
+  provider?: ProviderBinding;
+  /** Job submission (the API): without it, submit() is refused. */
+  intake?: IntakeOptions;
+  /** Signed callbacks are on (CALLBACK_SECRETS). */
+  callbacks: boolean;
+  /** Output retention: tries per output (OUTPUT_DOWNLOAD_ATTEMPTS); undefined when off. */
+  retention?: { attempts: number };
+  metrics?: RecastMetrics;
+}
+
+/**
+ * The one owner of a job's life, over one set of services (see services.ts): submit and cancel
+ * (the API), dispatch, settle, the provider cancel, reconcile and orphan adoption (the workers),
+ * and the maintenance duties. The apps are adapters: a route parses and calls one method; a
+ * BullMQ processor parses its payload, calls one step and carries out its StepOutcome.
+ */
+export class Engine {
+  private readonly ctx: EngineContext;
+
+  constructor(
+    readonly services: Services,
+    private readonly options: EngineOptions,
+  ) {
+    this.ctx = {
+      ...services,
+      provider: options.provider,
+      callbacks: options.callbacks,
+      retention: options.retention,
+      metrics: options.metrics,
+    };
+  }
+
+  /** Validate, estimate, write and line up a job (nothing is written when it is refused). */
+  submit(request: SubmitRequest): Promise<SubmitResult> {
+    if (!this.options.intake)
+      throw new Error('this engine has no intake options: jobs are submitted through the API');
+    const { redis, keys, store, creator, prices } = this.services;
+    return submitJob({ ...this.options.intake, redis, keys, store, creator, prices }, request);
+  }
+
+  /** Cancel a job: at once when not yet at the provider, else `cancelling` and a provider cancel step. */
+  cancel(tenant: string, jobId: string): Promise<CancelResult> {
+    return cancelJob(this.cancelDeps(), tenant, jobId);
+  }
+
+  /**
+   * Cancel every unfinished row of a batch. Each row cancelled at once gets its own callback; the
+   * batch's one callback is sent here, once, if the batch is now finished (the rows at the provider
+   * finish later, and their settles send it).
+   */
+  async cancelBatch(batchId: string, tenant: string): Promise<{ tally: BatchCancelTally; view: BatchView }> {
+    const { notify } = this.services.queues;
+    const tally = await cancelBatch(
+      {
+        ...this.cancelDeps(),
+        batches: this.services.batches,
+        onTerminal: async (job: JobRecord) => {
+          if (this.ctx.callbacks) await enqueueJobCallback(notify, job);
+        },
+      },
+      batchId,
+      tenant,
+    );
+    const view = (await loadBatchView(this.services, batchId)) as BatchView;
+    if (this.ctx.callbacks) await enqueueBatchCallback(notify, view);
+    return { tally, view };
+  }
+
+  retryBatch(batchId: string, tenant: string, options: { includeCancelled: boolean }) {
+    return retryBatch(this.services, batchId, tenant, options);
+  }
+
+  private cancelDeps() {
+    return {
+      ...this.services,
+      onMoneyFreed: () => this.services.parking.wake(),
+      onTerminal: (job: { id: string }) => notifyTerminal(this.ctx, job.id),
+    };
+  }
+
+  /** A provider webhook (its token checked by the caller): queue its settle. */
+  acceptWebhook(hint: WebhookHint): Promise<void> {
+    return acceptWebhook(this.ctx, hint);
+  }
+
+  dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
+    return dispatch(this.ctx, step);
+  }
+
+  settle(payload: SettlePayload): Promise<StepOutcome<SettleResult>> {
+    return this.throttled(() => settle(this.ctx, payload));
+  }
+
+  cancelAtProvider(payload: unknown): Promise<StepOutcome<CancelStepResult>> {
+    return this.throttled(() => cancelAtProvider(this.ctx, payload));
+  }
+
+  /** `job.watch`: look for a late task of an abandoned attempt, and stop it. */
+  watchAttempt(payload: unknown): Promise<StepOutcome<WatchResult>> {
+    return this.throttled(() => watchAttempt(this.ctx, payload));
+  }
+
+  reconcile(): Promise<ReconcilePass> {
+    return reconcile(this.ctx);
+  }
+
+  feed(): Promise<void> {
+    return maintenance.feed(this.ctx);
+  }
+
+  unpark(force = false): Promise<number> {
+    return maintenance.unpark(this.ctx, force);
+  }
+
+  sweepInFlight(olderThanMs: number): Promise<number> {
+    return maintenance.sweepInFlight(this.ctx, olderThanMs);
+  }
+
+  sweepBatches(abandonedUploadMs: number): Promise<void> {
+    return maintenance.sweepBatches(this.ctx, abandonedUploadMs);
+  }
+
+  sweepMoney(olderThanMs: number): Promise<number> {
+    return maintenance.sweepMoney(this.ctx, olderThanMs);
+  }
+
+  recoverDispatches(): Promise<number> {
+    return maintenance.recoverDispatches(this.ctx);
+  }
+
+  /**
+   * A 429 from the provider while settling or cancelling holds the settle queue on every worker
+   * for as long as the provider asked, and does not use up the step's attempts (as on dispatch).
+   */
+  private async throttled<T>(step: () => Promise<StepOutcome<T>>): Promise<StepOutcome<T>> {
+    const backoff: RateLimitBackoff | undefined = this.ctx.provider?.settleBackoff;
+    try {
+      const outcome = await step();
+      backoff?.reset();
+      return outcome;
+    } catch (err) {
+      if (!(err instanceof InferenceError) || err.code !== 'PROVIDER_RATE_LIMITED' || !backoff) throw err;
+      return { kind: 'pause', ms: err.retryAfterMs ?? backoff.next(), reason: 'provider 429 while settling' };
+    }
+  }
+}

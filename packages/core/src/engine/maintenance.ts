@@ -1,0 +1,116 @@
+import { isTerminalState } from '../model/states.js';
+import type { EngineContext } from './context.js';
+import { chargeBilled, ownerOf, releaseUnbilled } from './terminal.js';
+
+/**
+ * Background duties of a job's life, each safe to run on every worker at once (all writes are
+ * idempotent or compare-and-set), so there is no leader to elect. The worker runs them on timers.
+ */
+
+/** Feed the dispatch queue from the tenants' lines, and re-add picks a crash left behind. */
+export async function feed(ctx: EngineContext): Promise<void> {
+  await ctx.fair.kick();
+  await ctx.fair.recover(10_000);
+}
+
+/** Unpark jobs when money freed up (a settle, a raised limit), or on `force` (windows roll over). */
+export function unpark(ctx: EngineContext, force = false): Promise<number> {
+  return ctx.parking.runIfWoken(force);
+}
+
+/** Recover in-flight slots held by jobs that reached a terminal state (or vanished) without releasing them. */
+export async function sweepInFlight(ctx: EngineContext, olderThanMs: number): Promise<number> {
+  let recovered = 0;
+  for (const jobId of await ctx.gate.heldSince(olderThanMs)) {
+    const job = await ctx.store.get(jobId);
+    if (!job || ['completed', 'failed', 'cancelled', 'queued', 'waiting_budget'].includes(job.state)) {
+      if (await ctx.gate.release(jobId)) {
+        recovered++;
+        ctx.logger.warn({ jobId, state: job?.state }, 'recovered a lost in-flight slot');
+      }
+    }
+  }
+  return recovered;
+}
+
+/**
+ * Batches: remove uploads that died before their commit (nobody ever saw them), and finish lining
+ * up committed batches whose API process died half-way (their counts already match).
+ */
+export async function sweepBatches(ctx: EngineContext, abandonedUploadMs: number): Promise<void> {
+  for (const batchId of await ctx.batches.abandonedUploads(abandonedUploadMs)) {
+    // Only if it is still silent: an upload that wrote a chunk since the list was read lives on.
+    if (await ctx.batches.discard(batchId, Date.now() - abandonedUploadMs))
+      ctx.logger.warn({ batchId }, 'removed a manifest upload that never committed');
+  }
+  for (const batchId of await ctx.batches.unlined(60_000)) await ctx.batches.lineUp(batchId, ctx.fair);
+}
+
+/**
+ * Money of jobs that ended without it settled: a settle step that moved a job to its terminal
+ * state and then never finished (its BullMQ job failed after too many stalls, say) leaves the
+ * reservation held and the bill uncharged. Every reservation is read (an HSCAN bounded by the
+ * jobs in flight), and a job finished longer ago than `olderThanMs` is settled from its record:
+ * charged what the record says was billed, or released. Idempotent (the ledger charges a task and
+ * a charge id once), so a settle still running elsewhere changes nothing.
+ */
+export async function sweepMoney(ctx: EngineContext, olderThanMs: number): Promise<number> {
+  let settled = 0;
+  let cursor = '0';
+  do {
+    const page = await ctx.ledger.reservedJobs(cursor);
+    cursor = page.cursor;
+    for (const jobId of page.jobIds) {
+      const record = await ctx.store.get(jobId);
+      if (!record) continue;
+      if (!isTerminalState(record.state)) continue;
+      if (Date.now() - Date.parse(record.finished_at ?? record.updated_at) < olderThanMs) continue;
+      if (record.billed_ms !== undefined && record.cost_micro_usd !== undefined) {
+        await chargeBilled(ctx, {
+          ...ownerOf(record),
+          ...(record.reruns ? { chargeId: `${record.id}#rerun-${record.reruns}` } : {}),
+          ...(record.task_id ? { taskId: record.task_id } : {}),
+          attempt: record.attempt,
+          kind: 'run',
+          day: (record.finished_at ?? record.updated_at).slice(0, 10),
+          resolution: record.input.resolution,
+          ms: record.billed_ms,
+          microUsd: record.cost_micro_usd,
+          priceVersion: record.price_version ?? ctx.prices.version,
+        });
+      } else {
+        await releaseUnbilled(ctx, record);
+      }
+      settled++;
+      ctx.logger.warn(
+        { jobId, tenant: record.tenant, state: record.state },
+        'settled the money of a job that ended without it',
+      );
+    }
+  } while (cursor !== '0');
+  return settled;
+}
+
+/**
+ * Dispatch steps that failed for good while their job is still `queued` (attempts used up by
+ * errors nobody handled, or too many stalls): nothing would ever dispatch the job again. Each is
+ * put back at the head of its line and its failed step removed, so the job is not lost.
+ */
+export async function recoverDispatches(ctx: EngineContext): Promise<number> {
+  let recovered = 0;
+  for (const step of await ctx.queues.dispatch.getFailed(0, 199)) {
+    const jobId = (step.data as { jobId?: string } | undefined)?.jobId;
+    const record = jobId ? await ctx.store.get(jobId) : undefined;
+    if (record?.state === 'queued') {
+      await ctx.fair.push(record.id, record.tenant, 'front');
+      recovered++;
+      ctx.logger.warn(
+        { jobId, tenant: record.tenant, reason: step.failedReason },
+        'a failed dispatch left its job queued: lined it up again',
+      );
+    }
+    // A job in any other state is someone else's to move (reconcile, settle): its failed step is done.
+    await step.remove().catch(() => undefined);
+  }
+  return recovered;
+}

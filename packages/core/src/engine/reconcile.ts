@@ -1,0 +1,134 @@
+import type { Logger } from '../infra/logger.js';
+import { enqueueSettle } from '../model/catalog.js';
+import type { JobRecord } from '../model/record.js';
+import { InferenceError } from '../provider/inference-error.js';
+import { isTerminalStatus } from '../provider/status.js';
+import { type EngineContext, jobLogger, type ProviderBinding, providerOf } from './context.js';
+import { adoptOrphan, findOrphan, orphanSearchFrom } from './orphans.js';
+import { releaseUnbilled } from './terminal.js';
+import { watchAbandoned } from './watch.js';
+
+const LIVE_DISPATCH = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+export interface ReconcilePass {
+  due: number;
+  polled: number;
+}
+
+/**
+ * One reconcile pass (a BullMQ job scheduler runs one every RECONCILE_INTERVAL_MS across all
+ * worker processes): find the jobs whose provider task has been quiet for longer than its state
+ * allows (the index moves with every transition, so this reads only what is overdue) and
+ * - poll `GET /tasks/:id/status`; a change (or a terminal status) goes to settle, which reads the
+ *   full task: a lost webhook is recovered this way;
+ * - for a job stuck in `submitting` whose dispatch is gone, look for the orphan task at the provider
+ *   and adopt it; only when there is none does the job go back in line for a new attempt.
+ * A 429 ends the pass: the next one comes soon enough.
+ */
+export async function reconcile(ctx: EngineContext): Promise<ReconcilePass> {
+  const provider = providerOf(ctx);
+  const due = await ctx.store.dueForReconcile(Date.now(), provider.reconcile.maxPerPass);
+  if (due.length > 0) ctx.logger.debug({ due: due.length }, 'reconcile pass');
+  let polled = 0;
+  for (const jobId of due) {
+    const record = await ctx.store.get(jobId);
+    if (!record) {
+      await ctx.store.forgetReconcile(jobId);
+      continue;
+    }
+    const log = jobLogger(ctx, record);
+    // Push the next look out first, so a slow pass and the next one do not both take this job.
+    await ctx.store.reconcileLater(jobId, provider.reconcile.againAfterMs);
+    try {
+      polled++;
+      if (record.task_id && ['submitted', 'running', 'cancelling'].includes(record.state)) {
+        await pollTask(ctx, provider, record, log);
+      } else if (record.state === 'submitting' || record.state === 'cancelling') {
+        await recoverSubmit(ctx, provider, record, log);
+      } else {
+        await ctx.store.forgetReconcile(jobId);
+      }
+    } catch (err) {
+      if (err instanceof InferenceError && err.code === 'PROVIDER_RATE_LIMITED') {
+        log.warn({ retryAfterMs: err.retryAfterMs }, 'provider rate limit: reconcile pass ends early');
+        break;
+      }
+      log.warn({ err: (err as Error).message }, 'reconcile of a job failed; will look again');
+    }
+  }
+  return { due: due.length, polled };
+}
+
+async function pollTask(ctx: EngineContext, provider: ProviderBinding, record: JobRecord, log: Logger) {
+  const taskId = record.task_id as string;
+  const status = await provider.client.getStatus(taskId);
+  const terminal = isTerminalStatus(status.status);
+  if (terminal || status.status !== record.provider_status) {
+    log.info(
+      { taskId, status: status.status, recorded: record.provider_status },
+      'reconcile: provider moved on',
+    );
+    await enqueueSettle(ctx.queues, {
+      jobId: record.id,
+      taskId,
+      statusHint: `poll-${status.status}`,
+      recheck: 0,
+    });
+  }
+  if (record.state === 'cancelling' && !terminal) await provider.client.cancel(taskId);
+}
+
+async function recoverSubmit(ctx: EngineContext, provider: ProviderBinding, record: JobRecord, log: Logger) {
+  // While the dispatch that claimed this attempt is alive (running, delayed, or moved back by
+  // BullMQ's stalled check), it resumes the submit itself, adoption included.
+  if (record.dispatch_id) {
+    const dispatch = await ctx.queues.dispatch.getJob(record.dispatch_id);
+    if (dispatch && LIVE_DISPATCH.has(await dispatch.getState())) return;
+  }
+  // A POST of this attempt may still be landing: no conclusion before it has.
+  if (
+    record.attempt > 0 &&
+    orphanSearchFrom(record, ctx.config.INFERENCE_TIMEOUT_MS, provider.orphans.graceMs) > Date.now()
+  )
+    return;
+  const orphan =
+    record.attempt > 0
+      ? await findOrphan(provider.client, record, {
+          ...provider.orphans,
+          publicUrl: provider.publicUrl,
+          webhookSecret: ctx.config.WEBHOOK_SECRET,
+        })
+      : undefined;
+  if (orphan) return adoptOrphan({ ...ctx, client: provider.client }, record, orphan, log);
+  if (record.state === 'cancelling') {
+    // Cancelled before the provider ever had it: nothing was spent.
+    const moved = await ctx.store.transition(
+      record.id,
+      'cancelled',
+      { finished_at: new Date().toISOString(), submit_claim: null },
+      { from: ['cancelling'], attempt: record.attempt },
+    );
+    if (moved.ok) {
+      await releaseUnbilled(ctx, record);
+      if (record.attempt > 0) await watchAbandoned(ctx, provider, record);
+    }
+    return;
+  }
+  // The provider has no task for this attempt (yet: a late POST may still land, so the attempt is
+  // watched): back to the head of the line, for a new attempt (the reservation is kept; the
+  // in-flight slot is not held by a job in line).
+  if (record.attempt > 0) await watchAbandoned(ctx, provider, record);
+  const multi = ctx.store.multi();
+  ctx.fair.pushIn(multi, record.id, record.tenant, 'front');
+  ctx.store.transitionIn(
+    multi,
+    record.id,
+    'queued',
+    { submit_claim: null, claimed_at: null, submit_ended_at: null },
+    { from: ['submitting'], attempt: record.attempt },
+  );
+  await multi.exec();
+  await ctx.gate.release(record.id);
+  log.warn({ attempt: record.attempt }, 'a submit died before the provider had it: queued again');
+  void ctx.fair.kick();
+}

@@ -1,0 +1,123 @@
+import type { Redis } from 'ioredis';
+import { BatchStore } from '../batches/batch-store.js';
+import type { CoreConfig } from '../config/common.js';
+import { EventLog } from '../events/events.js';
+import { createKeys, type Keys } from '../infra/keys.js';
+import type { Logger } from '../infra/logger.js';
+import { createRedis, type RedisRole, waitForRedis } from '../infra/redis.js';
+import { JobCreator } from '../intake/creator.js';
+import { createQueues, type Queues } from '../model/catalog.js';
+import { JobStore, type ReconcileDelays } from '../model/job-store.js';
+import { BillingChecks } from '../money/billing-checks.js';
+import { Budgets } from '../money/budgets.js';
+import { Ledger } from '../money/ledger.js';
+import { DEFAULT_PRICE_TABLE, type PriceTable, parsePriceTable } from '../money/price-table.js';
+import { ProviderGate } from '../provider/provider-gate.js';
+import { FairQueue } from '../scheduling/fair-queue.js';
+import { BudgetParking } from '../scheduling/parking.js';
+
+/**
+ * Everything a job's life is kept in, over one Redis connection: built here, once per process,
+ * from the settings every process shares, so the API and the workers cannot build them with
+ * different arguments (the reconcile delays written with each transition, the fair-share buffer,
+ * the provider limits). Apps never construct these themselves.
+ */
+export interface Services {
+  readonly config: CoreConfig;
+  readonly logger: Logger;
+  /** The connection every service uses (its role decides: producers fail fast, workers wait). */
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly prices: PriceTable;
+  readonly queues: Queues;
+  readonly store: JobStore;
+  readonly creator: JobCreator;
+  readonly ledger: Ledger;
+  readonly budgets: Budgets;
+  readonly checks: BillingChecks;
+  readonly fair: FairQueue;
+  readonly parking: BudgetParking;
+  readonly batches: BatchStore;
+  readonly gate: ProviderGate;
+  readonly events: EventLog;
+  /** Close the queues, then the connection (when it was opened here). */
+  close(): Promise<void>;
+}
+
+export interface ServicesOptions {
+  config: CoreConfig;
+  logger: Logger;
+  /** `producer` (the API: fail fast while disconnected) or `worker` (wait out a reconnect). */
+  role: RedisRole;
+  /** The connection's client name in Redis (CLIENT LIST). */
+  name: string;
+  /** Use this connection instead of opening one (the caller closes it). */
+  redis?: Redis;
+}
+
+/** When the reconciler looks at a job waiting on the provider, per state (see transition-2.lua). */
+export function reconcileDelaysOf(config: CoreConfig): ReconcileDelays {
+  return {
+    submitting: config.ORPHAN_AFTER_MS,
+    submitted: config.RECONCILE_SUBMITTED_AFTER_MS ?? config.RECONCILE_AFTER_MS,
+    running: config.RECONCILE_RUNNING_AFTER_MS ?? config.RECONCILE_AFTER_MS,
+    cancelling: config.RECONCILE_CANCELLING_AFTER_MS ?? Math.min(config.RECONCILE_AFTER_MS, 60_000),
+  };
+}
+
+export function pricesOf(config: CoreConfig): PriceTable {
+  return config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
+}
+
+/**
+ * Open the connection (a producer waits for its first connect: it fails fast afterwards, and the
+ * queues send commands as they are built; if Redis is down at start it goes on, and callers see
+ * 503s until it is back) and build every service on it.
+ */
+export async function createServices(options: ServicesOptions): Promise<Services> {
+  const { config, logger } = options;
+  const redis =
+    options.redis ?? createRedis({ url: config.REDIS_URL, role: options.role, logger, name: options.name });
+  if (!options.redis && options.role === 'producer') {
+    await waitForRedis(redis).catch((err: Error) =>
+      logger.warn({ err: err.message }, 'Redis not reachable at start'),
+    );
+  }
+  const keys = createKeys(config.REDIS_PREFIX);
+  const queues = createQueues(redis, keys);
+  const store = new JobStore(redis, keys, reconcileDelaysOf(config), config.EVENTS_RETENTION_MS);
+  const ledger = new Ledger(redis, keys);
+  const fair = new FairQueue(redis, keys, queues, {
+    buffer: config.FAIR_SHARE_BUFFER,
+    dispatchAttempts: config.DISPATCH_ATTEMPTS,
+    logger,
+  });
+  return {
+    config,
+    logger,
+    redis,
+    keys,
+    prices: pricesOf(config),
+    queues,
+    store,
+    creator: new JobCreator(store, fair),
+    ledger,
+    budgets: new Budgets(redis, keys),
+    checks: new BillingChecks(redis, keys),
+    fair,
+    parking: new BudgetParking(redis, keys, store, ledger, fair, logger),
+    batches: new BatchStore(redis, keys, store),
+    gate: new ProviderGate(redis, keys, {
+      submitsPerWindow: config.PROVIDER_SUBMITS_PER_WINDOW,
+      windowMs: config.PROVIDER_RATE_WINDOW_MS,
+      maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
+      // A submit still unanswered holds its place in the window until the client gives up on it.
+      pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
+    }),
+    events: new EventLog(redis, keys),
+    async close() {
+      await queues.close();
+      if (!options.redis) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
