@@ -62,16 +62,22 @@ export async function downloadVideo(
 /**
  * Reads the duration from the MP4/MOV header. The VIDEO track's presented duration (tkhd, which
  * honours the edit list) is what the app bills, not the movie duration: an audio track with AAC
- * priming can make the movie longer than the picture.
+ * priming can make the movie longer than the picture. A fragmented file (MediaRecorder, OBS,
+ * CMAF: a moov whose durations are 0, samples described in moof/trun) is measured by its video
+ * track's samples: the emulator holds the whole file, so mp4box reads every fragment, which is
+ * what the provider's own measurement of the output sees.
  */
 export function probeVideo(bytes: Buffer, logger: Logger): { seconds: number; fps: number | null } {
   const movie = parseMovie(bytes, logger);
   if (!movie) throw new SourceVideoError('no readable MP4/MOV header (moov) found');
   const track = movie.videoTracks[0];
   if (!track) throw new SourceVideoError('the file has no video track');
-  const seconds = trackSeconds(track, movie);
-  if (!(seconds > 0)) throw new SourceVideoError('the video track has no duration');
   const mediaSeconds = track.timescale > 0 ? track.samples_duration / track.timescale : 0;
+  // A fragmented file's tkhd covers at most the samples in its moov, often none.
+  const seconds = movie.isFragmented
+    ? Math.max(trackSeconds(track, movie), mediaSeconds)
+    : trackSeconds(track, movie);
+  if (!(seconds > 0)) throw new SourceVideoError('the video track has no duration');
   const fps = mediaSeconds > 0 ? Math.round((track.nb_samples / mediaSeconds) * 100) / 100 : null;
   return { seconds, fps };
 }
@@ -79,7 +85,6 @@ export function probeVideo(bytes: Buffer, logger: Logger): { seconds: number; fp
 function trackSeconds(track: Movie['tracks'][number], movie: Movie): number {
   const movieTimescale = track.movie_timescale || movie.timescale;
   if (track.movie_duration > 0 && movieTimescale > 0) return track.movie_duration / movieTimescale;
-  // Fragmented files leave tkhd empty; the media duration is the next best answer.
   if (track.duration > 0 && track.timescale > 0) return track.duration / track.timescale;
   if (movie.duration > 0 && movie.timescale > 0) return movie.duration / movie.timescale;
   return 0;
