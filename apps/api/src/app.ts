@@ -5,6 +5,7 @@ import { createOutputStore } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
 import { createMetrics, type Registry } from '@recast/core/metrics';
 import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
+import type { LookupFn } from '@recast/core/net';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -38,10 +39,17 @@ export interface BuildAppOptions {
   logger: Logger;
   /** Where this process's metrics go (served by server.ts on METRICS_PORT); none without it. */
   registry?: Registry;
+  /** The resolver of every SSRF check (tests answer for made-up hosts); default: the system's, cached. */
+  lookup?: LookupFn;
 }
 
 /** The API without listening: routes, plugins and error handling. Tests use it with inject(). */
-export async function buildApp({ config, logger, registry }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  config,
+  logger,
+  registry,
+  lookup,
+}: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -113,7 +121,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     fairShareBuffer: config.FAIR_SHARE_BUFFER,
     dispatchAttempts: config.DISPATCH_ATTEMPTS,
     callbackSecrets: config.CALLBACK_SECRETS,
-    urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS },
+    urlPolicy: { allowHosts: config.SSRF_ALLOW_HOSTS, ...(lookup ? { lookup } : {}) },
     estimate: {
       fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,
       concurrency: config.PROBE_CONCURRENCY,

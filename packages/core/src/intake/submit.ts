@@ -16,8 +16,9 @@ import {
   splitJobRequest,
 } from '../model/schema.js';
 import { costOf, type PriceTable } from '../money/price-table.js';
-import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
+import type { UrlPolicy } from '../net/ssrf.js';
 import type { JobCreator } from './creator.js';
+import { assertInputUrls, assertUrlFields } from './url-checks.js';
 
 /** How long a job's output will be (see media/estimate.ts): a hint, a probe, or a fallback. */
 export interface JobEstimator {
@@ -173,10 +174,10 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
           },
         );
       }
-      await assertFetchableUrl(recast.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
-        field: 'callback_url',
-      });
+      await assertUrlFields([['callback_url', recast.callback_url]], deps.urlPolicy ?? { allowHosts: [] });
     }
+    // Every URL the provider will fetch, hint or not; files sent as bytes are the provider's own.
+    await assertInputUrls(input, deps.urlPolicy ?? { allowHosts: [] }, new Set(files.keys()));
     // The uploaded video was measured from its bytes: no need to fetch it back to probe it.
     const probed = files.get(input.video)?.seconds;
     if (files.size > 0 && deps.uploader) {
