@@ -4,6 +4,7 @@ import { AppError } from '@recast/core/errors';
 import { createOutputStore } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
 import { createMetrics, type Registry } from '@recast/core/metrics';
+import { readJsonBytes } from '@recast/core/model';
 import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
 import type { LookupFn } from '@recast/core/net';
 import Fastify, {
@@ -12,6 +13,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { clientErrorHandler } from './client-errors.js';
 import type { ApiConfig } from './config.js';
 import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
@@ -57,6 +59,31 @@ export async function buildApp({
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    clientErrorHandler,
+  });
+  // Every JSON body is read by one rule (core model/json-input.ts): invalid UTF-8 refused naming
+  // its field, `__proto__` a reserved key, no recursion, errors in the API's shape.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) {
+      done(
+        new AppError('VALIDATION_FAILED', 'the request body is empty: send a JSON object', {
+          statusCode: 400,
+          issues: [{ path: '(body)', message: 'empty' }],
+        }),
+      );
+      return;
+    }
+    const read = readJsonBytes(bytes);
+    if (read.ok) done(null, read.value);
+    else
+      done(
+        new AppError('VALIDATION_FAILED', `invalid request body: ${read.issue.path}: ${read.issue.message}`, {
+          statusCode: 400,
+          issues: [read.issue],
+        }),
+      );
   });
   // Closing waits for requests in flight, but Node closes only the keep-alive connections idle at
   // that instant: one whose request ends a moment later would hold the close for the whole

@@ -42,7 +42,13 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly issues: readonly { path: string; message: string }[] = [],
+    /** `line` and `custom_id` on a manifest's row errors. */
+    readonly issues: readonly {
+      path: string;
+      message: string;
+      line?: number;
+      custom_id?: string | null;
+    }[] = [],
     readonly details: Record<string, unknown> = {},
   ) {
     super(message);

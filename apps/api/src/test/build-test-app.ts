@@ -36,7 +36,8 @@ export async function buildTestApp(
  */
 export const testLookup: LookupFn = async (hostname) => {
   const name = hostname.toLowerCase();
-  if (name === 'example.com' || name.endsWith('.example.com')) return [{ address: '93.184.215.14', family: 4 }];
+  if (name === 'example.com' || name.endsWith('.example.com'))
+    return [{ address: '93.184.215.14', family: 4 }];
   if (name.endsWith('.intranet.example.org')) return [{ address: '10.20.30.40', family: 4 }];
   throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
 };

@@ -7,6 +7,7 @@ import {
   type ManifestRow,
   type ManifestRowError,
   parseManifest,
+  rowsRefused,
 } from '../manifests/index.js';
 import { newBatchId, newJobId } from '../model/ids.js';
 import type { JobRecord } from '../model/record.js';
@@ -272,29 +273,9 @@ export async function ingestBatch(
       return { quote };
     }
     if (params.mode === 'atomic' && quote.invalid_rows > 0) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        `${quote.invalid_rows} manifest rows are invalid; nothing was created`,
-        {
-          statusCode: 422,
-          details: {
-            invalid_rows: quote.invalid_rows,
-            errors: quote.errors,
-            errors_truncated: quote.errors_truncated,
-          },
-        },
-      );
+      throw rowsRefused(`${quote.invalid_rows} manifest rows are invalid; nothing was created`, quote);
     }
-    if (quote.rows === 0) {
-      throw new AppError('VALIDATION_FAILED', 'the manifest has no valid rows; nothing was created', {
-        statusCode: 422,
-        details: {
-          invalid_rows: quote.invalid_rows,
-          errors: quote.errors,
-          errors_truncated: quote.errors_truncated,
-        },
-      });
-    }
+    if (quote.rows === 0) throw rowsRefused('the manifest has no valid rows; nothing was created', quote);
     await deps.batches.addJobs(batchId, buffer);
     buffer = [];
   } catch (err) {

@@ -78,7 +78,7 @@ export default async function fileRoutes(app: FastifyInstance) {
       const tenant = tenantOf(request);
       const log = request.log.child({ tenant }) as unknown as Logger;
       if (!request.isMultipart()) {
-        throw new AppError('VALIDATION_FAILED', 'body: send multipart/form-data with one `file` part', {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'body: send multipart/form-data with one `file` part', {
           statusCode: 415,
           issues: [{ path: 'body', message: 'multipart/form-data with one `file` part' }],
         });

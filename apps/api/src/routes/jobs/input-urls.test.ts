@@ -81,7 +81,11 @@ describe('URL fields of manifest rows with a duration hint', () => {
     const batch = res.json();
     expect(batch.rows).toEqual({ total: 1, invalid: 3 });
     expect(
-      batch.errors.map((e: { line: number; custom_id: string; path: string }) => [e.line, e.custom_id, e.path]),
+      batch.errors.map((e: { line: number; custom_id: string; path: string }) => [
+        e.line,
+        e.custom_id,
+        e.path,
+      ]),
     ).toEqual([
       [2, 'meta', 'video'],
       [3, 'redis', 'images.0'],
