@@ -5,7 +5,7 @@ import { parseOrThrow } from '../errors/zod-issues.js';
 import { checkPlaceholders, type PendingFiles, uploadPending } from '../files/file-inputs.js';
 import type { FileUploader } from '../files/uploader.js';
 import type { Keys } from '../infra/keys.js';
-import { TENANT_PATTERN } from '../model/access.js';
+import { tenantIdProblem } from '../model/access.js';
 import { newJobId } from '../model/ids.js';
 import type { JobStore } from '../model/job-store.js';
 import type { JobRecord } from '../model/record.js';
@@ -97,15 +97,12 @@ function canonicalJson(value: unknown): string {
  */
 export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
   const parsed = parseOrThrow(requestSchema(deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS), request.body);
-  if (!TENANT_PATTERN.test(request.tenant)) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      'invalid tenant: lowercase letters, digits, _ and - (1-63 chars)',
-      {
-        statusCode: 400,
-        issues: [{ path: 'X-Tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
-      },
-    );
+  const tenantProblem = tenantIdProblem(request.tenant);
+  if (tenantProblem) {
+    throw new AppError('VALIDATION_FAILED', `invalid tenant: ${tenantProblem}`, {
+      statusCode: 400,
+      issues: [{ path: 'X-Tenant', message: tenantProblem }],
+    });
   }
   const now = request.now ?? new Date();
   const jobId = newJobId(now.getTime());

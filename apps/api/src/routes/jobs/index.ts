@@ -12,7 +12,7 @@ import {
 } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
 import { cancelJob, submitJob } from '@recast/core/intake';
-import { isJobId, type JobRecord, JobRequestSchema, listJobs, TENANT_PATTERN } from '@recast/core/model';
+import { isJobId, type JobRecord, JobRequestSchema, listJobs, TenantIdSchema } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { notModified, sendCacheable } from '../../etag.js';
@@ -34,7 +34,7 @@ const ListSchema = z.strictObject({
   created_from: instant('created at or after'),
   created_to: instant('created before'),
   /** Admins only: one tenant's jobs (an admin sees every tenant's by default). */
-  tenant: z.string().regex(TENANT_PATTERN, 'must be a tenant id').optional(),
+  tenant: TenantIdSchema.optional(),
   order: z.enum(['desc', 'asc'], { message: 'must be "desc" (newest first) or "asc"' }).default('desc'),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
