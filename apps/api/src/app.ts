@@ -45,6 +45,10 @@ export interface BuildAppOptions {
   lookup?: LookupFn;
 }
 
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
 /** The API without listening: routes, plugins and error handling. Tests use it with inject(). */
 export async function buildApp({
   config,
@@ -60,6 +64,9 @@ export async function buildApp({
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
     clientErrorHandler,
+    // Per-address limits count request.ip: the socket's, or the client's behind TRUST_PROXY hops.
+    // (A hop count as Fastify itself reads one; its types take only the function form.)
+    trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
   });
   // Every JSON body is read by one rule (core model/json-input.ts): invalid UTF-8 refused naming
   // its field, `__proto__` a reserved key, no recursion, errors in the API's shape.
