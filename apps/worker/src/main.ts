@@ -1,4 +1,4 @@
-import { checkEvictionPolicy, createLogger, createRedis } from '@recast/core/infra';
+import { checkEvictionPolicy, createLogger, createRedis, routeConsoleToLogger } from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
 import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
 import { createInferenceClient } from '@recast/core/provider';
@@ -9,6 +9,8 @@ import { startWorkers, workerOptions } from './workers.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+// Libraries that print (BullMQ during a Redis outage, Node's warnings) print JSON too.
+routeConsoleToLogger(logger);
 const prices = config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
 const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'worker' }) : undefined;
 
