@@ -284,6 +284,7 @@ export async function buildApp({
         max_line_bytes: config.MANIFEST_MAX_LINE_BYTES,
       },
       max_images: config.MAX_IMAGES,
+      max_metadata_bytes: config.MAX_METADATA_BYTES,
     },
   });
   await app.register(costRoutes);

@@ -55,6 +55,21 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Rows of a manifest refused before anything was sent: local paths the CLI will not read (a usage
+ * error, exit 2) or rows the API would refuse (exit 3). Every one is listed, with line and field.
+ */
+export class RowsError extends Error {
+  override readonly name = 'RowsError';
+  constructor(
+    message: string,
+    readonly rows: readonly { line: number; custom_id: string | null; path: string; message: string }[],
+    readonly exitCode: 2 | 3,
+  ) {
+    super(message);
+  }
+}
+
 /** The server could not be reached or did not answer in time. */
 export class UnreachableError extends Error {
   override readonly name = 'UnreachableError';
@@ -77,6 +92,7 @@ export function exitCodeForStatus(status: number): ExitCode {
 
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof UsageError) return EXIT.USAGE;
+  if (err instanceof RowsError) return err.exitCode;
   if (err instanceof ApiError) return exitCodeForStatus(err.status);
   if (err instanceof UnreachableError) return EXIT.UNAVAILABLE;
   return EXIT.UNEXPECTED;

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { ApiError, exitCodeFor } from '../exit-codes.js';
+import { ApiError, exitCodeFor, RowsError } from '../exit-codes.js';
 import type { RowError } from '../schemas.js';
 
 export interface Streams {
@@ -64,12 +64,15 @@ export class Output {
       const body =
         err instanceof ApiError
           ? { code: err.code, status: err.status, message, issues: err.issues, details: err.details }
-          : { code: err instanceof Error ? err.name : 'Error', message };
+          : err instanceof RowsError
+            ? { code: 'MANIFEST_ROWS_REFUSED', message, issues: err.rows }
+            : { code: err instanceof Error ? err.name : 'Error', message };
       this.streams.stderr.write(`${JSON.stringify({ error: { ...body, exit_code } })}\n`);
       return;
     }
     const where = err instanceof ApiError ? ` (${err.code}, HTTP ${err.status})` : '';
     this.streams.stderr.write(`error: ${message}${where}\n`);
+    if (err instanceof RowsError) this.rowErrors(err.rows, false, err.rows.length);
     if (!(err instanceof ApiError)) return;
     // A manifest's row errors are issues with a line (servers before them: details.errors).
     const rows = err.issues.filter((i): i is RowError => typeof i.line === 'number');

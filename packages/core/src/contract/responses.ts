@@ -365,6 +365,7 @@ export const LimitsSchema = z
       .nullable()
       .describe('null when file uploads are off (no provider key on the API)'),
     max_images: z.int(),
+    max_metadata_bytes: z.int().describe('largest serialized metadata of a job (and of a batch)'),
   })
   .meta({ id: 'Limits' });
 

@@ -12,6 +12,7 @@ import { metadataSchema, readJsonText } from '@recast/core/model';
 import { usdToMicroUsd } from '@recast/core/money';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { closeAfterEarlyAnswers } from '../../early-answer.js';
 import { tenantOf } from '../../tenant.js';
 import batchReadRoutes from './read.js';
 
@@ -73,15 +74,9 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
   await app.register(multipart, {
     limits: { files: 1, fields: 16, fieldSize: 64 * 1024, parts: 17, fileSize: limits.maxBytes + 1 },
   });
-  // An answer sent before the upload was read to its end (a limit passed, a bad parameter) closes
-  // the connection: the rest of the body is not worth reading, and a half-read request left on a
-  // keep-alive socket would hold it open, and the server's shutdown with it.
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
-  });
+  // An answer sent before the body was read to its end closes the connection, lingering so the
+  // client reads it (see early-answer.ts).
+  closeAfterEarlyAnswers(app);
 
   async function ingest(
     request: FastifyRequest,

@@ -5,6 +5,7 @@ import { MEDIA_KINDS, removeAll, type SpooledFile, spoolUpload, type UploadedFil
 import type { Logger } from '@recast/core/infra';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { closeAfterEarlyAnswers } from '../../early-answer.js';
 import { tenantOf } from '../../tenant.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -39,12 +40,9 @@ export default async function fileRoutes(app: FastifyInstance) {
       fileSize: Math.max(files?.limits.maxVideoBytes ?? 0, files?.limits.maxImageBytes ?? 0, 1) + 1,
     },
   });
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
-  });
+  // An answer sent before the body was read to its end closes the connection, lingering so the
+  // client reads it (see early-answer.ts).
+  closeAfterEarlyAnswers(app);
 
   function enabled() {
     if (!files) {

@@ -15,6 +15,7 @@ import { cancelJob, submitJob } from '@recast/core/intake';
 import { isJobId, type JobRecord, JobRequestSchema, listJobs, TenantIdSchema } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { closeAfterEarlyAnswers } from '../../early-answer.js';
 import { notModified, sendCacheable } from '../../etag.js';
 import { canSee, isAdmin, tenantOf } from '../../tenant.js';
 import { readJobForm } from './job-form.js';
@@ -75,14 +76,9 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
       parts: 5 + options.maxImages,
     },
   });
-  // An answer sent before the form was read to its end (a wrong type, too large) closes the
-  // connection rather than read the rest of a file nobody wants (see batches/index.ts).
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
-  });
+  // An answer sent before the body was read to its end closes the connection, lingering so the
+  // client reads it (see early-answer.ts).
+  closeAfterEarlyAnswers(app);
 
   /** The caller's job, or 404: another tenant's job, and a staged batch's, do not exist for it. */
   async function visible(
