@@ -89,6 +89,29 @@ describe('a __proto__ key: one rule, a reserved key, never dropped', () => {
     expect(await jobCount()).toBe(before);
   });
 
+  it('refuses it in the job field of a form the same way', async () => {
+    const withUploads = await buildTestApp({
+      AUTH_DISABLED: 'true',
+      // File inputs on (the form is read); the job is refused before anything is uploaded.
+      INFERENCE_API_KEY: 'inf_never_called',
+      INFERENCE_API_URL: 'http://127.0.0.1:9',
+    });
+    try {
+      const boundary = 'recast-test-boundary';
+      const job = withRawMetadata('{"__proto__":{"admin":true}}');
+      const res = await withUploads.inject({
+        method: 'POST',
+        url: '/v1/jobs',
+        headers: { ...headers, 'content-type': `multipart/form-data; boundary=${boundary}` },
+        payload: `--${boundary}\r\nContent-Disposition: form-data; name="job"\r\n\r\n${job}\r\n--${boundary}--\r\n`,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.issues).toEqual([{ path: 'metadata.__proto__', message: 'reserved key' }]);
+    } finally {
+      await withUploads.close();
+    }
+  });
+
   it('refuses it in a manifest row and in batch defaults the same way', async () => {
     const row = `{"custom_id":"p",${withRawMetadata('{"__proto__":{"admin":true}}').slice(1)}`;
     const res = await postManifest(`${row}\n`);
