@@ -4,7 +4,6 @@ import { AppError } from '@recast/core/errors';
 import { createOutputStore } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
 import { createMetrics, type Registry } from '@recast/core/metrics';
-import { readJsonBytes } from '@recast/core/model';
 import { DEFAULT_PRICE_TABLE, parsePriceTable } from '@recast/core/money';
 import type { LookupFn } from '@recast/core/net';
 import Fastify, {
@@ -18,6 +17,7 @@ import type { ApiConfig } from './config.js';
 import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { useJsonBodyRule } from './plugins/json-body.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { recastPlugin } from './plugins/recast.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
@@ -68,30 +68,7 @@ export async function buildApp({
     // (A hop count as Fastify itself reads one; its types take only the function form.)
     trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
   });
-  // Every JSON body is read by one rule (core model/json-input.ts): invalid UTF-8 refused naming
-  // its field, `__proto__` a reserved key, no recursion, errors in the API's shape.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
-    const bytes = body as Buffer;
-    if (bytes.length === 0) {
-      done(
-        new AppError('VALIDATION_FAILED', 'the request body is empty: send a JSON object', {
-          statusCode: 400,
-          issues: [{ path: '(body)', message: 'empty' }],
-        }),
-      );
-      return;
-    }
-    const read = readJsonBytes(bytes);
-    if (read.ok) done(null, read.value);
-    else
-      done(
-        new AppError('VALIDATION_FAILED', `invalid request body: ${read.issue.path}: ${read.issue.message}`, {
-          statusCode: 400,
-          issues: [read.issue],
-        }),
-      );
-  });
+  useJsonBodyRule(app);
   // Closing waits for requests in flight, but Node closes only the keep-alive connections idle at
   // that instant: one whose request ends a moment later would hold the close for the whole
   // keep-alive timeout (72 s). Close those too, as they go idle.
