@@ -118,7 +118,8 @@ describe('batches', () => {
     const before = await batchKeys(s);
     const res = await upload(s, bad, 'application/x-ndjson');
     expect(res.status).toBe(422);
-    const errors = res.body.error.details.errors as { line: number; path: string }[];
+    // Row errors are issues like any other, each with its line and custom_id.
+    const errors = res.body.error.issues as { line: number; path: string }[];
     expect(errors.map((e) => [e.line, e.path])).toEqual([
       [2, expect.any(String)],
       [3, 'turbo'],

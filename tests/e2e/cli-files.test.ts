@@ -152,7 +152,7 @@ describe('recast submit with local files', () => {
     );
     const run = await recast(['submit', file], { RECAST_URL: s.apiUrl });
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/line 2, video: cannot read .*nope\.mp4/);
+    expect(run.stderr).toMatch(/line 2: video: cannot read .*nope\.mp4/);
     expect(await requestsTo(s, '/files', 'POST')).toBe(0);
   });
 });

@@ -94,7 +94,12 @@ describe('a job end to end (emulator + api + worker, real Redis)', () => {
   it('fails at once, with the provider detail, when the provider refuses the input', async () => {
     const s = await start();
     // A URL the provider cannot read as a video: the emulator fails the task like the app does.
-    const job = await s.submit({ video: s.fixture('not-a-video.mp4'), images: [s.fixture('person-a.png')] });
+    // (With the hint Recast does not probe it; without, it would refuse it at submit.)
+    const job = await s.submit({
+      video: s.fixture('not-a-video.mp4'),
+      images: [s.fixture('person-a.png')],
+      duration_seconds: 2,
+    });
     const done = await s.waitTerminal(job.id);
     expect(done).toMatchObject({ state: 'failed', cost: null, error: { code: 'PROVIDER_TASK_FAILED' } });
   });

@@ -333,8 +333,9 @@ describe('budget refusals and estimates', () => {
 });
 
 describe('estimates at submit', () => {
-  it('takes the hint, else probes the MP4 header, else falls back; refuses private URLs with a 400', async () => {
-    const s = await start();
+  it('takes the hint, else probes the MP4 header, else falls back; refuses private URLs and unreadable videos with a 400', async () => {
+    // Port 9 on loopback: nothing listens, so the probe meets a connection error.
+    const s = await start({ allowHosts: ['127.0.0.1:9'] });
     const images = [s.fixture('person-a.png')];
     const hinted = await s.submit({
       video: s.fixture('clip-5s-moov-at-end.mp4'),
@@ -349,12 +350,13 @@ describe('estimates at submit', () => {
       micro_usd: 451_200,
       probe_error: null,
     });
-    const unreadable = await s.submit({ video: s.fixture('missing.mp4'), images });
-    expect(unreadable.estimate).toMatchObject({
+    // A network error says nothing about the video: it may pass, so the fallback is reserved.
+    const unreachable = await s.submit({ video: 'http://127.0.0.1:9/clip.mp4', images });
+    expect(unreachable.estimate).toMatchObject({
       seconds: 120,
       source: 'fallback',
       micro_usd: 3_600_000,
-      probe_error: expect.stringContaining('404'),
+      probe_error: expect.stringContaining('ECONNREFUSED'),
     });
 
     const before = (await s.redis.keys(s.keys.job('*'))).length;
@@ -367,6 +369,19 @@ describe('estimates at submit', () => {
       const res = await api(s, 'POST', '/v1/jobs', { video, images });
       expect(res.status, video).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'URL_REFUSED', issues: [{ path: 'video' }] });
+    }
+    // A definite answer (404, not an MP4, a truncated header) refuses the job: no one can read it.
+    for (const [file, reason] of [
+      ['missing.mp4', /HTTP 404/],
+      ['not-a-video.mp4', /not an MP4\/MOV file/],
+      ['truncated.mp4', /no moov box/],
+    ] as const) {
+      const res = await api(s, 'POST', '/v1/jobs', { video: s.fixture(file), images });
+      expect(res.status, file).toBe(400);
+      expect(res.body.error).toMatchObject({
+        code: 'VIDEO_UNREADABLE',
+        issues: [{ path: 'video', message: expect.stringMatching(reason) }],
+      });
     }
     expect((await s.redis.keys(s.keys.job('*'))).length).toBe(before);
   });

@@ -30,6 +30,8 @@ export interface SystemOptions {
   auth?: boolean;
   /** Give the API and the worker a metrics registry each, served on metrics ports of their own. */
   metrics?: boolean;
+  /** Hosts the API may fetch besides the emulator (SSRF_ALLOW_HOSTS), e.g. a closed local port. */
+  allowHosts?: string[];
 }
 
 export const ADMIN_KEY = 'rk_e2e_admin_key_0123456789';
@@ -65,7 +67,7 @@ export async function startSystem(options: SystemOptions = {}) {
       REDIS_PREFIX: prefix,
       WEBHOOK_SECRET: SECRET,
       // The emulator serves the fixtures on loopback; everything else private stays refused.
-      SSRF_ALLOW_HOSTS: new URL(emulatorUrl).host,
+      SSRF_ALLOW_HOSTS: [new URL(emulatorUrl).host, ...(options.allowHosts ?? [])].join(','),
       ...(options.auth ? { ADMIN_API_KEY: ADMIN_KEY } : { AUTH_DISABLED: 'true' }),
       // Suites submit thousands of jobs in seconds; the per-key limit has a suite of its own.
       RATE_LIMIT_MAX: '0',

@@ -3,16 +3,19 @@ import underPressure from '@fastify/under-pressure';
 import { AppError } from '@recast/core/errors';
 import type { Logger } from '@recast/core/infra';
 import { createMetrics, type Registry } from '@recast/core/metrics';
+import type { LookupFn } from '@recast/core/net';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { clientErrorHandler } from './client-errors.js';
 import type { ApiConfig } from './config.js';
 import { metricsRoutes } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { useJsonBodyRule } from './plugins/json-body.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { recastPlugin } from './plugins/recast.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
@@ -36,10 +39,21 @@ export interface BuildAppOptions {
   logger: Logger;
   /** Where this process's metrics go (served by server.ts on METRICS_PORT); none without it. */
   registry?: Registry;
+  /** The resolver of every SSRF check (tests answer for made-up hosts); default: the system's, cached. */
+  lookup?: LookupFn;
+}
+
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
 }
 
 /** The API without listening: routes, plugins and error handling. Tests use it with inject(). */
-export async function buildApp({ config, logger, registry }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  config,
+  logger,
+  registry,
+  lookup,
+}: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -47,7 +61,12 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    clientErrorHandler,
+    // Per-address limits count request.ip: the socket's, or the client's behind TRUST_PROXY hops.
+    // (A hop count as Fastify itself reads one; its types take only the function form.)
+    trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
   });
+  useJsonBodyRule(app);
   // Closing waits for requests in flight, but Node closes only the keep-alive connections idle at
   // that instant: one whose request ends a moment later would hold the close for the whole
   // keep-alive timeout (72 s). Close those too, as they go idle.
@@ -102,7 +121,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
       },
     });
   }
-  await app.register(recastPlugin, { config, logger });
+  await app.register(recastPlugin, { config, logger, ...(lookup ? { lookup } : {}) });
   // Request rates, counted in Redis so every API process shares them: per key on the public API
   // (after authentication, so the key and not the address is counted), and per address for
   // requests refused as unauthenticated (before authentication: a flood of made-up keys must not
@@ -199,6 +218,7 @@ export async function buildApp({ config, logger, registry }: BuildAppOptions): P
         max_line_bytes: config.MANIFEST_MAX_LINE_BYTES,
       },
       max_images: config.MAX_IMAGES,
+      max_metadata_bytes: config.MAX_METADATA_BYTES,
     },
   });
   await app.register(costRoutes);

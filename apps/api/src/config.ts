@@ -1,11 +1,55 @@
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { CommonConfigShape, envBoolean, envInt, parseConfig } from '@recast/core/config';
 import { z } from 'zod';
+
+/** proxy-addr's names for address ranges (what Fastify's trustProxy takes besides addresses). */
+const RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isAddressOrCidr(entry: string): boolean {
+  if (RANGE_NAMES.has(entry) || isIP(entry) !== 0) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0 || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Fastify's `trustProxy`: which hops' X-Forwarded-For to believe when telling a client's address
+ * (per-address limits count by it). `false` (default): the socket's address; `true`: the
+ * leftmost forwarded address (only when every client comes through your proxies); a number: that
+ * many hops; addresses or CIDRs (comma-separated, or loopback / linklocal / uniquelocal): trust
+ * hops from those, so a client's own X-Forwarded-For is never believed past them.
+ */
+const TrustProxySchema = z
+  .string()
+  .default('false')
+  .transform((value, ctx): boolean | number | string[] => {
+    const v = value.trim().toLowerCase();
+    if (v === 'false') return false;
+    if (v === 'true') return true;
+    if (/^\d+$/.test(v)) return Number(v);
+    const entries = v
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    const bad = entries.find((e) => !isAddressOrCidr(e));
+    if (entries.length === 0 || bad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be false, true, a hop count, or addresses/CIDRs${bad ? ` (not "${bad}")` : ''}`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
 
 export const ApiConfigSchema = z.object({
   ...CommonConfigShape,
   PORT: envInt(0, 65_535).default(3000),
   HOST: z.string().default('127.0.0.1'),
+  /** Behind a load balancer or proxy: whose X-Forwarded-For to trust (see TrustProxySchema). */
+  TRUST_PROXY: TrustProxySchema,
   /** Largest JSON request body on the public API. */
   BODY_LIMIT_BYTES: envInt(1024).default(1_048_576),
   /** Largest webhook body the receiver accepts. */

@@ -1,4 +1,4 @@
-import { checkEvictionPolicy, createLogger } from '@recast/core/infra';
+import { checkEvictionPolicy, createLogger, routeConsoleToLogger } from '@recast/core/infra';
 import { createMetricsRegistry } from '@recast/core/metrics';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
@@ -7,6 +7,8 @@ import { startMetricsServer } from './metrics.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'api' });
+// Libraries that print (BullMQ during a Redis outage, Node's warnings) print JSON too.
+routeConsoleToLogger(logger);
 // Always collected: admin keys read them at /metrics; METRICS_PORT serves them apart as well.
 const registry = createMetricsRegistry({ process: 'api' });
 const app = await buildApp({ config, logger, registry });

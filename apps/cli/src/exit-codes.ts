@@ -20,12 +20,12 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export const EXIT_CODES_HELP = `Exit codes:
   0   success
   1   unexpected error
-  2   usage error (bad flags or arguments)
+  2   usage error (bad flags or arguments; local files a manifest may not name, or cannot be read)
   3   validation failed (400/415/422: the manifest or a parameter was rejected)
   4   not found (404: no such batch for this tenant)
   5   the batch finished with errors (completed_with_errors or cancelled) under --watch
   6   server unreachable, timed out, or a 5xx answer
-  7   payload too large (413: the manifest is over a row or byte limit)
+  7   payload too large (413: the manifest is over a byte, row or line limit)
   8   not allowed (401/403: no key, an unknown or revoked key, or a role that may not do this)
   9   rate limited (429: retry later)
   130 interrupted (Ctrl-C); a batch already accepted goes on`;
@@ -42,8 +42,29 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly issues: readonly { path: string; message: string }[] = [],
+    /** `line` and `custom_id` on a manifest's row errors. */
+    readonly issues: readonly {
+      path: string;
+      message: string;
+      line?: number;
+      custom_id?: string | null;
+    }[] = [],
     readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Rows of a manifest refused before anything was sent: local paths the CLI will not read (a usage
+ * error, exit 2) or rows the API would refuse (exit 3). Every one is listed, with line and field.
+ */
+export class RowsError extends Error {
+  override readonly name = 'RowsError';
+  constructor(
+    message: string,
+    readonly rows: readonly { line: number; custom_id: string | null; path: string; message: string }[],
+    readonly exitCode: 2 | 3,
   ) {
     super(message);
   }
@@ -71,6 +92,7 @@ export function exitCodeForStatus(status: number): ExitCode {
 
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof UsageError) return EXIT.USAGE;
+  if (err instanceof RowsError) return err.exitCode;
   if (err instanceof ApiError) return exitCodeForStatus(err.status);
   if (err instanceof UnreachableError) return EXIT.UNAVAILABLE;
   return EXIT.UNEXPECTED;

@@ -95,6 +95,11 @@ ${EXIT_CODES_HELP}`,
         'csv',
       ]),
     )
+    .option(
+      '--allow-path <dir>',
+      "a directory besides the manifest's own whose files the manifest may name (repeatable)",
+      (dir: string, dirs: string[] = []) => [...dirs, dir],
+    )
     .action((manifest: string, _opts: unknown, cmd: Command) =>
       runAction(cmd, (ctx) => submit(ctx, manifest, cmd.opts())),
     );

@@ -66,6 +66,16 @@ export const QuoteSchema = z.looseObject({
 });
 export type Quote = z.infer<typeof QuoteSchema>;
 
+/** A page of a batch's jobs: only what the progress line reads (why rows wait for money). */
+export const JobPageSchema = z.looseObject({
+  data: z.array(
+    z.looseObject({
+      id: z.string(),
+      budget: z.looseObject({ blocked_by: z.string().nullable() }).optional(),
+    }),
+  ),
+});
+
 export const BatchListSchema = z.looseObject({
   data: z.array(BatchSchema),
   next_cursor: z.string().nullable(),
@@ -113,7 +123,14 @@ export function doneOf(batch: Batch): number {
   return (c.completed ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
 }
 
-/** GET /v1/limits: what the deployment accepts. */
+/** GET /v1/limits: what the deployment accepts (older servers say less: those fields are optional). */
 export const LimitsSchema = z.looseObject({
-  manifest: z.looseObject({ max_bytes: z.number(), max_rows: z.number() }),
+  manifest: z.looseObject({
+    max_bytes: z.number(),
+    max_rows: z.number(),
+    max_line_bytes: z.number().optional(),
+  }),
+  max_images: z.number().optional(),
+  max_metadata_bytes: z.number().optional(),
 });
+export type Limits = z.infer<typeof LimitsSchema>;

@@ -13,7 +13,7 @@ import {
   type RateLimitsPatch,
 } from './faults.js';
 import { FileStore } from './file-store.js';
-import { downloadVideo, probeVideo } from './media-probe.js';
+import { downloadImage, downloadVideo, isImage, probeVideo } from './media-probe.js';
 import { createPrng } from './prng.js';
 import { codeForStatus, ProblemError, problemBody } from './problem.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -75,6 +75,8 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Emul
     timeoutMs: options.download?.timeoutMs ?? 30_000,
     maxBytes: options.download?.maxBytes ?? 64 << 20,
   };
+  // Reference images are small: the provider's own limit is not documented, 20 MiB is Recast's.
+  const imageDownload = { timeoutMs: download.timeoutMs, maxBytes: Math.min(download.maxBytes, 20 << 20) };
   const blobs = new BlobStore();
   const bill = new Bill({ ...DEFAULT_PRICES, ...options.prices });
   const stats = new Stats();
@@ -99,9 +101,25 @@ export async function buildEmulator(options: EmulatorOptions = {}): Promise<Emul
     logger: logger.child({ component: 'tasks' }),
     faults,
     loadSource,
-    checkImages: (urls) => {
-      const missing = urls.find((url) => files.resolve(url) === 'missing');
-      return missing === undefined ? undefined : `file not found (never uploaded): ${missing}`;
+    loadImages: async (urls, signal) => {
+      // All at once, the first failure in input order reported; an uploaded one from own storage.
+      const failures = await Promise.all(
+        urls.map(async (url) => {
+          const own = files.resolve(url);
+          if (own === 'missing') return `file not found (never uploaded): ${url}`;
+          try {
+            if (own) {
+              if (!isImage(own.bytes)) return `${url} is not an image`;
+            } else {
+              await downloadImage(url, { ...imageDownload, signal });
+            }
+            return undefined;
+          } catch (error) {
+            return error instanceof Error ? error.message : String(error);
+          }
+        }),
+      );
+      return failures.find((failure) => failure !== undefined);
     },
     onTerminal: (task) => {
       const output = task.output?.output_meta.outputs[0];

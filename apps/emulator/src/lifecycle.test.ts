@@ -111,6 +111,40 @@ describe('task lifecycle', () => {
     expect(state.tasks.by_status).toEqual({ failed: 1 });
   });
 
+  it.each([
+    [
+      'an unreachable image',
+      (_e: RunningEmulator) => 'http://127.0.0.1:9/person.png',
+      /ECONNREFUSED|fetch failed/,
+    ],
+    ['a missing image', (e: RunningEmulator) => e.fixture('nobody.png'), /HTTP 404/],
+    [
+      'a video given as an image',
+      (e: RunningEmulator) => e.fixture('clip-2s-faststart.mp4'),
+      /is not an image/,
+    ],
+  ])('downloads the reference images: %s fails the task at preparing, unbilled', async (_, image, reason) => {
+    const e = await start({ download: { timeoutMs: 2000 } });
+    const id = await e.submit(e.fixture('clip-2s-faststart.mp4'), {
+      input: { images: [e.fixture('person-a.png'), image(e)] },
+    });
+    const task = await e.waitTerminal(id);
+    expect(task).toMatchObject({ status: 11, status_text: 'failed', output: null });
+    expect(task.error).toMatch(/^Failed to load reference images: /);
+    expect(task.error).toMatch(reason);
+    expect(task.events.map((event) => event.status)).toEqual([1, 2, 3, 4, 11]);
+    expect(e.app.emulator.state().bill.total_micro_usd).toBe(0);
+  });
+
+  it('completes with reference images in every format it reads', async () => {
+    const e = await start();
+    const images = ['person-a.png', 'person-b.jpg', 'person-c.webp'].map((name) => e.fixture(name));
+    const task = await e.waitTerminal(
+      await e.submit(e.fixture('clip-2s-faststart.mp4'), { input: { images } }),
+    );
+    expect(task.status_text).toBe('completed');
+  });
+
   it('fails an unreachable host without hanging', async () => {
     const e = await start({ download: { timeoutMs: 2000 } });
     const id = await e.submit('http://127.0.0.1:9/video.mp4');

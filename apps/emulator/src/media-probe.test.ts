@@ -14,6 +14,11 @@ describe('probeVideo', () => {
     // The video track of this file is 188 frames at 25 fps; its audio track is the 7.5 s one.
     ['clip-7.5s-audio.mp4', 7.52, 25],
     ['clip-3s.mov', 3, 24],
+    // Fragmented (moov durations 0, samples in moof/trun), with and without mehd and mfra.
+    ['frag-4.2s-mehd-mfra.mp4', 4.2, 25],
+    ['frag-4.2s-mehd.mp4', 4.2, 25],
+    ['frag-4.2s-mfra.mp4', 4.2, 25],
+    ['frag-4.2s.mp4', 4.2, 25],
   ])('reads the video track of %s: %s s at %s fps', async (name, seconds, fps) => {
     expect(probeVideo(await fixture(name), logger)).toEqual({ seconds, fps });
   });

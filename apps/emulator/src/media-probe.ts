@@ -21,9 +21,41 @@ export interface FetchLimits {
 }
 
 /** Downloads a source video the way the app does: one GET, bounded in time and size. */
-export async function downloadVideo(
+export function downloadVideo(
   url: string,
   limits: FetchLimits,
+): Promise<{ bytes: Buffer; contentType: string }> {
+  return download(url, limits, 'video');
+}
+
+/**
+ * Downloads a reference image and checks it is one (JPEG, PNG, WebP or GIF, by its first bytes):
+ * the app loads every reference before it runs, so an unreachable or non-image one fails the task.
+ */
+export async function downloadImage(url: string, limits: FetchLimits): Promise<void> {
+  const { bytes } = await download(url, limits, 'image');
+  if (!isImage(bytes)) {
+    throw new SourceVideoError(
+      `${url} is not an image (it starts with ${bytes.subarray(0, 8).toString('hex')})`,
+    );
+  }
+}
+
+export function isImage(bytes: Buffer): boolean {
+  const ascii = (start: number, end: number) => bytes.toString('latin1', start, end);
+  return (
+    (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) ||
+    bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) ||
+    (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') ||
+    ascii(0, 6) === 'GIF87a' ||
+    ascii(0, 6) === 'GIF89a'
+  );
+}
+
+async function download(
+  url: string,
+  limits: FetchLimits,
+  what: 'video' | 'image',
 ): Promise<{ bytes: Buffer; contentType: string }> {
   const signals = [AbortSignal.timeout(limits.timeoutMs)];
   if (limits.signal) signals.push(limits.signal);
@@ -40,7 +72,7 @@ export async function downloadVideo(
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > limits.maxBytes) {
     await response.body.cancel();
-    throw new SourceVideoError(`video is larger than ${limits.maxBytes} bytes`);
+    throw new SourceVideoError(`${what} is larger than ${limits.maxBytes} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -48,7 +80,7 @@ export async function downloadVideo(
     for await (const chunk of response.body) {
       total += chunk.byteLength;
       if (total > limits.maxBytes)
-        throw new SourceVideoError(`video is larger than ${limits.maxBytes} bytes`);
+        throw new SourceVideoError(`${what} is larger than ${limits.maxBytes} bytes`);
       chunks.push(chunk);
     }
   } catch (error) {
@@ -62,16 +94,22 @@ export async function downloadVideo(
 /**
  * Reads the duration from the MP4/MOV header. The VIDEO track's presented duration (tkhd, which
  * honours the edit list) is what the app bills, not the movie duration: an audio track with AAC
- * priming can make the movie longer than the picture.
+ * priming can make the movie longer than the picture. A fragmented file (MediaRecorder, OBS,
+ * CMAF: a moov whose durations are 0, samples described in moof/trun) is measured by its video
+ * track's samples: the emulator holds the whole file, so mp4box reads every fragment, which is
+ * what the provider's own measurement of the output sees.
  */
 export function probeVideo(bytes: Buffer, logger: Logger): { seconds: number; fps: number | null } {
   const movie = parseMovie(bytes, logger);
   if (!movie) throw new SourceVideoError('no readable MP4/MOV header (moov) found');
   const track = movie.videoTracks[0];
   if (!track) throw new SourceVideoError('the file has no video track');
-  const seconds = trackSeconds(track, movie);
-  if (!(seconds > 0)) throw new SourceVideoError('the video track has no duration');
   const mediaSeconds = track.timescale > 0 ? track.samples_duration / track.timescale : 0;
+  // A fragmented file's tkhd covers at most the samples in its moov, often none.
+  const seconds = movie.isFragmented
+    ? Math.max(trackSeconds(track, movie), mediaSeconds)
+    : trackSeconds(track, movie);
+  if (!(seconds > 0)) throw new SourceVideoError('the video track has no duration');
   const fps = mediaSeconds > 0 ? Math.round((track.nb_samples / mediaSeconds) * 100) / 100 : null;
   return { seconds, fps };
 }
@@ -79,7 +117,6 @@ export function probeVideo(bytes: Buffer, logger: Logger): { seconds: number; fp
 function trackSeconds(track: Movie['tracks'][number], movie: Movie): number {
   const movieTimescale = track.movie_timescale || movie.timescale;
   if (track.movie_duration > 0 && movieTimescale > 0) return track.movie_duration / movieTimescale;
-  // Fragmented files leave tkhd empty; the media duration is the next best answer.
   if (track.duration > 0 && track.timescale > 0) return track.duration / track.timescale;
   if (movie.duration > 0 && movie.timescale > 0) return movie.duration / movie.timescale;
   return 0;

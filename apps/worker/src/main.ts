@@ -1,4 +1,4 @@
-import { checkEvictionPolicy, createLogger, createRedis } from '@recast/core/infra';
+import { checkEvictionPolicy, createLogger, createRedis, routeConsoleToLogger } from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
 import { createInferenceClient } from '@recast/core/provider';
 import closeWithGrace from 'close-with-grace';
@@ -8,6 +8,8 @@ import { startWorkers } from './workers.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+// Libraries that print (BullMQ during a Redis outage, Node's warnings) print JSON too.
+routeConsoleToLogger(logger);
 const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'worker' }) : undefined;
 
 const probe = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker-probe' });

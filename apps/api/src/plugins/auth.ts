@@ -2,7 +2,7 @@ import { ApiKeys, type Principal } from '@recast/core/auth';
 import type { Role } from '@recast/core/contract';
 import { AppError } from '@recast/core/errors';
 import type { Logger } from '@recast/core/infra';
-import { TENANT_PATTERN } from '@recast/core/model';
+import { tenantIdProblem } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -63,15 +63,12 @@ function presentedKey(request: FastifyRequest): string | undefined {
 function namedTenant(request: FastifyRequest): string | undefined {
   const header = request.headers['x-tenant'];
   if (header === undefined || header === '') return undefined;
-  if (typeof header !== 'string' || !TENANT_PATTERN.test(header)) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      'invalid X-Tenant: lowercase letters, digits, _ and - (1-63 chars)',
-      {
-        statusCode: 400,
-        issues: [{ path: 'X-Tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
-      },
-    );
+  const problem = typeof header === 'string' ? tenantIdProblem(header) : 'must be given once';
+  if (problem || typeof header !== 'string') {
+    throw new AppError('VALIDATION_FAILED', `invalid X-Tenant: ${problem}`, {
+      statusCode: 400,
+      issues: [{ path: 'X-Tenant', message: problem ?? 'must be given once' }],
+    });
   }
   return header;
 }

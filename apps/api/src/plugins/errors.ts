@@ -2,6 +2,23 @@ import { AppError, isAppError } from '@recast/core/errors';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
+function clientError(statusCode: number, err: Error, bodyLimit: number | undefined): AppError {
+  if (statusCode === 413) {
+    const message =
+      (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' && bodyLimit !== undefined
+        ? `the request body is larger than ${bodyLimit} bytes`
+        : err.message;
+    return new AppError('PAYLOAD_TOO_LARGE', message, { statusCode, issues: [{ path: '(body)', message }] });
+  }
+  if (statusCode === 415) {
+    return new AppError('UNSUPPORTED_MEDIA_TYPE', err.message, {
+      statusCode,
+      issues: [{ path: 'content-type', message: err.message }],
+    });
+  }
+  return new AppError('VALIDATION_FAILED', err.message, { statusCode });
+}
+
 /**
  * One error shape for every route: `{error: {code, message, issues?}}` with a stable code.
  * Redis being unreachable (the producer connection fails fast) becomes a 503 the client can retry.
@@ -14,9 +31,9 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
     } else if ('validation' in err && err.validation) {
       error = new AppError('VALIDATION_FAILED', err.message, { statusCode: 400 });
     } else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
-      // Fastify's own client errors: malformed JSON, body too large, wrong content type.
-      const code = err.statusCode === 413 ? 'VALIDATION_FAILED' : 'VALIDATION_FAILED';
-      error = new AppError(code, err.message, { statusCode: err.statusCode });
+      // Fastify's (and @fastify/multipart's) own client errors: a body over its limit, a content
+      // type no route reads, a form past its part limits.
+      error = clientError(err.statusCode, err, request.routeOptions.bodyLimit);
     } else if (
       /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue/.test(err.message)
     ) {

@@ -9,7 +9,7 @@ import {
 import type { Logger } from '@recast/core/infra';
 import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
 import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits } from '@recast/core/model';
-import type { UrlPolicy } from '@recast/core/net';
+import type { LookupFn, UrlPolicy } from '@recast/core/net';
 import { createInferenceClient } from '@recast/core/provider';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -39,77 +39,81 @@ declare module 'fastify' {
 export interface RecastPluginOptions {
   config: ApiConfig;
   logger: Logger;
+  /** The resolver of every SSRF check (tests answer for made-up hosts); the shared cached DNS by default. */
+  lookup?: LookupFn;
 }
 
 /** The engine and its services, built once from the API's settings and closed with the app. */
-export const recastPlugin = fp(async (app: FastifyInstance, { config, logger }: RecastPluginOptions) => {
-  // Waits for the first connection; if Redis is down at boot the API still starts, and /readyz
-  // and 503s say so.
-  const services = await createServices({ config, logger, role: 'producer', name: 'recast-api' });
-  const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS };
-  const estimator = createDurationEstimator({
-    policy: urlPolicy,
-    logger,
-    fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,
-    concurrency: config.PROBE_CONCURRENCY,
-    timeoutMs: config.PROBE_TIMEOUT_MS,
-    maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
-  });
-  const provider = config.INFERENCE_API_KEY
-    ? createInferenceClient({
-        baseUrl: config.INFERENCE_API_URL,
-        apiKey: config.INFERENCE_API_KEY,
-        requestTimeoutMs: config.INFERENCE_TIMEOUT_MS,
-        connections: 4,
-        logger,
-      })
-    : undefined;
-  const fileLimits: FileInputLimits = {
-    tmpDir: config.UPLOAD_TMP_DIR,
-    maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
-    maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
-    maxDataUriBytes: config.DATA_URI_MAX_BYTES,
-  };
-  const uploader = provider
-    ? new FileUploader({
-        redis: services.redis,
-        keys: services.keys,
-        provider,
-        ttlSeconds: config.UPLOAD_REUSE_SECONDS,
-        putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
-        logger,
-      })
-    : undefined;
-  if (uploader) {
-    // Left by a process that crashed mid-upload; older than a day is older than any upload.
-    const swept = await sweepStaleSpools(fileLimits.tmpDir, 24 * 3600_000);
-    if (swept > 0) logger.info({ swept, dir: fileLimits.tmpDir }, 'removed stale upload temp files');
-  }
-  const limits = {
-    ...DEFAULT_JOB_SCHEMA_LIMITS,
-    maxImages: config.MAX_IMAGES,
-    maxMetadataBytes: config.MAX_METADATA_BYTES,
-  };
-  const callbacks = config.CALLBACK_SECRETS.length > 0;
-  const engine = new Engine(services, {
-    callbacks,
-    intake: { estimator, urlPolicy, callbacks, limits, ...(uploader ? { uploader } : {}) },
-  });
-  app.decorate('recast', {
-    ...services,
-    engine,
-    estimator,
-    limits,
-    webhookSecret: config.WEBHOOK_SECRET,
-    urlPolicy,
-    callbacks,
-    files: uploader ? { uploader, limits: fileLimits } : undefined,
-    outputs: config.OUTPUT_STORE ? createOutputStore(config.OUTPUT_STORE) : undefined,
-  } satisfies RecastDeps);
-  app.addHook('onClose', async () => {
-    await estimator.close();
-    await uploader?.close();
-    await provider?.close();
-    await services.close();
-  });
-});
+export const recastPlugin = fp(
+  async (app: FastifyInstance, { config, logger, lookup }: RecastPluginOptions) => {
+    // Waits for the first connection; if Redis is down at boot the API still starts, and /readyz
+    // and 503s say so.
+    const services = await createServices({ config, logger, role: 'producer', name: 'recast-api' });
+    const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS, ...(lookup ? { lookup } : {}) };
+    const estimator = createDurationEstimator({
+      policy: urlPolicy,
+      logger,
+      fallbackSeconds: config.ESTIMATE_FALLBACK_SECONDS,
+      concurrency: config.PROBE_CONCURRENCY,
+      timeoutMs: config.PROBE_TIMEOUT_MS,
+      maxMoovBytes: config.PROBE_MAX_HEADER_BYTES,
+    });
+    const provider = config.INFERENCE_API_KEY
+      ? createInferenceClient({
+          baseUrl: config.INFERENCE_API_URL,
+          apiKey: config.INFERENCE_API_KEY,
+          requestTimeoutMs: config.INFERENCE_TIMEOUT_MS,
+          connections: 4,
+          logger,
+        })
+      : undefined;
+    const fileLimits: FileInputLimits = {
+      tmpDir: config.UPLOAD_TMP_DIR,
+      maxVideoBytes: config.UPLOAD_MAX_VIDEO_BYTES,
+      maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
+      maxDataUriBytes: config.DATA_URI_MAX_BYTES,
+    };
+    const uploader = provider
+      ? new FileUploader({
+          redis: services.redis,
+          keys: services.keys,
+          provider,
+          ttlSeconds: config.UPLOAD_REUSE_SECONDS,
+          putTimeoutMs: config.UPLOAD_PUT_TIMEOUT_MS,
+          logger,
+        })
+      : undefined;
+    if (uploader) {
+      // Left by a process that crashed mid-upload; older than a day is older than any upload.
+      const swept = await sweepStaleSpools(fileLimits.tmpDir, 24 * 3600_000);
+      if (swept > 0) logger.info({ swept, dir: fileLimits.tmpDir }, 'removed stale upload temp files');
+    }
+    const limits = {
+      ...DEFAULT_JOB_SCHEMA_LIMITS,
+      maxImages: config.MAX_IMAGES,
+      maxMetadataBytes: config.MAX_METADATA_BYTES,
+    };
+    const callbacks = config.CALLBACK_SECRETS.length > 0;
+    const engine = new Engine(services, {
+      callbacks,
+      intake: { estimator, urlPolicy, callbacks, limits, ...(uploader ? { uploader } : {}) },
+    });
+    app.decorate('recast', {
+      ...services,
+      engine,
+      estimator,
+      limits,
+      webhookSecret: config.WEBHOOK_SECRET,
+      urlPolicy,
+      callbacks,
+      files: uploader ? { uploader, limits: fileLimits } : undefined,
+      outputs: config.OUTPUT_STORE ? createOutputStore(config.OUTPUT_STORE) : undefined,
+    } satisfies RecastDeps);
+    app.addHook('onClose', async () => {
+      await estimator.close();
+      await uploader?.close();
+      await provider?.close();
+      await services.close();
+    });
+  },
+);

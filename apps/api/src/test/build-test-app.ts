@@ -1,4 +1,5 @@
 import type { Registry } from '@recast/core/metrics';
+import type { LookupFn } from '@recast/core/net';
 import { testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
@@ -23,10 +24,23 @@ export async function buildTestApp(
     ADMIN_API_KEY: TEST_ADMIN_KEY,
     ...env,
   });
-  const app = await buildApp({ config, logger: testLogger(), ...options });
+  const app = await buildApp({ config, logger: testLogger(), lookup: testLookup, ...options });
   await app.ready();
   return app;
 }
+
+/**
+ * The test apps' resolver, so no test depends on the machine's DNS: `*.example.com` is a public
+ * address (nothing is fetched from it: jobs give a duration hint), `*.intranet.example.org` a
+ * private one, and every other name does not exist.
+ */
+export const testLookup: LookupFn = async (hostname) => {
+  const name = hostname.toLowerCase();
+  if (name === 'example.com' || name.endsWith('.example.com'))
+    return [{ address: '93.184.215.14', family: 4 }];
+  if (name.endsWith('.intranet.example.org')) return [{ address: '10.20.30.40', family: 4 }];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+};
 
 /** A valid job with a duration hint, so submitting it needs no network (nothing to probe). */
 export const validJob = {

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { ApiError, exitCodeFor } from '../exit-codes.js';
+import { ApiError, exitCodeFor, RowsError } from '../exit-codes.js';
 import type { RowError } from '../schemas.js';
 
 export interface Streams {
@@ -50,9 +50,10 @@ export class Output {
     for (const row of rows) this.line(fmt(row));
   }
 
-  rowErrors(errors: readonly RowError[], truncated: boolean, invalid: number): void {
+  /** Row errors, one a line; `listed` is how many rows they cover (several errors may share a row). */
+  rowErrors(errors: readonly RowError[], truncated: boolean, invalid: number, listed = errors.length): void {
     for (const e of errors) this.streams.stderr.write(`  ${rowError(e)}\n`);
-    if (truncated) this.streams.stderr.write(`  … ${invalid - errors.length} more invalid rows not listed\n`);
+    if (truncated) this.streams.stderr.write(`  … ${invalid - listed} more invalid rows not listed\n`);
   }
 
   /** An error on stderr: a sentence for people, or `{"error": {…}}` with --json. */
@@ -63,16 +64,28 @@ export class Output {
       const body =
         err instanceof ApiError
           ? { code: err.code, status: err.status, message, issues: err.issues, details: err.details }
-          : { code: err instanceof Error ? err.name : 'Error', message };
+          : err instanceof RowsError
+            ? { code: 'MANIFEST_ROWS_REFUSED', message, issues: err.rows }
+            : { code: err instanceof Error ? err.name : 'Error', message };
       this.streams.stderr.write(`${JSON.stringify({ error: { ...body, exit_code } })}\n`);
       return;
     }
     const where = err instanceof ApiError ? ` (${err.code}, HTTP ${err.status})` : '';
     this.streams.stderr.write(`error: ${message}${where}\n`);
+    if (err instanceof RowsError) this.rowErrors(err.rows, false, err.rows.length);
     if (!(err instanceof ApiError)) return;
-    for (const issue of err.issues) this.streams.stderr.write(`  ${issue.path}: ${issue.message}\n`);
-    const errors = rowErrorsOf(err.details);
-    if (errors) this.rowErrors(errors.errors, errors.truncated, errors.invalid);
+    // A manifest's row errors are issues with a line (servers before them: details.errors).
+    const rows = err.issues.filter((i): i is RowError => typeof i.line === 'number');
+    for (const issue of err.issues) {
+      if (typeof issue.line !== 'number') this.streams.stderr.write(`  ${issue.path}: ${issue.message}\n`);
+    }
+    const legacy = rows.length === 0 ? rowErrorsOf(err.details) : undefined;
+    const invalid = typeof err.details.invalid_rows === 'number' ? err.details.invalid_rows : undefined;
+    if (legacy) this.rowErrors(legacy.errors, legacy.truncated, legacy.invalid);
+    else if (rows.length > 0) {
+      const shownRows = new Set(rows.map((r) => r.line)).size;
+      this.rowErrors(rows, err.details.errors_truncated === true, invalid ?? shownRows, shownRows);
+    }
   }
 }
 

@@ -4,10 +4,18 @@ import { dirname, extname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
-import { ApiError, EXIT, UsageError } from '../exit-codes.js';
-import { AcceptedSchema, LimitsSchema, type Quote, QuoteSchema } from '../schemas.js';
+import { ApiError, EXIT, RowsError, UsageError } from '../exit-codes.js';
+import {
+  AcceptedSchema,
+  type Limits,
+  LimitsSchema,
+  type Quote,
+  QuoteSchema,
+  type RowError,
+} from '../schemas.js';
 import { rewriteCsv, scanCsvLocalPaths } from '../uploads/csv-paths.js';
-import { rewriteManifest, scanLocalPaths } from '../uploads/manifest-paths.js';
+import { checkLocalPaths } from '../uploads/local-paths.js';
+import { type LocalRefs, rewriteManifest, scanLocalPaths } from '../uploads/manifest-paths.js';
 import { uploadLocalFiles } from '../uploads/upload-files.js';
 import { watchBatch } from './watch.js';
 
@@ -21,6 +29,8 @@ export interface SubmitOptions {
   callbackUrl?: string;
   metadata?: string;
   format?: 'jsonl' | 'csv';
+  /** Directories besides the manifest's own whose files the manifest may name (--allow-path). */
+  allowPath?: string[];
 }
 
 const CONTENT_TYPES = { jsonl: 'application/x-ndjson', csv: 'text/csv' } as const;
@@ -41,17 +51,21 @@ export function contentTypeOf(path: string, format?: 'jsonl' | 'csv'): string {
   return CONTENT_TYPES[kind];
 }
 
+/** What the deployment accepts; undefined for one without GET /v1/limits (it answers for itself). */
+async function readLimits(ctx: Context): Promise<Limits | undefined> {
+  return ctx.client.json(LimitsSchema, '/v1/limits').catch((err: unknown) => {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  });
+}
+
 /**
  * Refuse a manifest larger than the deployment takes before sending any of it (exit 7, as the
  * API's own 413). The API would refuse it too, but only while the upload is under way, and a
  * client still writing into a connection the server has closed can meet a reset before it reads
- * that answer. A deployment without GET /v1/limits is left to answer for itself.
+ * that answer. Rows and line lengths are checked the same way (preflight.ts).
  */
-async function refuseIfTooLarge(ctx: Context, manifest: string, size: number): Promise<void> {
-  const limits = await ctx.client.json(LimitsSchema, '/v1/limits').catch((err: unknown) => {
-    if (err instanceof ApiError && err.status === 404) return undefined;
-    throw err;
-  });
+function refuseIfTooLarge(limits: Limits | undefined, manifest: string, size: number): void {
   const max = limits?.manifest.max_bytes;
   if (max !== undefined && size > max) {
     throw new ApiError(
@@ -60,6 +74,63 @@ async function refuseIfTooLarge(ctx: Context, manifest: string, size: number): P
       `${manifest} is ${size} bytes: over this deployment's MANIFEST_MAX_BYTES (${max} bytes); split it into several batches`,
     );
   }
+}
+
+/**
+ * Before any byte is sent: the manifest read as the API will read it (limits, and with local
+ * files every row's errors), and every local path checked (inside the manifest's directory or an
+ * --allow-path, a readable file). A path the CLI will not read stops it with every such row listed
+ * (exit 2); invalid rows stop an atomic submit (the API would refuse it after the uploads); a dry
+ * run or a partial submit shows them and goes on. Nothing is uploaded or remembered before this.
+ */
+async function checkBeforeSending(
+  ctx: Context,
+  manifest: string,
+  opts: SubmitOptions,
+  input: { csv: boolean; baseDir: string; refs: LocalRefs | undefined; limits: Limits | undefined },
+): Promise<void> {
+  const { csv, baseDir, refs, limits } = input;
+  const local = refs !== undefined && refs.size > 0;
+  let rows: RowError[] = [];
+  if (limits) {
+    // Local paths stand in as URLs (they will be uploads), so the rows read as the API will see them.
+    const stand = new Map(
+      [...(refs?.keys() ?? [])].map((path, i) => [path, `https://local-file.recast.invalid/${i + 1}`]),
+    );
+    const source = !local
+      ? createReadStream(manifest)
+      : csv
+        ? rewriteCsv(manifest, baseDir, stand)
+        : rewriteManifest(manifest, baseDir, stand);
+    // Loaded here, not at start: the parser and the job schema are only for a submit.
+    const { preflight } = await import('../preflight.js');
+    rows = await preflight(source, manifest, {
+      format: csv ? 'csv' : 'jsonl',
+      limits,
+      ...(opts.defaults ? { defaults: JSON.parse(opts.defaults) as Record<string, unknown> } : {}),
+    });
+  }
+  if (!local) return; // nothing is uploaded first: the API's own answer lists the bad rows
+  const paths = await checkLocalPaths(refs, [baseDir, ...(opts.allowPath ?? []).map((dir) => resolve(dir))]);
+  if (paths.length > 0) {
+    const all = [...paths, ...rows].sort((a, b) => a.line - b.line);
+    throw new RowsError(
+      `${manifest} names local files this command will not read (${paths.length}); nothing was uploaded`,
+      all,
+      EXIT.USAGE,
+    );
+  }
+  if (rows.length === 0) return;
+  const lines = new Set(rows.map((r) => r.line)).size;
+  if ((opts.mode ?? 'atomic') === 'atomic' && !opts.dryRun) {
+    throw new RowsError(
+      `${lines} rows of ${manifest} are invalid; nothing was uploaded or created`,
+      rows,
+      EXIT.VALIDATION,
+    );
+  }
+  ctx.out.note(`${lines} invalid rows (before uploading anything):`);
+  if (!ctx.config.json) ctx.out.rowErrors(rows, false, rows.length);
 }
 
 /** How long validating (and probing) a large manifest may take before the API answers. */
@@ -76,7 +147,8 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
       throw new UsageError(`cannot read ${manifest}: ${err.code ?? err.message}`);
     },
   );
-  await refuseIfTooLarge(ctx, manifest, size);
+  const limits = await readLimits(ctx);
+  refuseIfTooLarge(limits, manifest, size);
   let body: Readable | undefined;
   let headers: Record<string, string> = { 'content-type': contentType, 'content-length': String(size) };
   // Local files named in `video` / `images` are uploaded first (once per content, resumable),
@@ -84,6 +156,7 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
   const baseDir = dirname(resolve(manifest));
   const csv = contentType === CONTENT_TYPES.csv;
   const refs = csv ? await scanCsvLocalPaths(manifest, baseDir) : await scanLocalPaths(manifest, baseDir);
+  await checkBeforeSending(ctx, manifest, opts, { csv, baseDir, refs, limits });
   if (refs && refs.size > 0) {
     const uris = await uploadLocalFiles(ctx, manifest, refs);
     body = csv ? rewriteCsv(manifest, baseDir, uris) : rewriteManifest(manifest, baseDir, uris);

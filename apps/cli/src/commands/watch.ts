@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { ApiError, EXIT, type ExitCode, UnreachableError } from '../exit-codes.js';
-import { type Batch, BatchSchema, doneOf, FINISHED_STATUSES } from '../schemas.js';
+import { type Batch, BatchSchema, doneOf, FINISHED_STATUSES, JobPageSchema } from '../schemas.js';
 import { printBatch } from './show.js';
 
 /** Consecutive failed polls tolerated (a restarting API, a proxy hiccup) before giving up. */
@@ -19,6 +19,40 @@ export function outcome(batch: Batch): ExitCode {
 
 export function getBatch(ctx: Context, id: string): Promise<Batch> {
   return ctx.client.json(BatchSchema, `/v1/batches/${encodeURIComponent(id)}`);
+}
+
+/** `batch:bat_…|lifetime` → what a person calls it, with the batch's cap when that is the one. */
+export function budgetName(blockedBy: string, batch: Batch): string {
+  const [scope = '', window = ''] = blockedBy.split('|');
+  if (scope.startsWith('batch:')) {
+    const cap = batch.cost.max_cost_usd;
+    return cap === null ? 'batch budget reached' : `batch cap ${usd(usdToMicro(cap))} reached`;
+  }
+  const period = window === 'lifetime' ? '' : `${window} `;
+  if (scope.startsWith('tenant:')) return `tenant ${scope.slice('tenant:'.length)} ${period}budget reached`;
+  return `${scope} ${period}budget reached`;
+}
+
+function usdToMicro(decimal: string): number {
+  const [whole = '0', frac = ''] = decimal.split('.');
+  return Number(whole) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
+}
+
+/**
+ * What the batch is doing, in words: its status, and when rows wait for money, how many and for
+ * which budget (read from one of them: `10 waiting for budget (batch cap $5.00 reached)`).
+ */
+export async function describeProgress(ctx: Context, batch: Batch): Promise<string> {
+  const waiting = batch.counts.waiting_budget ?? 0;
+  if (waiting === 0) return batch.status;
+  const page = await ctx.client
+    .json(JobPageSchema, `/v1/batches/${encodeURIComponent(batch.id)}/jobs`, {
+      query: { state: 'waiting_budget', limit: '1' },
+    })
+    .catch(() => undefined);
+  const blockedBy = page?.data.find((job) => job.budget?.blocked_by)?.budget?.blocked_by;
+  const why = blockedBy ? ` (${budgetName(blockedBy, batch)})` : '';
+  return `${batch.status}, ${waiting} waiting for budget${why}`;
 }
 
 /**
@@ -54,7 +88,7 @@ export async function watchBatch(ctx: Context, id: string): Promise<number> {
         continue;
       }
       const payload = {
-        status: batch.status,
+        status: await describeProgress(ctx, batch),
         spent: usd(batch.cost.spent_micro_usd),
         estimated: usd(batch.cost.estimated_micro_usd),
       };
@@ -63,7 +97,7 @@ export async function watchBatch(ctx: Context, id: string): Promise<number> {
         else bar.update(doneOf(batch), payload);
         last = 'started';
       } else {
-        const line = `${batch.status} ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}`;
+        const line = `${payload.status}: ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}`;
         if (line !== last) ctx.out.note(line);
         last = line;
       }

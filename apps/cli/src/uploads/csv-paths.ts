@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import { type LocalRef, localPathOf } from './manifest-paths.js';
+import { addRef, type LocalRefs, localPathOf } from './manifest-paths.js';
 
 /**
  * Local paths in a CSV manifest: the `video`, `images` (paths separated by `|`) and `images_N`
@@ -41,30 +41,30 @@ function fileCells(header: string[]): Cell[] {
 }
 
 function fieldName(header: string[], cell: Cell, part: number): string {
-  return cell.kind === 'list' ? `images[${part}]` : (header[cell.index] ?? 'video');
+  return cell.kind === 'list' ? `images.${part}` : (header[cell.index] ?? 'video');
 }
 
-/** Every local path the CSV names, with where it is first named; undefined when it cannot be read. */
-export async function scanCsvLocalPaths(
-  manifest: string,
-  baseDir: string,
-): Promise<Map<string, LocalRef> | undefined> {
-  const found = new Map<string, LocalRef>();
+/** Every local path the CSV names, with every line and field naming it; undefined when it cannot be read. */
+export async function scanCsvLocalPaths(manifest: string, baseDir: string): Promise<LocalRefs | undefined> {
+  const found: LocalRefs = new Map();
   let header: string[] | undefined;
   let cells: Cell[] = [];
+  let customIdAt = -1;
   try {
     for await (const { record, line } of records(manifest)) {
       if (!header) {
         header = record;
         cells = fileCells(header);
+        customIdAt = header.indexOf('custom_id');
         continue;
       }
+      const customId = (customIdAt >= 0 ? record[customIdAt] : undefined) || null;
       for (const cell of cells) {
         const value = record[cell.index] ?? '';
         const parts = cell.kind === 'list' ? value.split('|').map((p) => p.trim()) : [value];
         parts.forEach((part, i) => {
           const path = localPathOf(part, baseDir);
-          if (path && !found.has(path)) found.set(path, { line, field: fieldName(header!, cell, i) });
+          if (path) addRef(found, path, { line, custom_id: customId, field: fieldName(header!, cell, i) });
         });
       }
     }

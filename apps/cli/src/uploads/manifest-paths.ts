@@ -4,10 +4,20 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
-/** Where a local path was first named, for messages: the manifest line and field. */
+/** Where a local path is named, for messages: the manifest line, the row's custom_id and the field. */
 export interface LocalRef {
   line: number;
+  custom_id: string | null;
   field: string;
+}
+
+/** Every local path a manifest names, each with every place that names it, in file order. */
+export type LocalRefs = Map<string, LocalRef[]>;
+
+export function addRef(refs: LocalRefs, path: string, ref: LocalRef): void {
+  const list = refs.get(path);
+  if (list) list.push(ref);
+  else refs.set(path, [ref]);
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]+):/i;
@@ -24,7 +34,7 @@ export function localPathOf(value: string, baseDir: string): string | undefined 
   return isAbsolute(value) ? value : resolve(baseDir, value);
 }
 
-/** The file fields of a manifest row and the paths they hold: `video`, `images[n]`. */
+/** The file fields of a manifest row and the paths they hold: `video`, `images.N` (as the API names them). */
 function fileFields(row: Record<string, unknown>): [string, string, (uri: string) => void][] {
   const out: [string, string, (uri: string) => void][] = [];
   if (typeof row.video === 'string') {
@@ -41,7 +51,7 @@ function fileFields(row: Record<string, unknown>): [string, string, (uri: string
     images.forEach((image, i) => {
       if (typeof image === 'string') {
         out.push([
-          `images[${i}]`,
+          `images.${i}`,
           image,
           (uri) => {
             images[i] = uri;
@@ -70,17 +80,18 @@ function lines(manifest: string) {
   return createInterface({ input: createReadStream(manifest), crlfDelay: Number.POSITIVE_INFINITY });
 }
 
-/** Every local path a JSONL manifest names, each with where it is first named. Streams the file. */
-export async function scanLocalPaths(manifest: string, baseDir: string): Promise<Map<string, LocalRef>> {
-  const found = new Map<string, LocalRef>();
+/** Every local path a JSONL manifest names, with every line and field naming it. Streams the file. */
+export async function scanLocalPaths(manifest: string, baseDir: string): Promise<LocalRefs> {
+  const found: LocalRefs = new Map();
   let number = 0;
   for await (const line of lines(manifest)) {
     number++;
     const row = parseRow(line);
     if (!row) continue;
+    const customId = typeof row.custom_id === 'string' ? row.custom_id : null;
     for (const [field, value] of fileFields(row)) {
       const path = localPathOf(value, baseDir);
-      if (path && !found.has(path)) found.set(path, { line: number, field });
+      if (path) addRef(found, path, { line: number, custom_id: customId, field });
     }
   }
   return found;

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { z } from 'zod';
 import type { Context } from '../context.js';
 import { ApiError, UnreachableError, UsageError } from '../exit-codes.js';
-import type { LocalRef } from './manifest-paths.js';
+import type { LocalRefs } from './manifest-paths.js';
 
 const UploadedSchema = z.object({ uri: z.string(), sha256: z.string(), deduped: z.boolean().optional() });
 
@@ -74,7 +74,7 @@ async function sha256Of(path: string): Promise<string> {
 export async function uploadLocalFiles(
   ctx: Context,
   manifest: string,
-  refs: ReadonlyMap<string, LocalRef>,
+  refs: LocalRefs,
 ): Promise<Map<string, string>> {
   const statePath = statePathOf(manifest);
   const keyTag = ctx.config.apiKey
@@ -82,7 +82,9 @@ export async function uploadLocalFiles(
     : '';
   const state = await loadState(statePath, ctx.client.baseUrl, `${ctx.config.tenant ?? 'default'}${keyTag}`);
   const files: { path: string; size: number; mtimeMs: number }[] = [];
-  for (const [path, ref] of refs) {
+  // Checked before (local-paths.ts); a file that changed since is still named by its first line.
+  for (const [path, [ref]] of refs) {
+    if (!ref) continue;
     const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
       throw new UsageError(`line ${ref.line}, ${ref.field}: cannot read ${path}: ${err.code ?? err.message}`);
     });

@@ -16,8 +16,11 @@ export interface EngineOptions {
   faults: () => Faults;
   /** Downloads and probes the source video; must not reject. */
   loadSource: (url: string, signal: AbortSignal) => Promise<SourceResult>;
-  /** Why the reference images cannot be read (an uploaded file that never got its bytes), if so. */
-  checkImages?: (urls: readonly string[]) => string | undefined;
+  /**
+   * Downloads the reference images (as the app does before it runs); resolves to why they cannot
+   * be read (unreachable, not an image, an uploaded file that never got its bytes), if so. Must not reject.
+   */
+  loadImages?: (urls: readonly string[], signal: AbortSignal) => Promise<string | undefined>;
   onTerminal: (task: TaskRecord) => void;
 }
 
@@ -39,6 +42,7 @@ interface LiveState {
   timer: NodeJS.Timeout | undefined;
   abort: AbortController;
   source: Promise<SourceResult> | undefined;
+  images: Promise<string | undefined> | undefined;
   output: TaskOutput | undefined;
 }
 
@@ -93,6 +97,7 @@ export class TaskEngine {
       timer: undefined,
       abort: new AbortController(),
       source: undefined,
+      images: undefined,
       output: undefined,
     });
     this.schedule(task);
@@ -200,18 +205,18 @@ export class TaskEngine {
         break;
       case 'dispatched':
         live.source = this.options.loadSource(task.input.video, live.abort.signal);
+        live.images = this.options.loadImages?.(task.input.images, live.abort.signal);
         this.transition(task, 'preparing', []);
         break;
       case 'preparing': {
-        const source = await live.source;
-        // A cancel or a reset may have happened while the download ran.
+        const [source, images] = await Promise.all([live.source, live.images]);
+        // A cancel or a reset may have happened while the downloads ran.
         if (task.status !== 'preparing' || this.live.get(task.id) !== live) return;
         if (!source?.ok) {
           const error = `Failed to load input video: ${source?.error ?? 'no source'}`;
           this.finish(task, 'failed', { error });
           return;
         }
-        const images = this.options.checkImages?.(task.input.images);
         if (images) {
           this.finish(task, 'failed', { error: `Failed to load reference images: ${images}` });
           return;

@@ -4,7 +4,7 @@ import { ulid } from 'ulid';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { Keys } from '../infra/keys.js';
-import { type Role, RoleSchema, TENANT_PATTERN } from '../model/access.js';
+import { type Role, RoleSchema, tenantIdProblem } from '../model/access.js';
 
 /** What a request may do, and for whom: decided by its API key. */
 export interface Principal {
@@ -66,10 +66,11 @@ export class ApiKeys {
 
   /** Mint a key for a tenant and role. Returns the key itself (shown once) and its record. */
   async create(input: { name: string; role: Role; tenant: string; now?: Date }) {
-    if (!TENANT_PATTERN.test(input.tenant)) {
-      throw new AppError('VALIDATION_FAILED', 'invalid tenant', {
+    const problem = tenantIdProblem(input.tenant);
+    if (problem) {
+      throw new AppError('VALIDATION_FAILED', `invalid tenant: ${problem}`, {
         statusCode: 400,
-        issues: [{ path: 'tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
+        issues: [{ path: 'tenant', message: problem }],
       });
     }
     const key = `rk_${randomBytes(32).toString('base64url').replace(/-/g, '_')}`;

@@ -1,11 +1,13 @@
 import { AppError } from '../errors/app-error.js';
 import type { JobEstimator } from '../intake/submit.js';
+import { assertInputUrls, assertUrlFields } from '../intake/url-checks.js';
 import {
   type ManifestFormat,
   type ManifestLimits,
   type ManifestRow,
   type ManifestRowError,
   parseManifest,
+  rowsRefused,
 } from '../manifests/index.js';
 import { newBatchId, newJobId } from '../model/ids.js';
 import type { JobRecord } from '../model/record.js';
@@ -13,7 +15,7 @@ import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits, splitJobRequest } from
 import type { Budgets } from '../money/budgets.js';
 import { costOf, type PriceTable } from '../money/price-table.js';
 import type { BudgetWindow } from '../money/scopes.js';
-import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
+import type { UrlPolicy } from '../net/ssrf.js';
 import type { FairQueue } from '../scheduling/fair-queue.js';
 import type { BatchRecord, BatchStore } from './batch-store.js';
 
@@ -112,8 +114,9 @@ type Checked =
 
 /**
  * What a single submit checks beyond the schema, for one manifest row: its callback URL (when
- * callbacks are on and the SSRF policy allows it) and its expected seconds (a hint or a probe).
- * A URL Recast may not fetch is the row's error, named by line, custom_id and field.
+ * callbacks are on and the SSRF policy allows it), every input URL (SSRF), and its expected
+ * seconds (a hint or a probe). A URL Recast may not fetch, or a video no one can read, is the
+ * row's error, named by line, custom_id and field.
  */
 async function checkRow(deps: IngestDeps, row: ManifestRow): Promise<Checked> {
   const { line, custom_id, request } = row;
@@ -126,10 +129,10 @@ async function checkRow(deps: IngestDeps, row: ManifestRow): Promise<Checked> {
           issues: [{ path: 'callback_url', message: 'callbacks are not enabled (no CALLBACK_SECRETS)' }],
         });
       }
-      await assertFetchableUrl(recast.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
-        field: 'callback_url',
-      });
+      await assertUrlFields([['callback_url', recast.callback_url]], deps.urlPolicy ?? { allowHosts: [] });
     }
+    // Hint or not, every URL goes to the provider: checked like one Recast fetches (no fetch).
+    await assertInputUrls(input, deps.urlPolicy ?? { allowHosts: [] });
     const estimate = await deps.estimator.estimate({
       video: input.video,
       ...(recast.duration_seconds !== undefined ? { duration_seconds: recast.duration_seconds } : {}),
@@ -179,9 +182,7 @@ export async function ingestBatch(
         issues: [{ path: 'callback_url', message: 'callbacks are not enabled (no CALLBACK_SECRETS)' }],
       });
     }
-    await assertFetchableUrl(params.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
-      field: 'callback_url',
-    });
+    await assertUrlFields([['callback_url', params.callback_url]], deps.urlPolicy ?? { allowHosts: [] });
   }
   const staging = !params.dry_run;
   let writing = staging;
@@ -272,29 +273,9 @@ export async function ingestBatch(
       return { quote };
     }
     if (params.mode === 'atomic' && quote.invalid_rows > 0) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        `${quote.invalid_rows} manifest rows are invalid; nothing was created`,
-        {
-          statusCode: 422,
-          details: {
-            invalid_rows: quote.invalid_rows,
-            errors: quote.errors,
-            errors_truncated: quote.errors_truncated,
-          },
-        },
-      );
+      throw rowsRefused(`${quote.invalid_rows} manifest rows are invalid; nothing was created`, quote);
     }
-    if (quote.rows === 0) {
-      throw new AppError('VALIDATION_FAILED', 'the manifest has no valid rows; nothing was created', {
-        statusCode: 422,
-        details: {
-          invalid_rows: quote.invalid_rows,
-          errors: quote.errors,
-          errors_truncated: quote.errors_truncated,
-        },
-      });
-    }
+    if (quote.rows === 0) throw rowsRefused('the manifest has no valid rows; nothing was created', quote);
     await deps.batches.addJobs(batchId, buffer);
     buffer = [];
   } catch (err) {

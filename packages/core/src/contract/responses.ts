@@ -18,7 +18,16 @@ export const ErrorBodySchema = z
     error: z.strictObject({
       code: z.string().describe('stable SCREAMING_SNAKE code: VALIDATION_FAILED, NOT_FOUND, ...'),
       message: z.string(),
-      issues: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
+      issues: z
+        .array(
+          z.strictObject({
+            path: z.string().describe('the field (`images.1`), header, or `(line)` / `(body)` for the whole'),
+            message: z.string(),
+            line: z.int().optional().describe('manifest row errors: the 1-based line of the row'),
+            custom_id: z.string().nullable().optional().describe("manifest row errors: the row's custom_id"),
+          }),
+        )
+        .optional(),
       details: z.record(z.string(), z.unknown()).optional(),
     }),
   })
@@ -366,6 +375,7 @@ export const LimitsSchema = z
       .nullable()
       .describe('null when file uploads are off (no provider key on the API)'),
     max_images: z.int(),
+    max_metadata_bytes: z.int().describe('largest serialized metadata of a job (and of a batch)'),
   })
   .meta({ id: 'Limits' });
 

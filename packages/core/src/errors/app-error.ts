@@ -4,6 +4,15 @@
  */
 export const ErrorCodes = [
   'VALIDATION_FAILED',
+  /** The request's bytes could not be read as HTTP (a bad header line, say). */
+  'MALFORMED_REQUEST',
+  'HEADERS_TOO_LARGE',
+  'REQUEST_TIMEOUT',
+  /** A body (JSON, a form, a whole manifest) over its byte limit. */
+  'PAYLOAD_TOO_LARGE',
+  'MANIFEST_TOO_MANY_ROWS',
+  'MANIFEST_LINE_TOO_LONG',
+  'UNSUPPORTED_MEDIA_TYPE',
   'URL_REFUSED',
   'NOT_FOUND',
   'UNAUTHORIZED',
@@ -18,6 +27,7 @@ export const ErrorCodes = [
   'INVALID_TRANSITION',
   'CONFIG_INVALID',
   'REDIS_UNAVAILABLE',
+  'DNS_UNAVAILABLE',
   'PROVIDER_BAD_REQUEST',
   'PROVIDER_UNAUTHORIZED',
   'PROVIDER_FORBIDDEN',
@@ -31,6 +41,7 @@ export const ErrorCodes = [
   'FILE_TOO_LARGE',
   'FILE_TYPE_UNSUPPORTED',
   'FILE_UNREADABLE',
+  'VIDEO_UNREADABLE',
   'FILE_UPLOADS_DISABLED',
   'UPLOAD_INCOMPLETE',
   'UPLOAD_EXPIRED',
@@ -44,6 +55,9 @@ export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `images.2` or `resolution`. */
   path: string;
   message: string;
+  /** Manifest row errors only: the 1-based line of the row, and its custom_id (null when none). */
+  line?: number;
+  custom_id?: string | null;
 }
 
 export interface AppErrorOptions {

@@ -156,13 +156,18 @@ describe('sweepStaleSpools', () => {
 });
 
 describe('probeLocalVideo', () => {
-  it('reads the video track duration of files on disk, moov first or last', async () => {
+  it('reads the video track duration of files on disk, moov first or last, fragmented or not', async () => {
     const d = await mkdtemp(join(scratch, 'probe-'));
     for (const [name, seconds] of [
       ['clip-2s-faststart.mp4', 2],
       ['clip-5s-moov-at-end.mp4', 5],
       ['clip-3s.mov', 3],
       ['clip-7.5s-audio.mp4', 7.52],
+      // Fragmented: mehd, else the mfra index, else every moof (test-fixtures/make-fragmented.mjs).
+      ['frag-4.2s-mehd-mfra.mp4', 4.2],
+      ['frag-4.2s-mehd.mp4', 4.2],
+      ['frag-4.2s-mfra.mp4', 4.2],
+      ['frag-4.2s.mp4', 4.2],
     ] as const) {
       const file = await spoolUpload(Readable.from([await fixture(name)]), {
         dir: d,

@@ -2,3 +2,4 @@
 export * from './cancel.js';
 export * from './creator.js';
 export * from './submit.js';
+export * from './url-checks.js';

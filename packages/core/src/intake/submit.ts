@@ -5,7 +5,7 @@ import { parseOrThrow } from '../errors/zod-issues.js';
 import { checkPlaceholders, type PendingFiles, uploadPending } from '../files/file-inputs.js';
 import type { FileUploader } from '../files/uploader.js';
 import type { Keys } from '../infra/keys.js';
-import { TENANT_PATTERN } from '../model/access.js';
+import { tenantIdProblem } from '../model/access.js';
 import { newJobId } from '../model/ids.js';
 import type { JobStore } from '../model/job-store.js';
 import type { JobRecord } from '../model/record.js';
@@ -16,8 +16,9 @@ import {
   splitJobRequest,
 } from '../model/schema.js';
 import { costOf, type PriceTable } from '../money/price-table.js';
-import { assertFetchableUrl, type UrlPolicy } from '../net/ssrf.js';
+import type { UrlPolicy } from '../net/ssrf.js';
 import type { JobCreator } from './creator.js';
+import { assertInputUrls, assertUrlFields } from './url-checks.js';
 
 /** How long a job's output will be (see media/estimate.ts): a hint, a probe, or a fallback. */
 export interface JobEstimator {
@@ -96,15 +97,12 @@ function canonicalJson(value: unknown): string {
  */
 export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promise<SubmitResult> {
   const parsed = parseOrThrow(requestSchema(deps.limits ?? DEFAULT_JOB_SCHEMA_LIMITS), request.body);
-  if (!TENANT_PATTERN.test(request.tenant)) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      'invalid tenant: lowercase letters, digits, _ and - (1-63 chars)',
-      {
-        statusCode: 400,
-        issues: [{ path: 'X-Tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
-      },
-    );
+  const tenantProblem = tenantIdProblem(request.tenant);
+  if (tenantProblem) {
+    throw new AppError('VALIDATION_FAILED', `invalid tenant: ${tenantProblem}`, {
+      statusCode: 400,
+      issues: [{ path: 'X-Tenant', message: tenantProblem }],
+    });
   }
   const now = request.now ?? new Date();
   const jobId = newJobId(now.getTime());
@@ -173,10 +171,10 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
           },
         );
       }
-      await assertFetchableUrl(recast.callback_url, deps.urlPolicy ?? { allowHosts: [] }, {
-        field: 'callback_url',
-      });
+      await assertUrlFields([['callback_url', recast.callback_url]], deps.urlPolicy ?? { allowHosts: [] });
     }
+    // Every URL the provider will fetch, hint or not; files sent as bytes are the provider's own.
+    await assertInputUrls(input, deps.urlPolicy ?? { allowHosts: [] }, new Set(files.keys()));
     // The uploaded video was measured from its bytes: no need to fetch it back to probe it.
     const probed = files.get(input.video)?.seconds;
     if (files.size > 0 && deps.uploader) {

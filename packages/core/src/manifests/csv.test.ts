@@ -125,20 +125,78 @@ describe('CSV manifests', () => {
     ]);
   });
 
-  it('refuses the file at broken quoting (400): the rows after it cannot be trusted', async () => {
+  it('makes broken quoting the last row error: the rows before it stand, the rest cannot be read', async () => {
     for (const [bad, message] of [
-      [`${VIDEO},"${IMG[0]}"x`, /^invalid CSV on line 3: Invalid Closing Quote/],
-      [`${VIDEO},x"${IMG[0]}`, /^invalid CSV on line 3: Invalid Opening Quote/],
-      [`${VIDEO},"${IMG[0]}`, /^invalid CSV on line 3: Quote Not Closed/],
+      [`${VIDEO},"${IMG[0]}"x`, /^invalid CSV: Invalid Closing Quote: got "x"; the rest/],
+      [`${VIDEO},x"${IMG[0]}`, /^invalid CSV: Invalid Opening Quote: .*; the rest/],
+      [`${VIDEO},"${IMG[0]}`, /^invalid CSV: a quoted cell opened on this line is never closed; the rest/],
     ] as const) {
-      const text = csv('video,images', `${VIDEO},${IMG[0]}`, bad, `${VIDEO},${IMG[0]}`);
-      await expect(collect(text, { format: 'csv' }), bad).rejects.toMatchObject({
-        code: 'VALIDATION_FAILED',
-        statusCode: 400,
-        details: { line: 3 },
-        message: expect.stringMatching(message),
-      });
+      // Line 3 is bad on its own (no image), line 4 breaks the quoting, line 5 is never read.
+      const text = csv('video,images', `${VIDEO},${IMG[0]}`, `${VIDEO},`, bad, `${VIDEO},${IMG[0]}`);
+      const { rows, errors } = await collect(text, { format: 'csv' });
+      expect(
+        rows.map((r) => r.line),
+        bad,
+      ).toEqual([2]);
+      expect(errors.map((e) => [e.line, e.path])).toEqual([
+        [3, 'images'],
+        [4, '(line)'],
+      ]);
+      expect(errors[1]?.message).toMatch(message);
+      expect(errors[1]?.message).toContain('the rest of the file after line 4 could not be read');
     }
+  });
+
+  it('refuses invalid UTF-8 naming its column, also when a character is split across chunks', async () => {
+    const prompt = Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from(' au lait')]);
+    const text = Buffer.concat([
+      Buffer.from(`custom_id,video,images,instruction_prompt\nbad,${VIDEO},${IMG[0]},`),
+      prompt,
+      Buffer.from(`\ngood,${VIDEO},${IMG[0]},Zoë 🎬\n`),
+    ]);
+    async function* bytes(size: number) {
+      for (let at = 0; at < text.length; at += size) yield text.subarray(at, at + size);
+    }
+    for (const size of [1, 2, 3, 64 * 1024]) {
+      const { rows, errors } = await collect(bytes(size), { format: 'csv' });
+      expect(
+        errors.map((e) => [e.line, e.custom_id, e.path, e.message]),
+        `chunks of ${size}`,
+      ).toEqual([[2, 'bad', 'instruction_prompt', 'invalid UTF-8']]);
+      expect(rows.map((r) => r.request.instruction_prompt)).toEqual(['Zoë 🎬']);
+    }
+  });
+
+  it('says what an empty images or video cell means in CSV terms, unless a default fills it', async () => {
+    const text = csv('custom_id,video,images', `a,${VIDEO},`, `b,,${IMG[0]}`, `c,${VIDEO}, | `);
+    const { errors } = await collect(text, { format: 'csv' });
+    expect(errors.map((e) => [e.custom_id, e.path, e.message])).toEqual([
+      [
+        'a',
+        'images',
+        'no image: the images cell is empty (give 1-4 image URLs separated by |, or images_1..images_4 columns)',
+      ],
+      ['b', 'video', 'the video cell is empty: give the source video URL'],
+      ['c', 'images', 'must hold at least 1 image'],
+    ]);
+    const defaulted = await collect(csv('custom_id,video,images', `a,${VIDEO},`), {
+      format: 'csv',
+      defaults: { images: [IMG[0]] },
+    });
+    expect(defaulted.errors).toEqual([]);
+  });
+
+  it('refuses a __proto__ key in a JSON cell, naming its path, and reads target_fps 24 as "24"', async () => {
+    const text = csv(
+      'custom_id,video,images,metadata,target_fps',
+      `p,${VIDEO},${IMG[0]},"{""__proto__"":{""admin"":true}}",`,
+      `f,${VIDEO},${IMG[0]},,24`,
+    );
+    const { rows, errors } = await collect(text, { format: 'csv' });
+    expect(errors.map((e) => [e.line, e.custom_id, e.path, e.message])).toEqual([
+      [2, 'p', 'metadata.__proto__', 'reserved key'],
+    ]);
+    expect(rows[0]?.request.target_fps).toBe('24');
   });
 
   it('treats a row of empty cells as blank', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { assertNever } from '../errors/app-error.js';
+import { readJsonText } from '../model/json-input.js';
 
 /** What a CSV cell turns into before the job schema sees it. */
 export type FieldKind = 'string' | 'boolean' | 'number' | 'list' | 'json';
@@ -35,7 +36,11 @@ function shown(cell: string): string {
  * A non-empty CSV cell as the value its field expects. Booleans are only true/false (any case):
  * a manifest is data, not env, and `1` in a boolean column is more likely a misplaced column.
  */
-export function coerceCell(kind: FieldKind, cell: string): { value: unknown } | { issue: string } {
+export function coerceCell(
+  kind: FieldKind,
+  cell: string,
+  column = '',
+): { value: unknown } | { issue: string; path?: string } {
   switch (kind) {
     case 'string':
       return { value: cell };
@@ -52,12 +57,14 @@ export function coerceCell(kind: FieldKind, cell: string): { value: unknown } | 
           .map((part) => part.trim())
           .filter((part) => part !== ''),
       };
-    case 'json':
-      try {
-        return { value: JSON.parse(cell) };
-      } catch {
-        return { issue: 'must be a JSON object' };
-      }
+    case 'json': {
+      // The same JSON reader as a JSONL row: `__proto__` is a reserved key, named with its path.
+      const read = readJsonText(cell, column, column);
+      if (read.ok) return { value: read.value };
+      return read.issue.message === 'reserved key'
+        ? { issue: read.issue.message, path: read.issue.path }
+        : { issue: 'must be a JSON object' };
+    }
     default:
       return assertNever(kind, 'field kind');
   }

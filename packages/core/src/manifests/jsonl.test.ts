@@ -72,6 +72,45 @@ describe('JSONL manifests', () => {
     expect(errors[4]?.message).toBe('invalid UTF-8');
   });
 
+  it('names the field holding invalid UTF-8, and refuses __proto__ keys as reserved, not dropped', async () => {
+    const prompt = Buffer.concat([
+      Buffer.from(`{"custom_id":"u","video":"${VIDEO}","images":["${IMG[0]}"],"instruction_prompt":"caf`),
+      Buffer.from([0xe9]),
+      Buffer.from('"}\n'),
+    ]);
+    async function* source() {
+      yield prompt;
+      yield Buffer.from(`${row({ custom_id: 'p', metadata: JSON.parse('{"__proto__":{"admin":true}}') })}\n`);
+      yield Buffer.from(
+        `${JSON.stringify({ __proto__: null, custom_id: 'top', video: VIDEO, images: IMG })}\n`,
+      );
+      yield Buffer.from(
+        `{"__proto__":{"x":1},"custom_id":"own","video":"${VIDEO}","images":["${IMG[0]}"]}\n`,
+      );
+      yield Buffer.from(`${row({ custom_id: 'fps', target_fps: 48 })}\n`);
+    }
+    const { rows, errors } = await collect(source(), { format: 'jsonl' });
+    expect(errors.map((e) => [e.line, e.custom_id, e.path, e.message])).toEqual([
+      [1, null, 'instruction_prompt', 'invalid UTF-8'],
+      [2, 'p', 'metadata.__proto__', 'reserved key'],
+      [4, 'own', '__proto__', 'reserved key'],
+    ]);
+    expect(rows.map((r) => [r.line, r.custom_id, r.request.target_fps])).toEqual([
+      [3, 'top', 'original'],
+      [5, 'fps', '48'],
+    ]);
+  });
+
+  it('refuses metadata nested thousands of levels deep as a row error naming metadata', async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const line = `{"custom_id":"deep","video":"${VIDEO}","images":["${IMG[0]}"],"metadata":${deep}}\n`;
+    const { rows, errors } = await collect(`${line}${row({ custom_id: 'ok' })}`, { format: 'jsonl' });
+    expect(errors.map((e) => [e.line, e.custom_id, e.path, e.message])).toEqual([
+      [1, 'deep', 'metadata', 'must nest at most 32 levels deep'],
+    ]);
+    expect(rows).toHaveLength(1);
+  });
+
   it('names the field: wrong types, bad URL, 5 images, bad image, unknown field', async () => {
     const five = [...IMG, ...IMG, IMG[0]];
     const text = [

@@ -18,7 +18,7 @@ describe('manifest limits', () => {
       const err = await collect(upload.source, { format, limits }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ManifestTooLargeError);
       expect(err).toMatchObject({
-        code: 'VALIDATION_FAILED',
+        code: 'PAYLOAD_TOO_LARGE',
         statusCode: 413,
         details: { limit: 'maxBytes', value: 1024 * 1024 },
         message: 'manifest exceeds 1048576 bytes (MANIFEST_MAX_BYTES)',
@@ -52,6 +52,7 @@ describe('manifest limits', () => {
       const upload = hugeUpload(row, head);
       const err = await collect(upload.source, { format, limits }).catch((e: unknown) => e);
       expect(err).toMatchObject({
+        code: 'MANIFEST_TOO_MANY_ROWS',
         statusCode: 413,
         details: { limit: 'maxRows', value: 3 },
         message: 'manifest exceeds 3 rows (MANIFEST_MAX_ROWS)',
@@ -68,7 +69,9 @@ describe('manifest limits', () => {
       const row = format === 'csv' ? CSV_ROW : ROW;
       const long = `${head}${row}${row.replace('clip', 'c'.repeat(1024))}`;
       await expect(collect(long, { format, limits })).rejects.toMatchObject({
+        code: 'MANIFEST_LINE_TOO_LONG',
         statusCode: 413,
+        issues: [{ path: '(line)', line: format === 'csv' ? 3 : 2 }],
         details: { limit: 'maxLineBytes', value: 1024, line: format === 'csv' ? 3 : 2 },
         message: `manifest line ${format === 'csv' ? 3 : 2} exceeds 1024 bytes (MANIFEST_MAX_LINE_BYTES)`,
       });

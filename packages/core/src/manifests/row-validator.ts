@@ -66,14 +66,19 @@ export function createRowValidator(
           firstLine.set(customId, raw.line);
         }
       }
-      const result = schema.safeParse({ ...defaults, ...fields });
+      const merged: Record<string, unknown> = { ...defaults, ...fields };
+      const result = schema.safeParse(merged);
       if (result.success && issues.length === 0) {
         return { ok: true, row: { line: raw.line, custom_id: customId, request: result.data } };
       }
       if (!result.success) {
         // A cell the CSV reader already refused is absent here; don't report it twice.
-        const refused = new Set(raw.issues.map((i) => i.path));
-        issues.push(...fieldIssues(result.error).filter((i) => !refused.has(i.path.split('.')[0] ?? '')));
+        const refused = new Set(raw.issues.map((i) => i.path.split('.')[0] ?? ''));
+        for (const issue of fieldIssues(result.error)) {
+          if (refused.has(issue.path.split('.')[0] ?? '')) continue;
+          const absent = raw.absent?.[issue.path];
+          issues.push(absent && merged[issue.path] === undefined ? { ...issue, message: absent } : issue);
+        }
       }
     }
     const first = issues[0] ?? { path: '(line)', message: 'invalid row' };

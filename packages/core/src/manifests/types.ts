@@ -50,4 +50,11 @@ export interface RawRow {
   issues: FieldIssue[];
   /** The CSV header's problems: reported like a row, not counted as one. */
   header?: true;
+  /** Nothing after this row can be read (a CSV quoting error): the parser stops after it. */
+  last?: true;
+  /**
+   * What to say when a field is still absent once batch defaults are merged (CSV: an empty
+   * cell), instead of the job schema's message.
+   */
+  absent?: Record<string, string>;
 }

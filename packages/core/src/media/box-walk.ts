@@ -15,7 +15,10 @@ const FIRST_BOXES = new Set(['ftyp', 'styp', 'moov', 'mdat', 'free', 'skip', 'wi
 const PRINTABLE_TYPE = /^[\x20-\x7e]{4}$/;
 
 export interface ByteSource {
-  /** Bytes [start, start + length); fewer at the end of the file. Starts never go backwards. */
+  /**
+   * Bytes [start, start + length); fewer at the end of the file. Reads mostly move forward (a
+   * remote source answers a backward read with a new request).
+   */
   read(start: number, length: number): Promise<Buffer>;
   /** The file's size, once known. */
   readonly size: number | undefined;
@@ -24,6 +27,8 @@ export interface ByteSource {
 export interface MovieBoxes {
   ftyp: Buffer | undefined;
   moov: Buffer;
+  /** File offset just past the moov box: where the fragments of a fragmented file begin. */
+  moovEnd: number;
 }
 
 /** Walks the top-level boxes with small reads and returns the `moov` box (and `ftyp`, if any). */
@@ -60,8 +65,7 @@ export async function findMovieBox(source: ByteSource, maxMoovBytes: number): Pr
       if (index === 0) throw notMp4(`not an MP4/MOV file: it starts with ${hex(header.subarray(0, 8))}`);
       throw notMp4(`unreadable box header at byte ${offset}`);
     }
-    const { size, headerLength } = boxSize(header, offset, source.size);
-    if (size < headerLength) throw notMp4(`box "${type}" at byte ${offset} has an invalid size ${size}`);
+    const { size } = readBoxHeader(header, offset, source.size);
     if (type === 'ftyp' && size <= MAX_FTYP_BYTES) ftyp = Buffer.from(await slice(offset, size));
     if (type === 'moov') {
       if (size > maxMoovBytes) {
@@ -72,32 +76,39 @@ export async function findMovieBox(source: ByteSource, maxMoovBytes: number): Pr
       }
       const moov = await slice(offset, size);
       if (moov.length < size) throw notMp4('the file ends inside its moov box (truncated?)');
-      return { ftyp, moov };
+      return { ftyp, moov, moovEnd: offset + size };
     }
     offset += size;
   }
   throw notMp4('no moov box (movie header) found: truncated, or not an MP4/MOV file');
 }
 
-function boxSize(
+/** A box header's type and size (`header` holds at least its first 8 bytes, 16 for a 64-bit size). */
+export function readBoxHeader(
   header: Buffer,
   offset: number,
   fileSize: number | undefined,
-): { size: number; headerLength: number } {
+): { type: string; size: number; headerLength: number } {
+  const type = header.toString('latin1', 4, 8);
   const size32 = header.readUInt32BE(0);
+  let size: number;
+  let headerLength = 8;
   if (size32 === 1) {
     if (header.length < 16) throw notMp4(`the file ends inside the box header at byte ${offset}`);
     const size64 = header.readBigUInt64BE(8);
     if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) throw notMp4(`box at byte ${offset} is impossibly large`);
-    return { size: Number(size64), headerLength: 16 };
-  }
-  if (size32 === 0) {
+    size = Number(size64);
+    headerLength = 16;
+  } else if (size32 === 0) {
     // "Extends to the end of the file": only the last box may say so.
     if (fileSize === undefined)
       throw notMp4(`box at byte ${offset} runs to an end of file the server did not tell`);
-    return { size: fileSize - offset, headerLength: 8 };
+    size = fileSize - offset;
+  } else {
+    size = size32;
   }
-  return { size: size32, headerLength: 8 };
+  if (size < headerLength) throw notMp4(`box "${type}" at byte ${offset} has an invalid size ${size}`);
+  return { type, size, headerLength };
 }
 
 function notMp4(message: string): ProbeError {

@@ -11,10 +11,15 @@ const REQUESTS_PER_PROBE = 2;
 
 let server: FixtureServer;
 let slowServer: FixtureServer;
+/** `127.0.0.1:<port>` with nothing listening. */
+let closedHost: string;
 
 beforeAll(async () => {
   server = await startFixtureServer();
   slowServer = await startFixtureServer({ delayMs: 25 });
+  const closed = await startFixtureServer();
+  closedHost = closed.host;
+  await closed.close();
 });
 
 afterAll(async () => {
@@ -27,7 +32,7 @@ async function withEstimator<T>(
   fn: (estimator: ReturnType<typeof createDurationEstimator>) => Promise<T>,
 ): Promise<T> {
   const estimator = createDurationEstimator({
-    policy: { allowHosts: [server.host, slowServer.host] },
+    policy: { allowHosts: [server.host, slowServer.host, closedHost] },
     fallbackSeconds: 60,
     concurrency: 4,
     timeoutMs: 5_000,
@@ -58,13 +63,31 @@ describe('createDurationEstimator', () => {
   });
 
   it.each([
-    ['a 404', () => server.url('missing.mp4'), {}, /HTTP 404/],
-    ['a PNG', () => server.url('person-a.png'), {}, /not an MP4\/MOV file/],
     ['a server that never answers', () => server.hang, { timeoutMs: 200 }, /within 200 ms/],
-  ])('falls back on %s, saying why', async (_, video, overrides, reason) => {
+    ['a 503', () => server.status(503), {}, /HTTP 503/],
+    ['a 429', () => server.status(429), {}, /HTTP 429/],
+    ['a refused connection', () => `http://${closedHost}/v.mp4`, {}, /ECONNREFUSED/],
+  ])('falls back on %s (it may pass), saying why', async (_, video, overrides, reason) => {
     const estimate = await withEstimator(overrides, (estimator) => estimator.estimate({ video: video() }));
     expect(estimate).toMatchObject({ seconds: 60, source: 'fallback' });
     expect(estimate.probe_error).toMatch(reason);
+  });
+
+  it.each([
+    ['a 404', () => server.url('missing.mp4'), /HTTP 404/],
+    ['a 410', () => server.status(410), /HTTP 410/],
+    ['a 403', () => server.status(403), /HTTP 403/],
+    ['a PNG', () => server.url('person-a.png'), /not an MP4\/MOV file/],
+    ['a text file', () => server.url('not-a-video.mp4'), /not an MP4\/MOV file/],
+    ['a truncated header', () => server.url('truncated.mp4'), /no moov box/],
+  ])('refuses %s with VIDEO_UNREADABLE 400 naming video: no one can read it', async (_, video, message) => {
+    const error = await withEstimator({}, (estimator) => estimator.estimate({ video: video() })).then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'VIDEO_UNREADABLE', statusCode: 400, issues: [{ path: 'video' }] });
+    expect((error as AppError).issues?.[0]?.message).toMatch(message);
   });
 
   it('logs a fallback without the query string of a signed URL', async () => {
@@ -77,10 +100,10 @@ describe('createDurationEstimator', () => {
     });
     const logger = createLogger({ level: 'warn', destination });
     await withEstimator({ logger }, (estimator) =>
-      estimator.estimate({ video: `${server.url('missing.mp4')}?X-Amz-Signature=s3cr3t` }),
+      estimator.estimate({ video: `${server.status(503)}?X-Amz-Signature=s3cr3t` }),
     );
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('/f/missing.mp4');
+    expect(lines[0]).toContain('/status/503');
     expect(lines[0]).not.toContain('s3cr3t');
   });
 

@@ -40,8 +40,10 @@ export interface DurationEstimatorOptions {
  * Expected seconds for a job: the caller's hint, else the probed video duration, else the
  * fallback. One estimator per process: it owns a guarded dispatcher and a cache keyed by URL in
  * which concurrent asks for one URL share a single probe, so a manifest of 5,000 rows naming one
- * video probes it once. A URL the SSRF policy refuses is the caller's error (URL_REFUSED, 400);
- * any other probe failure falls back.
+ * video probes it once. A URL the SSRF policy refuses is the caller's error (URL_REFUSED, 400),
+ * and so is a video the probe knows no one can read (VIDEO_UNREADABLE, 400: a 404 or 410, not an
+ * MP4/MOV, a truncated header: the provider would fail the task); a network error, a timeout, a
+ * 5xx or a header over the limits falls back.
  */
 export function createDurationEstimator(
   options: DurationEstimatorOptions,
@@ -73,6 +75,13 @@ export function createDurationEstimator(
         throw new AppError('URL_REFUSED', `cannot fetch video: ${error.message}`, {
           statusCode: 400,
           issues: [{ path: 'video', message: error.message }],
+          cause: error,
+        });
+      }
+      if (error.definite) {
+        throw new AppError('VIDEO_UNREADABLE', `video cannot be read: ${error.message}`, {
+          statusCode: 400,
+          issues: [{ path: 'video', message: `cannot be read: ${error.message}` }],
           cause: error,
         });
       }

@@ -1,14 +1,14 @@
 import { open } from 'node:fs/promises';
 import type { Logger } from '../infra/logger.js';
-import { type ByteSource, findMovieBox } from './box-walk.js';
-import { videoDuration } from './movie-duration.js';
+import type { ByteSource } from './box-walk.js';
+import { measureVideo } from './measure.js';
 
 export const DEFAULT_LOCAL_MAX_MOOV_BYTES = 64 * 1024 * 1024;
 
 /**
  * The video duration of an MP4/MOV on the local disk (an upload in its temp file, a downloaded
- * output): the same box walk and mp4box reading as the remote probe, over positional reads, so an
- * uploaded file is never fetched back from the provider to be measured.
+ * output): the same box walk and mp4box reading as the remote probe (fragmented files included),
+ * over positional reads, so an uploaded file is never fetched back from the provider to be measured.
  * Throws ProbeError (`not_mp4`, `no_video_track`, `too_large`) when the file cannot be read.
  */
 export async function probeLocalVideo(
@@ -27,8 +27,10 @@ export async function probeLocalVideo(
         return buffer.subarray(0, bytesRead);
       },
     };
-    const boxes = await findMovieBox(source, options.maxMoovBytes ?? DEFAULT_LOCAL_MAX_MOOV_BYTES);
-    return videoDuration(boxes, options.logger);
+    return await measureVideo(source, {
+      maxHeaderBytes: options.maxMoovBytes ?? DEFAULT_LOCAL_MAX_MOOV_BYTES,
+      logger: options.logger,
+    });
   } finally {
     await handle.close();
   }

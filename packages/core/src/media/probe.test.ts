@@ -104,6 +104,34 @@ describe('probeVideoDuration over Range requests', () => {
     expect(await probeVideoDuration(server.url(file), options)).toMatchObject({ seconds, requests });
   });
 
+  // Fragmented (moov durations 0, samples in moof/trun): made by test-fixtures/make-fragmented.mjs.
+  it.each([
+    // mehd in the moov: nothing past the moov is read.
+    ['frag-4.2s-mehd-mfra.mp4', 2],
+    ['frag-4.2s-mehd.mp4', 2],
+    // No mehd: the mfra index at the end, then the first and the last fragment.
+    ['frag-4.2s-mfra.mp4', 5],
+    // Neither: the tail (no mfro there), then one request per fragment (5).
+    ['frag-4.2s.mp4', 8],
+  ])('reads the fragmented %s: 4.2 s in %s requests', async (file, requests) => {
+    expect(await probeVideoDuration(server.url(file), options)).toMatchObject({ seconds: 4.2, requests });
+  });
+
+  it('reads no fragment between the first and the last when the file has an mfra index', async () => {
+    const file = 'frag-4.2s-mfra.mp4';
+    const size = (await fixture(file)).length;
+    const since = server.stats.served.length;
+    await probeVideoDuration(server.url(file), options);
+    // From the second moof (at 9,776) to the 4 KiB tail read for mfro: never asked for.
+    expect(servedWithin(file, [9776, size - 4096], since)).toBe(0);
+  });
+
+  it('gives up on a fragmented file whose fragment headers pass maxMoovBytes', async () => {
+    const error = await probeFailure(server.url('frag-4.2s.mp4'), { maxMoovBytes: 4096 + 1300 });
+    expect(error.reason).toBe('too_large');
+    expect(error.message).toMatch(/fragment headers/);
+  });
+
   it('keeps mp4box complaints off the console', async () => {
     // clip-3s.mov carries QuickTime metadata boxes mp4box does not know and prints about.
     const spies = (['error', 'warn', 'info', 'debug', 'log'] as const).map((method) =>
@@ -178,6 +206,10 @@ describe('probeVideoDuration against a server that ignores Range', () => {
     expect(result.seconds).toBe(seconds);
     expect(result.requests).toBe(1);
     expect(lazyServer.stats.requests - before).toBe(1);
+  });
+
+  it.each(['frag-4.2s-mfra.mp4', 'frag-4.2s.mp4'])('reads the fragmented %s: 4.2 s', async (file) => {
+    expect(await probeVideoDuration(lazyServer.url(file), options)).toMatchObject({ seconds: 4.2 });
   });
 
   it('gives up once maxMoovBytes have streamed by without a moov', async () => {

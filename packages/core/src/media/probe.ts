@@ -2,8 +2,7 @@ import type { Dispatcher } from 'undici';
 import { isAppError } from '../errors/app-error.js';
 import type { Logger } from '../infra/logger.js';
 import { assertFetchableUrl, guardedDispatcher, type LookupFn, type UrlPolicy } from '../net/ssrf.js';
-import { findMovieBox } from './box-walk.js';
-import { videoDuration } from './movie-duration.js';
+import { measureVideo } from './measure.js';
 import { ProbeError } from './probe-error.js';
 import { RangeReader, redact } from './range-reader.js';
 
@@ -31,12 +30,18 @@ export interface ProbeResult {
   requests: number;
 }
 
-export const DEFAULT_PROBE_LIMITS = { timeoutMs: 10_000, maxMoovBytes: 8 * 1024 * 1024, maxRequests: 8 };
+/**
+ * A fragmented file without `mehd` or `mfra` costs one request per fragment: 32 requests cover a
+ * minute of one-second fragments (and moov-first files need 2); the deadline bounds them anyway.
+ */
+export const DEFAULT_PROBE_LIMITS = { timeoutMs: 10_000, maxMoovBytes: 8 * 1024 * 1024, maxRequests: 32 };
 
 /**
  * Reads a remote MP4/MOV's video duration from its header alone: a few small Range requests to
- * find `moov` (at the front, or after `mdat` at the end), then `moov` itself. Never downloads the
- * media data, unless the server ignores Range (then at most `maxMoovBytes` of it).
+ * find `moov` (at the front, or after `mdat` at the end), then `moov` itself; for a fragmented
+ * file, its `mehd`, else its `mfra` index and two fragments, else each fragment's header (see
+ * fragments.ts). Never downloads the media data, unless the server ignores Range (then at most
+ * `maxMoovBytes` of it).
  */
 export async function probeVideoDuration(url: string, options: ProbeOptions): Promise<ProbeResult> {
   const signal = AbortSignal.timeout(options.timeoutMs);
@@ -52,8 +57,10 @@ export async function probeVideoDuration(url: string, options: ProbeOptions): Pr
   });
   try {
     await assertFetchableUrl(url, options.policy, options.lookup ? { lookup: options.lookup } : {});
-    const boxes = await findMovieBox(reader, options.maxMoovBytes);
-    const seconds = videoDuration(boxes, options.logger);
+    const seconds = await measureVideo(reader, {
+      maxHeaderBytes: options.maxMoovBytes,
+      logger: options.logger,
+    });
     return { seconds, bytesRead: reader.bytesRead, requests: reader.requests };
   } catch (error) {
     throw asProbeError(error, signal, url, options.timeoutMs);

@@ -87,7 +87,7 @@ export class RangeReader {
       return this.take(this.full, start, length);
     }
     await body.dump();
-    throw new ProbeError('http', `HTTP ${statusCode} from ${redact(this.url)}`);
+    throw new ProbeError('http', `HTTP ${statusCode} from ${redact(this.url)}`, { status: statusCode });
   }
 
   /** Drops a body still open (a server that ignored Range). */

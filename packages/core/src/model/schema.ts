@@ -35,6 +35,57 @@ export const DEFAULT_JOB_SCHEMA_LIMITS: JobSchemaLimits = {
   maxDurationSeconds: 3600,
 };
 
+/**
+ * How deep `metadata` may nest. JSON.stringify (the size check, storage) recurses, so metadata a
+ * few thousand levels deep would overflow the stack: depth is a limit like size, checked first,
+ * without recursion. 32 levels is far more than any real label set needs.
+ */
+export const MAX_METADATA_DEPTH = 32;
+
+/** Levels of objects and arrays in `value` (a scalar is 0), counted without recursion; stops past `limit`. */
+export function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    const level = depth + 1;
+    deepest = Math.max(deepest, level);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(node)) stack.push([child, level]);
+  }
+  return deepest;
+}
+
+/** A JSON object of labels: at most MAX_METADATA_DEPTH levels and `maxBytes` serialized. */
+export function metadataSchema(maxBytes: number) {
+  return z.record(z.string(), z.unknown(), { message: 'must be an object' }).superRefine((value, ctx) => {
+    if (nestingDepth(value, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH) {
+      ctx.addIssue({ code: 'custom', message: `must nest at most ${MAX_METADATA_DEPTH} levels deep` });
+      return;
+    }
+    if (Buffer.byteLength(JSON.stringify(value)) > maxBytes) {
+      ctx.addIssue({ code: 'custom', message: `must serialize to at most ${maxBytes} bytes` });
+    }
+  });
+}
+
+export const TARGET_FPS = ['original', '24', '48'] as const;
+const TARGET_FPS_MESSAGE = 'must be "original", "24" or "48"';
+
+/**
+ * `target_fps` as a request gives it: the app's strings, or 24 and 48 as numbers (what CSV and
+ * JSON users write), normalized to the strings. Stored records and answers hold the strings only.
+ */
+const TargetFpsRequestSchema = z.union(
+  [
+    z.enum(TARGET_FPS),
+    z.literal(24).transform(() => '24' as const),
+    z.literal(48).transform(() => '48' as const),
+  ],
+  { message: TARGET_FPS_MESSAGE },
+);
+
 /** The `pruna/p-video-replace` input, field for field, with the app's defaults. */
 export function createReplaceInputShape(limits: JobSchemaLimits) {
   return {
@@ -43,12 +94,14 @@ export function createReplaceInputShape(limits: JobSchemaLimits) {
       .array(HttpUrlSchema, { message: 'must be an array of image URLs' })
       .min(1, 'must hold at least 1 image')
       .max(limits.maxImages, `must hold at most ${limits.maxImages} images`),
-    instruction_prompt: z.string({ message: 'must be a string or null' }).max(2000).nullable().default(null),
+    instruction_prompt: z
+      .string({ message: 'must be a string or null' })
+      .max(2000, 'must be at most 2000 characters')
+      .nullable()
+      .default(null),
     resolution: z.enum(RESOLUTIONS, { message: 'must be "720p" or "1080p"' }).default('720p'),
     turbo: z.boolean({ message: 'must be a boolean' }).default(false),
-    target_fps: z
-      .enum(['original', '24', '48'], { message: 'must be "original", "24" or "48"' })
-      .default('original'),
+    target_fps: TargetFpsRequestSchema.default('original'),
     save_audio: z.boolean({ message: 'must be a boolean' }).default(true),
     ignore_audio: z.boolean({ message: 'must be a boolean' }).default(false),
     seed: z.int({ message: 'must be an integer or null' }).nullable().default(null),
@@ -56,8 +109,12 @@ export function createReplaceInputShape(limits: JobSchemaLimits) {
   };
 }
 
+/** The app's input as stored and answered: normalized (`target_fps` a string), no transforms. */
 export function createReplaceInputSchema(limits: JobSchemaLimits = DEFAULT_JOB_SCHEMA_LIMITS) {
-  return z.strictObject(createReplaceInputShape(limits));
+  return z.strictObject({
+    ...createReplaceInputShape(limits),
+    target_fps: z.enum(TARGET_FPS, { message: TARGET_FPS_MESSAGE }).default('original'),
+  });
 }
 export const ReplaceInputSchema = createReplaceInputSchema();
 export type ReplaceInput = z.infer<typeof ReplaceInputSchema>;
@@ -70,12 +127,7 @@ export function createRecastFieldsShape(limits: JobSchemaLimits) {
       .positive('must be greater than 0')
       .max(limits.maxDurationSeconds, `must be at most ${limits.maxDurationSeconds}`)
       .optional(),
-    metadata: z
-      .record(z.string(), z.unknown(), { message: 'must be an object' })
-      .refine((value) => Buffer.byteLength(JSON.stringify(value)) <= limits.maxMetadataBytes, {
-        message: `must serialize to at most ${limits.maxMetadataBytes} bytes`,
-      })
-      .optional(),
+    metadata: metadataSchema(limits.maxMetadataBytes).optional(),
     /** Reserved: outbound callbacks on terminal states arrive with the delivery-guarantees work. */
     callback_url: HttpUrlSchema.optional(),
     /** When a budget cannot cover the job: `park` (default) waits for money, `reject` fails it. */

@@ -1,4 +1,5 @@
 import { AppError } from '../errors/app-error.js';
+import { tenantIdProblem } from '../model/access.js';
 
 /**
  * Budget scopes and windows. A job falls under the global scope, its tenant's and (when it
@@ -18,9 +19,16 @@ export function isBudgetScope(value: string): value is BudgetScope {
 
 export function parseBudgetScope(value: string, field = 'scope'): BudgetScope {
   if (!isBudgetScope(value)) {
-    throw new AppError('VALIDATION_FAILED', `invalid budget scope "${value}"`, {
+    // `tenant:A` is a tenant scope with a bad id: say what is wrong with the id.
+    const tenantProblem = value.startsWith('tenant:')
+      ? tenantIdProblem(value.slice('tenant:'.length))
+      : undefined;
+    const message = tenantProblem
+      ? `the tenant id ${tenantProblem}`
+      : 'must be "global", "tenant:<tenant id>" or "batch:<batch id>"';
+    throw new AppError('VALIDATION_FAILED', `invalid budget scope "${value}": ${message}`, {
       statusCode: 400,
-      issues: [{ path: field, message: 'must be "global", "tenant:<tenant id>" or "batch:<batch id>"' }],
+      issues: [{ path: field, message }],
     });
   }
   return value;

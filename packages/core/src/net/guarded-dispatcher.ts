@@ -20,7 +20,7 @@ export interface GuardedDispatcherOptions {
  * themselves, re-checking each Location with `assertFetchableUrl`.
  */
 export function guardedDispatcher(policy: UrlPolicy, options: GuardedDispatcherOptions = {}): Agent {
-  const lookup = options.lookup ?? defaultLookup;
+  const lookup = options.lookup ?? policy.lookup ?? defaultLookup;
   const base = { timeout: options.connectTimeoutMs ?? 10_000 };
   // Allow-listed hosts resolve through the same lookup, unchecked.
   const direct = buildConnector({ ...base, lookup: lookupFunction(lookup, false) });

@@ -11,6 +11,8 @@ export interface UrlPolicy {
    * (`[::1]:8080`). Meant for the emulator and test servers, not for user content.
    */
   allowHosts: readonly string[];
+  /** Resolver of every check under this policy; defaults to the shared cached `dns.lookup` (tests inject one). */
+  lookup?: LookupFn;
 }
 
 export function refusal(reason: string, field = 'url', cause?: unknown): AppError {

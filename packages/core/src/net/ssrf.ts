@@ -42,5 +42,5 @@ export async function assertFetchableUrl(
   }
   const hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (isAllowedHost(policy, hostname, parsed.port, parsed.protocol)) return;
-  await checkedAddresses(hostname, options.lookup ?? defaultLookup, field);
+  await checkedAddresses(hostname, options.lookup ?? policy.lookup ?? defaultLookup, field);
 }

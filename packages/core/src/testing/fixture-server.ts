@@ -42,6 +42,8 @@ export interface FixtureServer {
   redirect(target: string): string;
   /** A URL that accepts the connection and never answers. */
   hang: string;
+  /** A URL answered with this HTTP status (and no file). */
+  status(code: number): string;
   readonly stats: { requests: number; inFlight: number; maxInFlight: number; served: Served[] };
   close(): Promise<void>;
 }
@@ -52,6 +54,11 @@ export async function startFixtureServer(options: FixtureServerOptions = {}): Pr
     const url = new URL(req.url ?? '/', 'http://fixture');
     if (url.pathname === '/hang') return;
     if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+    const status = /^\/status\/(\d{3})$/.exec(url.pathname);
+    if (status) {
+      res.writeHead(Number(status[1]), { 'content-type': 'text/plain' }).end('as asked');
+      return;
+    }
     if (url.pathname === '/redirect') {
       res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end();
       return;
@@ -96,6 +103,7 @@ export async function startFixtureServer(options: FixtureServerOptions = {}): Pr
     url: (file) => `${origin}/f/${encodeURIComponent(file)}`,
     redirect: (target) => `${origin}/redirect?to=${encodeURIComponent(target)}`,
     hang: `${origin}/hang`,
+    status: (code) => `${origin}/status/${code}`,
     stats,
     close: () =>
       new Promise<void>((resolve) => {

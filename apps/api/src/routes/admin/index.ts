@@ -6,14 +6,14 @@ import {
   errorResponses,
 } from '@recast/core/contract';
 import { AppError, parseOrThrow } from '@recast/core/errors';
-import { RoleSchema, TENANT_PATTERN } from '@recast/core/model';
+import { RoleSchema, TenantIdSchema } from '@recast/core/model';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
 const CreateKeySchema = z.strictObject({
   name: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
   role: RoleSchema,
-  tenant: z.string().regex(TENANT_PATTERN, 'lowercase letters, digits, _ and - (1-63 chars)'),
+  tenant: TenantIdSchema,
 });
 
 /** API key management (admin keys only): create (the key is shown once), list, revoke. */

@@ -8,9 +8,11 @@ import {
   type ManifestFormat,
   type ManifestLimits,
 } from '@recast/core/manifests';
+import { metadataSchema, readJsonText } from '@recast/core/model';
 import { usdToMicroUsd } from '@recast/core/money';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { closeAfterEarlyAnswers } from '../../early-answer.js';
 import { tenantOf } from '../../tenant.js';
 import batchReadRoutes from './read.js';
 
@@ -18,43 +20,43 @@ export interface BatchRoutesOptions {
   manifest: ManifestLimits;
 }
 
+/** A JSON object given as a parameter, read like any JSON body (`__proto__` is a reserved key). */
 const jsonParam = (what: string) =>
-  z
-    .string()
-    .transform((v, ctx) => {
-      try {
-        const parsed: unknown = JSON.parse(v);
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-          return parsed as Record<string, unknown>;
-      } catch {
-        // reported below
-      }
-      ctx.addIssue({ code: 'custom', message: `must be a JSON object (${what})` });
+  z.string().transform((v, ctx) => {
+    const read = readJsonText(v);
+    if (!read.ok && read.issue.message === 'reserved key') {
+      ctx.addIssue({ code: 'custom', message: 'reserved key', path: read.issue.path.split('.') });
       return z.NEVER;
-    })
-    .optional();
+    }
+    if (read.ok && read.value && typeof read.value === 'object' && !Array.isArray(read.value))
+      return read.value as Record<string, unknown>;
+    ctx.addIssue({ code: 'custom', message: `must be a JSON object (${what})` });
+    return z.NEVER;
+  });
 
 /** Batch-level fields, from the query string or (multipart) form fields before the file. */
-const BatchParamsSchema = z.strictObject({
-  name: z.string().max(200, 'must be at most 200 characters').optional(),
-  metadata: jsonParam('metadata'),
-  defaults: jsonParam('fields applied to every row'),
-  max_cost_usd: z.coerce
-    .number({ message: 'must be a number of dollars' })
-    .refine((v) => usdToMicroUsd(v) !== undefined, { message: 'must be 0-1e9 with at most 6 decimals' })
-    .optional(),
-  callback_url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-  mode: z.enum(['atomic', 'partial'], { message: 'must be "atomic" or "partial"' }).default('atomic'),
-  dry_run: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
-});
-type BatchParams = z.infer<typeof BatchParamsSchema>;
+const batchParamsSchema = (maxMetadataBytes: number) =>
+  z.strictObject({
+    name: z.string().max(200, 'must be at most 200 characters').optional(),
+    // The batch's own metadata: the same depth and size limits as a job's.
+    metadata: jsonParam('metadata').pipe(metadataSchema(maxMetadataBytes)).optional(),
+    defaults: jsonParam('fields applied to every row').optional(),
+    max_cost_usd: z.coerce
+      .number({ message: 'must be a number of dollars' })
+      .refine((v) => usdToMicroUsd(v) !== undefined, { message: 'must be 0-1e9 with at most 6 decimals' })
+      .optional(),
+    callback_url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    mode: z.enum(['atomic', 'partial'], { message: 'must be "atomic" or "partial"' }).default('atomic'),
+    dry_run: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+  });
+type BatchParams = z.infer<ReturnType<typeof batchParamsSchema>>;
 
 const EXTENSIONS: Record<string, ManifestFormat> = { jsonl: 'jsonl', ndjson: 'jsonl', csv: 'csv' };
 /** The file part's name in a multipart upload (`file`, or `manifest`). */
 const FILE_FIELDS = new Set(['file', 'manifest']);
 
 function unsupported(): AppError {
-  return new AppError('VALIDATION_FAILED', 'a manifest is application/x-ndjson (JSONL) or text/csv', {
+  return new AppError('UNSUPPORTED_MEDIA_TYPE', 'a manifest is application/x-ndjson (JSONL) or text/csv', {
     statusCode: 415,
     issues: [
       { path: 'content-type', message: 'must be application/x-ndjson, text/csv or multipart/form-data' },
@@ -64,6 +66,7 @@ function unsupported(): AppError {
 
 export default async function batchRoutes(app: FastifyInstance, options: BatchRoutesOptions) {
   const limits = options.manifest;
+  const BatchParamsSchema = batchParamsSchema(app.recast.limits.maxMetadataBytes);
   // Manifests are read as streams by the parser (which enforces the byte limit), never buffered.
   app.addContentTypeParser([...JSONL_TYPES, 'text/csv'], (_req, payload, done) => done(null, payload));
   // Multipart: one file part (the manifest, streamed like a bare body) and batch fields before it.
@@ -71,15 +74,9 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
   await app.register(multipart, {
     limits: { files: 1, fields: 16, fieldSize: 64 * 1024, parts: 17, fileSize: limits.maxBytes + 1 },
   });
-  // An answer sent before the upload was read to its end (a limit passed, a bad parameter) closes
-  // the connection: the rest of the body is not worth reading, and a half-read request left on a
-  // keep-alive socket would hold it open, and the server's shutdown with it.
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
-  });
+  // An answer sent before the body was read to its end closes the connection, lingering so the
+  // client reads it (see early-answer.ts).
+  closeAfterEarlyAnswers(app);
 
   async function ingest(
     request: FastifyRequest,

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { errorResponses } from '@recast/core/contract';
 import { AppError, parseOrThrow } from '@recast/core/errors';
 import { STREAM_ID_PATTERN } from '@recast/core/events';
-import { TENANT_PATTERN } from '@recast/core/model';
+import { TenantIdSchema } from '@recast/core/model';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { canSee, isAdmin, tenantOf } from '../../tenant.js';
@@ -21,7 +21,7 @@ const EventsQuerySchema = z.strictObject({
     .regex(/^bat_[0-9A-Z]{26}$/, 'must be a batch id')
     .optional(),
   /** Admins: another tenant's stream (a key's own tenant otherwise). */
-  tenant: z.string().regex(TENANT_PATTERN, 'must be a tenant id').optional(),
+  tenant: TenantIdSchema.optional(),
   /** Same as the Last-Event-ID header, for clients that cannot set headers. */
   last_event_id: z.string().regex(STREAM_ID_PATTERN, 'must be an event id').optional(),
 });

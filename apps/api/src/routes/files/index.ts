@@ -5,6 +5,7 @@ import { MEDIA_KINDS, removeAll, type SpooledFile, spoolUpload, type UploadedFil
 import type { Logger } from '@recast/core/infra';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { closeAfterEarlyAnswers } from '../../early-answer.js';
 import { tenantOf } from '../../tenant.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -39,12 +40,9 @@ export default async function fileRoutes(app: FastifyInstance) {
       fileSize: Math.max(files?.limits.maxVideoBytes ?? 0, files?.limits.maxImageBytes ?? 0, 1) + 1,
     },
   });
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
-  });
+  // An answer sent before the body was read to its end closes the connection, lingering so the
+  // client reads it (see early-answer.ts).
+  closeAfterEarlyAnswers(app);
 
   function enabled() {
     if (!files) {
@@ -78,7 +76,7 @@ export default async function fileRoutes(app: FastifyInstance) {
       const tenant = tenantOf(request);
       const log = request.log.child({ tenant }) as unknown as Logger;
       if (!request.isMultipart()) {
-        throw new AppError('VALIDATION_FAILED', 'body: send multipart/form-data with one `file` part', {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'body: send multipart/form-data with one `file` part', {
           statusCode: 415,
           issues: [{ path: 'body', message: 'multipart/form-data with one `file` part' }],
         });

@@ -10,9 +10,10 @@ import {
   spoolDataUris,
 } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
-import { isJobId, type JobRecord, JobRequestSchema, listJobs, TENANT_PATTERN } from '@recast/core/model';
+import { isJobId, type JobRecord, JobRequestSchema, listJobs, TenantIdSchema } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { closeAfterEarlyAnswers } from '../../early-answer.js';
 import { notModified, sendCacheable } from '../../etag.js';
 import { canSee, isAdmin, tenantOf } from '../../tenant.js';
 import { readJobForm } from './job-form.js';
@@ -32,7 +33,7 @@ const ListSchema = z.strictObject({
   created_from: instant('created at or after'),
   created_to: instant('created before'),
   /** Admins only: one tenant's jobs (an admin sees every tenant's by default). */
-  tenant: z.string().regex(TENANT_PATTERN, 'must be a tenant id').optional(),
+  tenant: TenantIdSchema.optional(),
   order: z.enum(['desc', 'asc'], { message: 'must be "desc" (newest first) or "asc"' }).default('desc'),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
@@ -73,14 +74,9 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
       parts: 5 + options.maxImages,
     },
   });
-  // An answer sent before the form was read to its end (a wrong type, too large) closes the
-  // connection rather than read the rest of a file nobody wants (see batches/index.ts).
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) void reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
-  });
+  // An answer sent before the body was read to its end closes the connection, lingering so the
+  // client reads it (see early-answer.ts).
+  closeAfterEarlyAnswers(app);
 
   /** The caller's job, or 404: another tenant's job, and a staged batch's, do not exist for it. */
   async function visible(

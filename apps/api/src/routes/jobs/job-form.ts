@@ -10,6 +10,7 @@ import {
   spoolUpload,
 } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
+import { readJsonText } from '@recast/core/model';
 import type { FastifyRequest } from 'fastify';
 
 const IMAGE_PARTS = new Set(['images[]', 'images']);
@@ -98,13 +99,14 @@ export async function readJobForm(
   }
 }
 
+/** The `job` field, read by the same rule as a JSON body (`__proto__` is a reserved key). */
 function parseJobField(value: unknown): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(String(value));
-  } catch {
+  const read = readJsonText(String(value));
+  if (!read.ok) {
+    if (read.issue.message === 'reserved key') throw invalid(read.issue.path, 'reserved key');
     throw invalid('job', 'is not valid JSON');
   }
+  const parsed = read.value;
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
     throw invalid('job', 'must be a JSON object');
   return parsed as Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { errorResponses, StatsSchema } from '@recast/core/contract';
 import { AppError, parseOrThrow } from '@recast/core/errors';
-import { TENANT_PATTERN } from '@recast/core/model';
+import { TenantIdSchema } from '@recast/core/model';
 import { statsOf } from '@recast/core/stats';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -9,7 +9,7 @@ import { isAdmin, tenantOf } from '../../tenant.js';
 
 const StatsQuerySchema = z.strictObject({
   /** Admins: one tenant's figures, or `*` for the whole deployment (the default for an admin). */
-  tenant: z.union([z.literal('*'), z.string().regex(TENANT_PATTERN, 'must be a tenant id or *')]).optional(),
+  tenant: z.union([z.literal('*'), TenantIdSchema]).optional(),
 });
 
 /** What a dashboard polls: jobs by state, provider pressure, budgets, today's spend by resolution. */

@@ -1,6 +1,6 @@
 import { errorResponses, TenantViewSchema } from '@recast/core/contract';
 import { AppError, parseOrThrow } from '@recast/core/errors';
-import { TENANT_PATTERN } from '@recast/core/model';
+import { tenantIdProblem } from '@recast/core/model';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { canSee } from '../../tenant.js';
@@ -16,10 +16,11 @@ const PutTenantSchema = z.strictObject({
 const TenantParams = z.strictObject({ tenant: z.string() });
 
 function tenantParam(tenant: string): string {
-  if (!TENANT_PATTERN.test(tenant))
-    throw new AppError('VALIDATION_FAILED', `invalid tenant "${tenant}"`, {
+  const problem = tenantIdProblem(tenant);
+  if (problem)
+    throw new AppError('VALIDATION_FAILED', `invalid tenant "${tenant}": ${problem}`, {
       statusCode: 400,
-      issues: [{ path: 'tenant', message: 'lowercase letters, digits, _ and - (1-63 chars)' }],
+      issues: [{ path: 'tenant', message: problem }],
     });
   return tenant;
 }
