@@ -35,7 +35,25 @@ export const CommonConfigShape = {
   /** A job stuck in `submitting` this long (its dispatch died) is checked for an orphan task. */
   ORPHAN_AFTER_MS: envInt(100).default(120_000),
   /** How long job and batch events stay in a tenant's stream (GET /v1/events resumes within it). */
-  EVENTS_RETENTION_MS: envInt(60_000).default(24 * 3600_000),
+  EVENTS_RETENTION_MS: envInt(1_000).default(24 * 3600_000),
+  /**
+   * PostgreSQL, the system of record of what has finished (postgres://...). The apps require it
+   * (`pnpm start` runs an embedded one when it is unset); see README "What lives where".
+   */
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_SIZE: envInt(1, 200).default(10),
+  /**
+   * A finished job (its record, its charges; a finished batch) leaves Redis this long after it is
+   * archived in PostgreSQL, never before; BullMQ keeps its finished steps no longer than this.
+   */
+  REDIS_JOB_RETENTION_MS: envInt(1_000).default(24 * 3600_000),
+  /** Where the provider reaches this deployment's webhook receiver (the API's public base URL). */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+    .default('http://127.0.0.1:3000'),
   /**
    * Port of the Prometheus `GET /metrics` server, apart from the public API port; 0 (the default)
    * serves no metrics. Each process needs its own port when they share a host.
@@ -90,3 +108,11 @@ export type CoreConfig = z.infer<typeof CoreConfigSchema>;
 export function loadCoreConfig(env: Record<string, string | undefined>): CoreConfig {
   return parseConfig(CoreConfigSchema, env);
 }
+
+/** DATABASE_URL where an app needs it: required, with a message that says how to get one. */
+export const DatabaseUrlRequired = z
+  .string({
+    message:
+      'is required: the PostgreSQL that keeps finished jobs and charges (postgres://user@host/db); `pnpm start` runs an embedded one when it is unset',
+  })
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL');

@@ -272,10 +272,16 @@ export const CostReportSchema = z
     object: z.literal('cost_report'),
     from: z.string(),
     to: z.string(),
-    group_by: z.array(z.enum(['day', 'resolution', 'tenant', 'batch'])),
+    group_by: z.array(z.enum(['day', 'month', 'resolution', 'tenant', 'batch'])),
+    source: z
+      .enum(['history', 'live'])
+      .describe(
+        "history: the ledger's line items in PostgreSQL (with those not archived yet); live: the Redis counters, while the database is unreachable",
+      ),
     rows: z.array(
       z.strictObject({
         day: z.string().nullable().optional(),
+        month: z.string().nullable().optional(),
         resolution: z.string().nullable().optional(),
         tenant: z.string().nullable().optional(),
         batch: z.string().nullable().optional(),
@@ -328,6 +334,12 @@ export const StatsSchema = z
       total_micro_usd: micro,
       total_usd: usd,
     }),
+    archive: z
+      .strictObject({
+        backlog: z.strictObject({ jobs: z.int(), charges: z.int(), batches: z.int() }),
+        oldest_queued_seconds: z.int().nullable(),
+      })
+      .describe('what waits to be written to PostgreSQL; it grows while the database is unreachable'),
   })
   .meta({ id: 'Stats' });
 
@@ -383,3 +395,47 @@ export const LimitsSchema = z
 export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBodySchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema]));
 }
+
+export const CostAuditSchema = z
+  .strictObject({
+    object: z.literal('cost_audit'),
+    from: z.string(),
+    to: z.string(),
+    complete: z
+      .boolean()
+      .describe("false when the provider's task list could not be read to the start of the window in time"),
+    provider: z.strictObject({ tasks: z.int(), billed_tasks: z.int(), micro_usd: micro }),
+    ledger: z.strictObject({ charges: z.int(), micro_usd: micro }),
+    unaccounted_micro_usd: micro.describe(
+      'billed by the provider with no (or a smaller) charge in the ledger',
+    ),
+    difference_micro_usd: z.int().describe('the ledger minus the provider over the window'),
+    tasks_without_charge: z.array(
+      z.strictObject({
+        task_id: z.string(),
+        job_id: z.string(),
+        attempt: z.string().nullable(),
+        seconds: z.number(),
+        micro_usd: micro,
+      }),
+    ),
+    charges_without_task: z.array(
+      z.strictObject({
+        charge_id: z.string(),
+        job_id: z.string(),
+        task_id: z.string().nullable(),
+        micro_usd: micro,
+      }),
+    ),
+    mismatched: z.array(
+      z.strictObject({
+        task_id: z.string(),
+        charge_id: z.string(),
+        billed_seconds: z.number(),
+        charged_seconds: z.number(),
+        provider_micro_usd: micro,
+        ledger_micro_usd: micro,
+      }),
+    ),
+  })
+  .meta({ id: 'CostAudit' });

@@ -6,8 +6,8 @@ import { costOf } from '../money/price-table.js';
 import { InferenceError } from '../provider/inference-error.js';
 import { isTerminalStatus } from '../provider/status.js';
 import { billedSeconds, type Task } from '../provider/task.js';
+import { belongsTo, webhookOwner } from '../provider/webhook-token.js';
 import type { EngineContext, ProviderBinding } from './context.js';
-import { belongsTo, webhookOwner } from './orphans.js';
 
 export type DuplicateResult =
   | { skipped: string }

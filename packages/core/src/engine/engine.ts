@@ -9,6 +9,7 @@ import type { SettlePayload } from '../model/catalog.js';
 import type { JobRecord } from '../model/record.js';
 import { InferenceError } from '../provider/inference-error.js';
 import type { RateLimitBackoff } from '../provider/rate-limit.js';
+import { auditRecentBooks } from './books.js';
 import { type CancelStepResult, cancelAtProvider } from './cancel.js';
 import type { EngineContext, ProviderBinding, StepOutcome } from './context.js';
 import { type DispatchResult, type DispatchStep, dispatch } from './dispatch.js';
@@ -129,6 +130,11 @@ export class Engine {
 
   reconcile(): Promise<ReconcilePass> {
     return reconcile(this.ctx);
+  }
+
+  /** Check the books against the provider's task list over the last `windowMs` (see books.ts). */
+  audit(windowMs: number) {
+    return auditRecentBooks(this.ctx, windowMs);
   }
 
   feed(): Promise<void> {

@@ -7,7 +7,6 @@ export type { EngineContext, OrphanSearchOptions, ProviderBinding, StepOutcome }
 export type { DispatchResult, DispatchStep } from './dispatch.js';
 export type { DuplicateResult } from './duplicates.js';
 export { Engine, type EngineOptions, type IntakeOptions } from './engine.js';
-export { belongsTo, webhookOwner } from './orphans.js';
 export type { ReconcilePass } from './reconcile.js';
 export {
   createServices,

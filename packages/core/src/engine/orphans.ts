@@ -5,29 +5,8 @@ import type { InferenceClient } from '../provider/inference-client.js';
 import { InferenceError } from '../provider/inference-error.js';
 import { isTerminalStatus } from '../provider/status.js';
 import type { Task, TaskList } from '../provider/task.js';
-import { webhookUrl } from '../provider/webhook-token.js';
+import { belongsTo, webhookUrl } from '../provider/webhook-token.js';
 import type { EngineContext, OrphanSearchOptions } from './context.js';
-
-/** Which job a task's webhook URL names, and its attempt (see webhookUrl). */
-export function webhookOwner(
-  task: Pick<Task, 'webhook'>,
-): { jobId: string; attempt: string | null } | undefined {
-  if (!task.webhook) return undefined;
-  try {
-    const url = new URL(task.webhook);
-    const match = /\/webhooks\/inference\/([^/]+)$/.exec(url.pathname);
-    if (!match) return undefined;
-    return { jobId: decodeURIComponent(match[1]!), attempt: url.searchParams.get('attempt') };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Does this task's webhook URL name this job (and this attempt, when given)? */
-export function belongsTo(task: Pick<Task, 'webhook'>, jobId: string, attempt?: number): boolean {
-  const owner = webhookOwner(task);
-  return owner?.jobId === jobId && (attempt === undefined || owner.attempt === String(attempt));
-}
 
 /**
  * When an orphan search of the job's current attempt may conclude: a POST whose answer was lost

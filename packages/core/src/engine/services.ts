@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import { BatchStore } from '../batches/batch-store.js';
 import type { CoreConfig } from '../config/common.js';
 import { EventLog } from '../events/events.js';
+import { connectDatabase, type Database } from '../history/db.js';
+import { Records } from '../history/records.js';
 import { createKeys, type Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
 import { createRedis, type RedisRole, waitForRedis } from '../infra/redis.js';
@@ -40,7 +42,11 @@ export interface Services {
   readonly batches: BatchStore;
   readonly gate: ProviderGate;
   readonly events: EventLog;
-  /** Close the queues, then the connection (when it was opened here). */
+  /** PostgreSQL, what has finished; undefined without DATABASE_URL (core's own tests). */
+  readonly db: Database | undefined;
+  /** Reads that do not care whether a record is live (Redis) or archived (PostgreSQL). */
+  readonly records: Records;
+  /** Close the queues, then the connections (when they were opened here). */
   close(): Promise<void>;
 }
 
@@ -84,7 +90,9 @@ export async function createServices(options: ServicesOptions): Promise<Services
     );
   }
   const keys = createKeys(config.REDIS_PREFIX);
-  const queues = createQueues(redis, keys);
+  const queues = createQueues(redis, keys, {
+    completedRetentionSeconds: config.REDIS_JOB_RETENTION_MS / 1000,
+  });
   const store = new JobStore(redis, keys, reconcileDelaysOf(config), config.EVENTS_RETENTION_MS);
   const ledger = new Ledger(redis, keys);
   const fair = new FairQueue(redis, keys, queues, {
@@ -92,6 +100,11 @@ export async function createServices(options: ServicesOptions): Promise<Services
     dispatchAttempts: config.DISPATCH_ATTEMPTS,
     logger,
   });
+  const db = config.DATABASE_URL
+    ? connectDatabase({ url: config.DATABASE_URL, logger, max: config.DATABASE_POOL_SIZE })
+    : undefined;
+  const batches = new BatchStore(redis, keys, store);
+  const budgets = new Budgets(redis, keys);
   return {
     config,
     logger,
@@ -102,11 +115,11 @@ export async function createServices(options: ServicesOptions): Promise<Services
     store,
     creator: new JobCreator(store, fair),
     ledger,
-    budgets: new Budgets(redis, keys),
+    budgets,
     checks: new BillingChecks(redis, keys),
     fair,
     parking: new BudgetParking(redis, keys, store, ledger, fair, logger),
-    batches: new BatchStore(redis, keys, store),
+    batches,
     gate: new ProviderGate(redis, keys, {
       submitsPerWindow: config.PROVIDER_SUBMITS_PER_WINDOW,
       windowMs: config.PROVIDER_RATE_WINDOW_MS,
@@ -115,8 +128,11 @@ export async function createServices(options: ServicesOptions): Promise<Services
       pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
     }),
     events: new EventLog(redis, keys),
+    db,
+    records: new Records({ redis, keys, store, batches, budgets, ledger }, db),
     async close() {
       await queues.close();
+      await db?.close();
       if (!options.redis) await redis.quit().catch(() => redis.disconnect());
     },
   };

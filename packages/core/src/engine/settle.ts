@@ -7,9 +7,9 @@ import { utcDay } from '../money/ledger.js';
 import { costOf } from '../money/price-table.js';
 import type { TaskStatusName } from '../provider/status.js';
 import { billedSeconds, outputVideoUrl, type Task, taskError } from '../provider/task.js';
+import { belongsTo } from '../provider/webhook-token.js';
 import { done, type EngineContext, jobLogger, providerOf, type StepOutcome } from './context.js';
 import { type DuplicateResult, settleDuplicate } from './duplicates.js';
-import { belongsTo } from './orphans.js';
 import { chargeBilled, ownerOf, releaseUnbilled } from './terminal.js';
 
 export type SettleResult =

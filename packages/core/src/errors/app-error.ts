@@ -27,6 +27,10 @@ export const ErrorCodes = [
   'INVALID_TRANSITION',
   'CONFIG_INVALID',
   'REDIS_UNAVAILABLE',
+  /** The PostgreSQL history is not reachable (archived records, the costs report). */
+  'DATABASE_UNAVAILABLE',
+  'BATCH_ARCHIVED',
+  'AUDIT_UNAVAILABLE',
   'DNS_UNAVAILABLE',
   'PROVIDER_BAD_REQUEST',
   'PROVIDER_UNAUTHORIZED',

@@ -17,6 +17,22 @@ export interface Keys {
   ledgerCharged(): string;
   /** Provider task id -> the charge that billed it: a task is charged once. */
   ledgerChargedTasks(): string;
+  /**
+   * The archive outboxes (history/archiver.ts): what a Lua step made final, waiting to be written
+   * to PostgreSQL (zsets id -> when queued, ms), and what was written, by when (for eviction).
+   * Jobs and batches live under the queue's tag (the transition script writes them), charges
+   * under {ledger} (the charge script writes them).
+   */
+  outboxJobs(): string;
+  archivedJobs(): string;
+  outboxBatches(): string;
+  archivedBatches(): string;
+  outboxCharges(): string;
+  archivedCharges(): string;
+  /** One archive pass at a time across the deployment. */
+  archiveLock(): string;
+  /** The last audit of the books against the provider (hash: at, from, to, unaccounted_micro_usd, ...). */
+  auditLast(): string;
   ledgerDay(day: string): string;
   ledgerDays(): string;
   /** A batch's billed totals by resolution (`<resolution>|ms|count|micro_usd` counters). */
@@ -72,6 +88,15 @@ export function createKeys(prefix: string): Keys {
     idempotency: (tenant, key) => `${prefix}:idem:${tenant}:${key}`,
     ledgerCharged: () => `${prefix}:{ledger}:charged`,
     ledgerChargedTasks: () => `${prefix}:{ledger}:charged-tasks`,
+    // Derived in Lua from a job key too (transition-2.lua, annotate-1.lua): keep them in step.
+    outboxJobs: () => `{${prefix}}:outbox:jobs`,
+    archivedJobs: () => `{${prefix}}:archived:jobs`,
+    outboxBatches: () => `{${prefix}}:outbox:batches`,
+    archivedBatches: () => `{${prefix}}:archived:batches`,
+    outboxCharges: () => `${prefix}:{ledger}:outbox:charges`,
+    archivedCharges: () => `${prefix}:{ledger}:archived:charges`,
+    archiveLock: () => `${prefix}:archive-lock`,
+    auditLast: () => `${prefix}:audit:last`,
     ledgerDay: (day) => `${prefix}:{ledger}:day:${day}`,
     ledgerDays: () => `${prefix}:{ledger}:days`,
     ledgerBatch: (batchId) => `${prefix}:{ledger}:batch:${batchId}`,

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { readBacklog } from '../history/archiver.js';
 import type { Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
 import type { NotifyQueue, Queues } from '../model/catalog.js';
@@ -251,6 +252,55 @@ export function registerClusterCollectors(registry: Registry, options: ClusterCo
       this.set(limits.submitsPerWindow);
     },
   });
+  // The archive: what waits to be written to PostgreSQL (it grows while the database is down).
+  const readArchive = reader('archive', () => readBacklog(redis, keys));
+  new Gauge({
+    name: 'recast_archive_backlog',
+    help: 'Records on the archive outboxes, not yet written to PostgreSQL, by kind (jobs, charges, batches).',
+    labelNames: ['kind'],
+    registers,
+    async collect() {
+      const backlog = await readArchive();
+      if (!backlog) return;
+      for (const kind of ['jobs', 'charges', 'batches'] as const) this.set({ kind }, backlog[kind]);
+    },
+  });
+  new Gauge({
+    name: 'recast_archive_oldest_seconds',
+    help: 'Age of the oldest record waiting on an archive outbox (0 when they are empty).',
+    registers,
+    async collect() {
+      const backlog = await readArchive();
+      if (!backlog) return;
+      this.set(backlog.oldest_ms === null ? 0 : Math.max(0, (Date.now() - backlog.oldest_ms) / 1000));
+    },
+  });
+  // The last audit of the books against the provider's task list (the audit job scheduler).
+  const readAudit = reader('audit', () =>
+    redis.hmget(keys.auditLast(), 'unaccounted_micro_usd', 'difference_micro_usd', 'at_ms'),
+  );
+  const auditGauge = (name: string, help: string, index: number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const last = await readAudit();
+        const value = last?.[index];
+        if (value !== null && value !== undefined) this.set(Number(value));
+      },
+    });
+  auditGauge(
+    'recast_audit_unaccounted_micro_usd',
+    'Micro-dollars the provider billed in the last audit window with no (or a smaller) charge in the ledger.',
+    0,
+  );
+  auditGauge(
+    'recast_audit_difference_micro_usd',
+    'The ledger minus the provider over the last audit window.',
+    1,
+  );
+  auditGauge('recast_audit_last_run_timestamp_ms', 'When the last audit finished (ms since the epoch).', 2);
   errorCounter(registry, failures, inProgress);
 }
 

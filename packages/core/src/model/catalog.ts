@@ -119,6 +119,8 @@ export function createNotifyQueue(connection: ConnectionOptions, keys: Keys): No
  */
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const RECONCILE_SCHEDULER = 'reconcile';
+/** The audit of the books against the provider (AUDIT_INTERVAL_MS), on the maintenance queue. */
+export const AUDIT_SCHEDULER = 'audit';
 export const MAINTENANCE_JOB_OPTIONS = {
   removeOnComplete: 100,
   removeOnFail: 100,
@@ -198,24 +200,41 @@ export interface Queues {
   close(): Promise<void>;
 }
 
+export interface QueueOptions {
+  /**
+   * Finished steps are kept no longer than this (REDIS_JOB_RETENTION_MS): with history in
+   * PostgreSQL, what BullMQ keeps of a job is only its delivery record. Default one day.
+   */
+  completedRetentionSeconds?: number;
+}
+
+/** A job's default options, with the completed steps kept as long as the deployment says. */
+function withRetention(options: DefaultJobOptions, queue: QueueOptions): DefaultJobOptions {
+  const seconds = queue.completedRetentionSeconds;
+  if (seconds === undefined) return options;
+  return { ...options, removeOnComplete: { age: Math.max(1, Math.floor(seconds)), count: 50_000 } };
+}
+
 /** Producer-side queues sharing one connection (fail-fast: see infra/redis.ts). */
-export function createQueues(connection: ConnectionOptions, keys: Keys): Queues {
+export function createQueues(connection: ConnectionOptions, keys: Keys, options: QueueOptions = {}): Queues {
   const dispatch = new Queue<DispatchPayload>('dispatch', {
     connection,
     prefix: keys.bullPrefix,
-    defaultJobOptions: JOB_CATALOG['job.dispatch'].options,
+    defaultJobOptions: withRetention(JOB_CATALOG['job.dispatch'].options, options),
   });
   const settle = new Queue<SettlePayload | CancelPayload | WatchPayload>('settle', {
     connection,
     prefix: keys.bullPrefix,
-    defaultJobOptions: JOB_CATALOG['job.settle'].options,
+    defaultJobOptions: withRetention(JOB_CATALOG['job.settle'].options, options),
   });
   const retain = new Queue<RetainPayload>('retain', {
     connection,
     prefix: keys.bullPrefix,
-    defaultJobOptions: JOB_CATALOG['job.retain'].options,
+    defaultJobOptions: withRetention(JOB_CATALOG['job.retain'].options, options),
   });
   const notify = createNotifyQueue(connection, keys);
+  // Every step of the settle queue (settle, cancel, watch) has the same attempts and backoff: the
+  // queue's defaults (with the deployment's retention) serve them all.
   const maintenance = new Queue(MAINTENANCE_QUEUE, {
     connection,
     prefix: keys.bullPrefix,
@@ -274,17 +293,12 @@ export async function enqueueSettle(
 }
 
 export function enqueueCancel(queues: Queues, jobId: string) {
-  return queues.settle.add(
-    'job.cancel',
-    { jobId },
-    { ...JOB_CATALOG['job.cancel'].options, jobId: bullJobId('cancel', jobId) },
-  );
+  return queues.settle.add('job.cancel', { jobId }, { jobId: bullJobId('cancel', jobId) });
 }
 
 /** One watch per (job, attempt): scheduling it again while it runs adds nothing. */
 export function enqueueWatch(queues: Queues, payload: WatchPayload, delayMs: number) {
   return queues.settle.add('job.watch', payload, {
-    ...JOB_CATALOG['job.watch'].options,
     jobId: bullJobId('watch', payload.jobId, String(payload.attempt)),
     delay: Math.max(0, delayMs),
   });

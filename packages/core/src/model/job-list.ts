@@ -29,7 +29,7 @@ export interface JobListPage {
 const MAX_SCAN = 5_000;
 
 /** The lexicographic bound of job ids created at `ms` (ULIDs sort by their time prefix). */
-function idAt(ms: number): string {
+export function idAt(ms: number): string {
   return `job_${encodeTime(Math.max(0, Math.min(ms, 2 ** 48 - 1)), 10)}`;
 }
 
@@ -40,7 +40,7 @@ function badCursor(): AppError {
   });
 }
 
-function decodeCursor(cursor: string | undefined): { id?: string; line?: number } {
+export function decodeCursor(cursor: string | undefined): { id?: string; line?: number } {
   if (cursor === undefined) return {};
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
@@ -55,7 +55,7 @@ function decodeCursor(cursor: string | undefined): { id?: string; line?: number 
   throw badCursor();
 }
 
-const encodeCursor = (value: { id: string } | { line: number }) =>
+export const encodeCursor = (value: { id: string } | { line: number }) =>
   Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /**

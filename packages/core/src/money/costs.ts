@@ -3,7 +3,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Keys } from '../infra/keys.js';
 import { microUsdToUsd } from './price-table.js';
 
-export const COST_GROUPS = ['day', 'resolution', 'tenant', 'batch'] as const;
+export const COST_GROUPS = ['day', 'month', 'resolution', 'tenant', 'batch'] as const;
 export type CostGroup = (typeof COST_GROUPS)[number];
 
 export interface CostQuery {
@@ -101,11 +101,8 @@ function totals(acc: Acc): CostTotals {
   };
 }
 
-/**
- * Actual spend between two days, grouped by any of day, resolution, tenant and batch. Reads one
- * counters hash per day (O(days × distinct groups)), never the jobs themselves.
- */
-export async function costReport(redis: Redis, keys: Keys, query: CostQuery): Promise<CostReport> {
+/** The days of a report's range, checked (at most MAX_REPORT_DAYS). */
+export function reportDays(query: Pick<CostQuery, 'from' | 'to'>): string[] {
   const first = dayNumber(query.from, 'from');
   const last = dayNumber(query.to, 'to');
   if (last < first)
@@ -118,50 +115,103 @@ export async function costReport(redis: Redis, keys: Keys, query: CostQuery): Pr
       statusCode: 400,
       issues: [{ path: 'to', message: `at most ${MAX_REPORT_DAYS} days after from` }],
     });
-  const groupBy = COST_GROUPS.filter((g) => query.groupBy.includes(g));
   const days: string[] = [];
   for (let d = first; d <= last; d++) days.push(new Date(d * DAY_MS).toISOString().slice(0, 10));
+  return days;
+}
 
-  // The day's cost counters, and its billing-mismatch counters (same fields, metric `mismatches`).
-  const pipeline = redis.pipeline();
-  for (const day of days) pipeline.hgetall(keys.ledgerDay(day)).hgetall(keys.billingMismatchDay(day));
-  const replies = (await pipeline.exec()) ?? [];
+/** Where a figure counts: the dimensions a report may group by. */
+export interface CostDims {
+  day: string;
+  resolution: string | null;
+  tenant: string | null;
+  /** null outside a batch. */
+  batch: string | null;
+}
 
-  const groups = new Map<string, { dims: Partial<Record<CostGroup, string | null>>; acc: Acc }>();
-  const all: Acc = emptyAcc();
-  days.forEach((day, i) => {
-    const hash = {
-      ...((replies[2 * i]?.[1] ?? {}) as Record<string, string>),
-      ...((replies[2 * i + 1]?.[1] ?? {}) as Record<string, string>),
+export type CostMetric = keyof Acc;
+
+/**
+ * A report being summed: figures added under their dimensions, grouped as the query asks, rows in
+ * a stable order. Both the live counters (Redis) and the history (PostgreSQL) fill one.
+ */
+export class CostTable {
+  readonly groupBy: CostGroup[];
+  private readonly groups = new Map<string, { dims: Partial<Record<CostGroup, string | null>>; acc: Acc }>();
+  private readonly all: Acc = emptyAcc();
+
+  constructor(private readonly query: CostQuery) {
+    this.groupBy = COST_GROUPS.filter((g) => query.groupBy.includes(g));
+  }
+
+  /** Whether the query's tenant and batch filters let these dimensions in. */
+  admits(dims: Pick<CostDims, 'tenant' | 'batch'>): boolean {
+    if (this.query.tenant && dims.tenant !== this.query.tenant) return false;
+    if (this.query.batch && dims.batch !== this.query.batch) return false;
+    return true;
+  }
+
+  add(dims: CostDims, metric: CostMetric, n: number): void {
+    if (!this.admits(dims)) return;
+    const all: Record<CostGroup, string | null> = { ...dims, month: dims.day.slice(0, 7) };
+    const key = this.groupBy.map((g) => all[g] ?? '').join('\u0000');
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { dims: Object.fromEntries(this.groupBy.map((g) => [g, all[g]])), acc: emptyAcc() };
+      this.groups.set(key, group);
+    }
+    group.acc[metric] += n;
+    this.all[metric] += n;
+  }
+
+  report(): CostReport {
+    const rows = [...this.groups.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, g]) => ({ ...g.dims, ...totals(g.acc) }));
+    return {
+      from: this.query.from,
+      to: this.query.to,
+      group_by: this.groupBy,
+      rows,
+      total: totals(this.all),
     };
-    for (const [field, value] of Object.entries(hash)) {
-      const [resolution, tenant, batch, metric] = field.split('|');
-      if (!metric || (query.tenant && tenant !== query.tenant)) continue;
-      if (query.batch && batch !== query.batch) continue;
-      const dims: Record<CostGroup, string | null> = {
+  }
+}
+
+/** Add a day's counters hash (`<resolution>|<tenant>|<batch>|<metric>` fields) to a table. */
+export function addDayCounters(table: CostTable, day: string, hash: Record<string, string>): void {
+  for (const [field, value] of Object.entries(hash)) {
+    const [resolution, tenant, batch, metric] = field.split('|');
+    const target = metric ? METRICS[metric] : undefined;
+    if (!target) continue;
+    table.add(
+      {
         day,
         resolution: resolution ?? null,
         tenant: tenant ?? null,
         batch: batch === '-' ? null : (batch ?? null),
-      };
-      const key = groupBy.map((g) => dims[g] ?? '').join('\u0000');
-      let group = groups.get(key);
-      if (!group) {
-        group = {
-          dims: Object.fromEntries(groupBy.map((g) => [g, dims[g]])),
-          acc: emptyAcc(),
-        };
-        groups.set(key, group);
-      }
-      const n = Number(value);
-      const target = METRICS[metric];
-      if (!target) continue;
-      group.acc[target] += n;
-      all[target] += n;
-    }
+      },
+      target,
+      Number(value),
+    );
+  }
+}
+
+/**
+ * Actual spend between two days from the live counters, grouped by any of day, month,
+ * resolution, tenant and batch. Reads one counters hash per day (O(days × distinct groups)), never
+ * the jobs themselves. (GET /v1/costs reads the history: see history/costs.ts.)
+ */
+export async function costReport(redis: Redis, keys: Keys, query: CostQuery): Promise<CostReport> {
+  const days = reportDays(query);
+  // The day's cost counters, and its billing-mismatch counters (same fields, metric `mismatches`).
+  const pipeline = redis.pipeline();
+  for (const day of days) pipeline.hgetall(keys.ledgerDay(day)).hgetall(keys.billingMismatchDay(day));
+  const replies = (await pipeline.exec()) ?? [];
+  const table = new CostTable(query);
+  days.forEach((day, i) => {
+    addDayCounters(table, day, (replies[2 * i]?.[1] ?? {}) as Record<string, string>);
+    addDayCounters(table, day, (replies[2 * i + 1]?.[1] ?? {}) as Record<string, string>);
   });
-  const rows = [...groups.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, g]) => ({ ...g.dims, ...totals(g.acc) }));
-  return { from: query.from, to: query.to, group_by: groupBy, rows, total: totals(all) };
+  return table.report();
 }

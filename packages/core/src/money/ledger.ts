@@ -35,6 +35,8 @@ export interface Charge extends JobOwner {
   attempt?: number;
   /** `run` by default. A duplicate is charged without touching the job's reservation. */
   kind?: ChargeKind;
+  /** When the ledger wrote it (server clock, ms): read back from the ledger, never given. */
+  chargedAtMs?: number;
   /** UTC calendar day the job settled on, YYYY-MM-DD. */
   day: string;
   resolution: Resolution;
@@ -179,7 +181,7 @@ export class Ledger {
       const day = charge?.day ?? utcDay(at);
       try {
         const reply = await this.redis.recastSettle(
-          8 + usageKeys.length,
+          9 + usageKeys.length,
           this.keys.reservations(),
           this.keys.ledgerCharged(),
           this.keys.ledgerDay(day),
@@ -188,6 +190,7 @@ export class Ledger {
           this.keys.ledgerDayTotals(day, owner.tenant),
           this.keys.ledgerDayTotals(day),
           this.keys.ledgerChargedTasks(),
+          this.keys.outboxCharges(),
           ...usageKeys,
           owner.jobId,
           mode,
@@ -241,8 +244,8 @@ export class Ledger {
 }
 
 /** A charged entry (settle-n.lua); entries written before task ids were kept have 7 fields. */
-function parseChargeEntry(jobId: string, entry: string, chargeId?: string): Charge {
-  const [day, resolution, tenant, batch, ms, microUsd, priceVersion, taskId, attempt, kind] =
+export function parseChargeEntry(jobId: string, entry: string, chargeId?: string): Charge {
+  const [day, resolution, tenant, batch, ms, microUsd, priceVersion, taskId, attempt, kind, chargedAt] =
     entry.split('|');
   return {
     jobId,
@@ -257,5 +260,6 @@ function parseChargeEntry(jobId: string, entry: string, chargeId?: string): Char
     ...(taskId ? { taskId } : {}),
     ...(attempt ? { attempt: Number(attempt) } : {}),
     ...(kind ? { kind: kind as ChargeKind } : {}),
+    ...(chargedAt ? { chargedAtMs: Number(chargedAt) } : {}),
   };
 }

@@ -61,4 +61,4 @@ export {
   WebhookTaskSchema,
   type WebhookUpdate,
 } from './webhook-payload.js';
-export { verifyWebhookToken, webhookToken, webhookUrl } from './webhook-token.js';
+export { belongsTo, verifyWebhookToken, webhookOwner, webhookToken, webhookUrl } from './webhook-token.js';

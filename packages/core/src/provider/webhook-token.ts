@@ -27,3 +27,24 @@ export function webhookUrl(publicUrl: string, secret: string, jobId: string, att
   url.searchParams.set('token', webhookToken(secret, jobId));
   return url.toString();
 }
+
+/** Which job a task's webhook URL names, and its attempt (see webhookUrl). */
+export function webhookOwner(task: {
+  webhook?: string | undefined;
+}): { jobId: string; attempt: string | null } | undefined {
+  if (!task.webhook) return undefined;
+  try {
+    const url = new URL(task.webhook);
+    const match = /\/webhooks\/inference\/([^/]+)$/.exec(url.pathname);
+    if (!match) return undefined;
+    return { jobId: decodeURIComponent(match[1]!), attempt: url.searchParams.get('attempt') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Does this task's webhook URL name this job (and this attempt, when given)? */
+export function belongsTo(task: { webhook?: string | undefined }, jobId: string, attempt?: number): boolean {
+  const owner = webhookOwner(task);
+  return owner?.jobId === jobId && (attempt === undefined || owner.attempt === String(attempt));
+}

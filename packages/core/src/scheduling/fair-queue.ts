@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
 import { loadLua } from '../infra/lua.js';
-import { bullJobId, JOB_CATALOG, type Queues } from '../model/catalog.js';
+import { bullJobId, type Queues } from '../model/catalog.js';
 
 interface FairRedis extends Redis {
   recastFairPush(
@@ -134,10 +134,8 @@ export class FairQueue {
   }
 
   private async handOver(members: string[]): Promise<void> {
-    const options = {
-      ...JOB_CATALOG['job.dispatch'].options,
-      ...(this.options.dispatchAttempts ? { attempts: this.options.dispatchAttempts } : {}),
-    };
+    // The queue's defaults (the catalog's, with the deployment's retention); only the attempts differ.
+    const options = this.options.dispatchAttempts ? { attempts: this.options.dispatchAttempts } : {};
     await this.queues.dispatch.addBulk(
       members.map((member) => {
         const [jobId, seq] = member.split('|') as [string, string];

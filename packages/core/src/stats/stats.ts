@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { readBacklog } from '../history/archiver.js';
 import type { Keys } from '../infra/keys.js';
 import { JOB_STATES, type JobState } from '../model/states.js';
 import type { BudgetStatus, Budgets } from '../money/budgets.js';
@@ -18,12 +19,14 @@ export interface StatsDeps {
  * What a dashboard polls, from a fixed number of reads: jobs by state (the listing indexes' sizes),
  * the pressure on the provider (deployment-wide: in flight vs cap, submits in the current window),
  * the budgets that apply (global and the tenant's own; every one for an admin view of all tenants),
- * and today's spend by resolution (the ledger's per-day totals).
+ * today's spend by resolution (the ledger's per-day totals), and the archive's backlog. Jobs by
+ * state count what Redis holds: live jobs, and finished ones until REDIS_JOB_RETENTION_MS after
+ * they were archived.
  */
 export async function statsOf(deps: StatsDeps, tenant: string | undefined, now = new Date()) {
   const pipeline = deps.redis.pipeline();
   for (const state of JOB_STATES) pipeline.zcard(deps.keys.jobIndex(tenant, state));
-  const [counts, inFlight, submits, budgets, today] = await Promise.all([
+  const [counts, inFlight, submits, budgets, today, backlog] = await Promise.all([
     pipeline.exec(),
     deps.gate.inFlight(),
     deps.gate.submitsInWindow(),
@@ -32,6 +35,7 @@ export async function statsOf(deps: StatsDeps, tenant: string | undefined, now =
       (scope) => tenant === undefined || scope === 'global' || scope === `tenant:${tenant}`,
     ),
     deps.ledger.dayTotals(utcDay(now), tenant),
+    readBacklog(deps.redis, deps.keys),
   ]);
   const byState = Object.fromEntries(
     JOB_STATES.map((state, i) => [state, Number(counts?.[i]?.[1] ?? 0)]),
@@ -74,6 +78,14 @@ export async function statsOf(deps: StatsDeps, tenant: string | undefined, now =
       by_resolution: spend,
       total_micro_usd: spentMicroUsd,
       total_usd: microUsdToUsd(spentMicroUsd),
+    },
+    /** What waits to be written to PostgreSQL (deployment-wide): it grows while the database is down. */
+    archive: {
+      backlog: { jobs: backlog.jobs, charges: backlog.charges, batches: backlog.batches },
+      oldest_queued_seconds:
+        backlog.oldest_ms === null
+          ? null
+          : Math.max(0, Math.round((now.getTime() - backlog.oldest_ms) / 1000)),
     },
   };
 }

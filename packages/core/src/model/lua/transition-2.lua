@@ -22,10 +22,15 @@
     started / finished times;
   - a listed job (field `indexed`) moves between the by-state listing indexes (see keys.ts);
   - the move is appended to the tenant's event stream (and a batch's start and finish too), which
-    is trimmed by age as it grows.
+    is trimmed by age as it grows;
+  - the outbox: a job that becomes terminal (and a batch that finishes) is queued for archiving
+    in PostgreSQL in this very step, so a final state is never lost between Redis and the books;
+    a job that leaves a terminal state (a batch retry re-runs it) is no longer evictable.
 ]]
 --@include write-fields
 --@include job-listing
+--@include server-now
+--@include terminal-state
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
   return {-1}
@@ -81,8 +86,14 @@ if batch then
     if done >= tonumber(redis.call('HGET', batchKey, 'total') or '-1')
       and redis.call('HSETNX', batchKey, 'finished_at', ARGV[3]) == 1 then
       emit('type', 'batch.finished', 'batch', batch, 'at', ARGV[3])
+      redis.call('ZADD', base .. 'outbox:batches', server_now(), batch)
     end
   end
+end
+if is_terminal(ARGV[1]) then
+  redis.call('ZADD', base .. 'outbox:jobs', server_now(), jobId)
+elseif is_terminal(current) then
+  redis.call('ZREM', base .. 'archived:jobs', jobId)
 end
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])

@@ -6,7 +6,7 @@
   records it, on its own line, without touching the job's reservation.
   KEYS[1]    reservations hash: job id -> "<amount> <usage key> ..."
   KEYS[2]    charged hash: charge id ->
-             "day|resolution|tenant|batch|ms|micro_usd|price_version|task_id|attempt|kind"
+             "day|resolution|tenant|batch|ms|micro_usd|price_version|task_id|attempt|kind|charged_at_ms"
   KEYS[3]    costs hash of the day: "<resolution>|<tenant>|<batch>|<metric>" counters, metrics
              ms, count and micro_usd (every billed run, duplicates included in ms and micro_usd),
              dup_count and dup_micro_usd (duplicates alone)
@@ -16,7 +16,9 @@
   KEYS[6]    the day's billed totals of the job's tenant, and KEYS[7] of everyone (same counters)
   KEYS[8]    charged tasks: provider task id -> charge id (a task is billed once, so it is
              charged once, whatever the charge id a retried or late update comes with)
-  KEYS[9..]  usage hashes to move: the reservation's (as the caller read it) or, for a job that
+  KEYS[9]    the charges outbox: charge id -> when charged (ms); the archiver writes each line item
+             to PostgreSQL from it (queued in this very step, so no charge is ever lost between)
+  KEYS[10..] usage hashes to move: the reservation's (as the caller read it) or, for a job that
              never reserved (and for a duplicate), the current periods of its scopes
   ARGV[1]    job id
   ARGV[2]    'charge' (a billed job), 'release' (nothing billed) or 'duplicate'
@@ -33,17 +35,20 @@
   Returns  1 settled now, 0 nothing to do (already charged, or nothing reserved to release)
   All keys share {ledger}.
 ]]
+--@include server-now
 local mode = ARGV[2]
 local charging = mode ~= 'release'
 if charging then
   if ARGV[10] ~= '' and redis.call('HEXISTS', KEYS[8], ARGV[10]) == 1 then
     return 0
   end
+  local now = server_now()
   local entry = ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' ..
-    ARGV[10] .. '|' .. ARGV[11] .. '|' .. ARGV[12]
+    ARGV[10] .. '|' .. ARGV[11] .. '|' .. ARGV[12] .. '|' .. now
   if redis.call('HSETNX', KEYS[2], ARGV[9], entry) == 0 then
     return 0
   end
+  redis.call('ZADD', KEYS[9], now, ARGV[9])
   if ARGV[10] ~= '' then
     redis.call('HSET', KEYS[8], ARGV[10], ARGV[9])
   end
@@ -69,7 +74,7 @@ if charging then
   end
 end
 if mode == 'duplicate' then
-  for i = 9, #KEYS do
+  for i = 10, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
   end
   return 1
@@ -80,7 +85,7 @@ if reservation then
     return redis.error_reply('RESERVATION_CHANGED the reservation of ' .. ARGV[1] .. ' changed while settling')
   end
   local amount = tonumber(string.match(reservation, '^(%d+)'))
-  for i = 9, #KEYS do
+  for i = 10, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'reserved', string.format('%d', -amount))
     if charging then
       redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
@@ -90,7 +95,7 @@ if reservation then
   return 1
 end
 if charging then
-  for i = 9, #KEYS do
+  for i = 10, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'spent', ARGV[3])
   end
   return 1
