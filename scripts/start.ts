@@ -1,12 +1,23 @@
 /**
- * `pnpm start`: the whole system on one machine: Redis (yours, or a private one), the emulator
- * (unless INFERENCE_API_KEY points at the real provider), the API and a worker.
+ * `pnpm start`: the whole system on one machine: Redis (yours, or a private one), PostgreSQL
+ * (DATABASE_URL, or an embedded one), the emulator (unless INFERENCE_API_KEY points at the real
+ * provider), the API and a worker.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-import { type PrivateRedis, redisServerBinary, startPrivateRedis } from '@recast/core/testing/servers';
+import { migrateDatabase } from '@recast/core/history';
+import { createLogger } from '@recast/core/infra';
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  privatePostgresAvailable,
+  redisServerBinary,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from '@recast/core/testing/servers';
 import { Redis } from 'ioredis';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -48,6 +59,57 @@ if (!(await redisAnswers(env.REDIS_URL))) {
   say(
     `nothing answered at the configured Redis; started a private redis-server at ${privateRedis.url} (AOF on, data in ${privateRedis.dir}, removed on exit)`,
   );
+}
+
+/**
+ * The history database. Without DATABASE_URL, an embedded one whose data stays in RECAST_DATA_DIR
+ * (default `.recast/` in the checkout) from one run to the next:
+ * - a private `postgres` server (data in `.recast/postgres`) when PostgreSQL's server binaries are
+ *   installed: a real server, the same as production;
+ * - else PGlite (PostgreSQL compiled to WebAssembly, data in `.recast/pglite`) served over the
+ *   wire protocol by pglite-socket in this process. PGlite is one session underneath that
+ *   pglite-socket multiplexes (it keeps a transaction's statements on the client that began it);
+ *   the schema is migrated here, once, before the API and the worker start, so their own
+ *   migration runs find nothing left to do, and at run time Recast writes single statements.
+ * RECAST_EMBEDDED_DATABASE=postgres|pglite picks one.
+ */
+const embedded: { close(): Promise<void> }[] = [];
+if (!env.DATABASE_URL) {
+  const dataDir = env.RECAST_DATA_DIR ?? join(root, '.recast');
+  const mode = env.RECAST_EMBEDDED_DATABASE ?? (privatePostgresAvailable() ? 'postgres' : 'pglite');
+  if (mode === 'postgres') {
+    const server: PrivatePostgres = await startPrivatePostgres({
+      dir: join(dataDir, 'postgres'),
+      fsync: true,
+    });
+    embedded.push({ close: () => server.stop() });
+    env.DATABASE_URL = server.url;
+    say(
+      `DATABASE_URL not set: started a private PostgreSQL at ${server.url} (data in ${join(dataDir, 'postgres')}, kept between runs)`,
+    );
+  } else if (mode === 'pglite') {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+    mkdirSync(join(dataDir, 'pglite'), { recursive: true });
+    const db = await PGlite.create(join(dataDir, 'pglite'));
+    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 100 });
+    await server.start();
+    const address = server.getServerConn();
+    embedded.push({
+      close: async () => {
+        await server.stop();
+        await db.close();
+      },
+    });
+    env.DATABASE_URL = `postgres://postgres@${address}/postgres`;
+    say(
+      `DATABASE_URL not set: serving an embedded PGlite at ${env.DATABASE_URL} (data in ${join(dataDir, 'pglite')}, kept between runs)`,
+    );
+  } else {
+    say(`RECAST_EMBEDDED_DATABASE must be postgres or pglite, not ${mode}`);
+    process.exit(1);
+  }
+  await migrateDatabase(env.DATABASE_URL, createLogger({ level: 'warn', name: 'start' }));
 }
 
 if (!env.WEBHOOK_SECRET) {
@@ -100,6 +162,7 @@ async function stopAll(code: number): Promise<never> {
     for (const child of children.values()) child.kill('SIGTERM');
     await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 15_000))]);
     await privateRedis?.stop();
+    for (const db of embedded) await db.close().catch(() => undefined);
     process.exit(code);
   }
   return new Promise<never>(() => {});

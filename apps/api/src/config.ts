@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
-import { CommonConfigShape, envBoolean, envInt, parseConfig } from '@recast/core/config';
+import { CommonConfigShape, DatabaseUrlRequired, envBoolean, envInt, parseConfig } from '@recast/core/config';
 import { z } from 'zod';
 
 /** proxy-addr's names for address ranges (what Fastify's trustProxy takes besides addresses). */
@@ -46,6 +46,7 @@ const TrustProxySchema = z
 
 export const ApiConfigSchema = z.object({
   ...CommonConfigShape,
+  DATABASE_URL: DatabaseUrlRequired,
   PORT: envInt(0, 65_535).default(3000),
   HOST: z.string().default('127.0.0.1'),
   /** Behind a load balancer or proxy: whose X-Forwarded-For to trust (see TrustProxySchema). */

@@ -1,9 +1,17 @@
 import { tmpdir } from 'node:os';
-import { CommonConfigShape, envInt, parseConfig } from '@recast/core/config';
+import { CommonConfigShape, DatabaseUrlRequired, envInt, parseConfig } from '@recast/core/config';
 import { z } from 'zod';
 
 export const WorkerConfigSchema = z.object({
   ...CommonConfigShape,
+  DATABASE_URL: DatabaseUrlRequired,
+  /** How often the archiver looks at the outboxes (it goes on at once while they are full). */
+  ARCHIVE_INTERVAL_MS: envInt(50).default(1_000),
+  /** How often the books are audited against the provider's task list (0 = never), over how long a window. */
+  AUDIT_INTERVAL_MS: envInt(0).default(3_600_000),
+  AUDIT_WINDOW_MS: envInt(60_000).default(24 * 3_600_000),
+  /** Fault injection for the chaos suite only: pause this long between an archive write and its mark. */
+  ARCHIVE_FAULT_PAUSE_MS: envInt(0).default(0),
   INFERENCE_API_URL: z
     .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
     .default('https://api.inference.sh'),
@@ -11,10 +19,6 @@ export const WorkerConfigSchema = z.object({
   INFERENCE_APP: z.string().default('pruna/p-video-replace'),
   INFERENCE_STATUS_NUMBERING: z.enum(['current', 'legacy']).default('current'),
   INFERENCE_CONNECTIONS: envInt(1, 1024).default(16),
-  /** Where the provider reaches this deployment's webhook receiver (the API's public base URL). */
-  PUBLIC_URL: z
-    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
-    .default('http://127.0.0.1:3000'),
   DISPATCH_CONCURRENCY: envInt(1, 1000).default(8),
   SETTLE_CONCURRENCY: envInt(1, 1000).default(16),
   /** When a webhook arrives before the task is terminal, check again after this long. */

@@ -1,12 +1,19 @@
 import { loadBatchView } from '@recast/core/batches';
 import { createServices, Engine, type ProviderBinding } from '@recast/core/engine';
 import { createOutputStore, type OutputStore } from '@recast/core/files';
+import { keepMigrating } from '@recast/core/history';
 import { createRedis, type Logger } from '@recast/core/infra';
 import type { Registry } from '@recast/core/metrics';
-import { MAINTENANCE_JOB_OPTIONS, MAINTENANCE_QUEUE, RECONCILE_SCHEDULER } from '@recast/core/model';
+import {
+  AUDIT_SCHEDULER,
+  MAINTENANCE_JOB_OPTIONS,
+  MAINTENANCE_QUEUE,
+  RECONCILE_SCHEDULER,
+} from '@recast/core/model';
 import { guardedDispatcher, type UrlPolicy } from '@recast/core/net';
 import { type InferenceClient, RateLimitBackoff } from '@recast/core/provider';
 import { type Job, Worker } from 'bullmq';
+import { startArchiving } from './archive.js';
 import type { WorkerConfig } from './config.js';
 import { startMaintenance } from './maintenance.js';
 import { startWorkerMetrics } from './metrics/index.js';
@@ -67,6 +74,10 @@ function providerBinding(config: WorkerConfig, client: InferenceClient): Provide
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { config, logger } = options;
   const services = await createServices({ config, logger, role: 'worker', name: 'recast-worker-producer' });
+  // The history schema: brought up to date before archiving starts, or in the background while
+  // PostgreSQL is down (the live path does not wait for it).
+  const migration = keepMigrating(config.DATABASE_URL, logger);
+  await migration.first;
   const { keys, queues } = services;
   const connection = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker' });
   const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS };
@@ -152,7 +163,17 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     { every: config.RECONCILE_INTERVAL_MS },
     { name: RECONCILE_SCHEDULER, opts: MAINTENANCE_JOB_OPTIONS },
   );
-  const reconcile = new Worker(MAINTENANCE_QUEUE, createReconcileProcessor(engine), {
+  // The audit of the books against the provider's task list, on the same queue (0 = never).
+  if (config.AUDIT_INTERVAL_MS > 0) {
+    await queues.maintenance.upsertJobScheduler(
+      AUDIT_SCHEDULER,
+      { every: config.AUDIT_INTERVAL_MS },
+      { name: AUDIT_SCHEDULER, opts: MAINTENANCE_JOB_OPTIONS },
+    );
+  } else {
+    await queues.maintenance.removeJobScheduler(AUDIT_SCHEDULER);
+  }
+  const reconcile = new Worker(MAINTENANCE_QUEUE, createReconcileProcessor(engine, config.AUDIT_WINDOW_MS), {
     ...lock,
     connection,
     prefix: keys.bullPrefix,
@@ -223,6 +244,13 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     inFlightSweepMs: config.IN_FLIGHT_SWEEP_MS,
   });
   void services.fair.kick();
+  const archiving = services.db
+    ? startArchiving(services, services.db, logger, {
+        intervalMs: config.ARCHIVE_INTERVAL_MS,
+        retentionMs: config.REDIS_JOB_RETENTION_MS,
+        faultPauseMs: config.ARCHIVE_FAULT_PAUSE_MS,
+      })
+    : undefined;
 
   return {
     dispatch,
@@ -230,6 +258,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     engine,
     async close() {
       await maintenance.stop();
+      migration.stop();
+      await archiving?.stop();
       // Let in-flight steps finish, then drop the connections.
       await Promise.all([
         dispatch.close(),

@@ -6,11 +6,12 @@ import {
   type OutputStore,
   sweepStaleSpools,
 } from '@recast/core/files';
+import { keepMigrating } from '@recast/core/history';
 import type { Logger } from '@recast/core/infra';
 import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
 import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits } from '@recast/core/model';
 import type { LookupFn, UrlPolicy } from '@recast/core/net';
-import { createInferenceClient } from '@recast/core/provider';
+import { createInferenceClient, type InferenceClient } from '@recast/core/provider';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ApiConfig } from '../config.js';
@@ -28,6 +29,10 @@ export interface RecastDeps extends Services {
   files: { uploader: FileUploader; limits: FileInputLimits } | undefined;
   /** Where kept outputs are read from; undefined when retention is off. */
   outputs: OutputStore | undefined;
+  /** The provider, when the API has a key (file inputs, the audit of the books). */
+  provider: InferenceClient | undefined;
+  /** The history database is migrated (readiness says so while it is not). */
+  migrated(): boolean;
 }
 
 declare module 'fastify' {
@@ -49,6 +54,8 @@ export const recastPlugin = fp(
     // Waits for the first connection; if Redis is down at boot the API still starts, and /readyz
     // and 503s say so.
     const services = await createServices({ config, logger, role: 'producer', name: 'recast-api' });
+    const migration = keepMigrating(config.DATABASE_URL, logger);
+    await migration.first;
     const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS, ...(lookup ? { lookup } : {}) };
     const estimator = createDurationEstimator({
       policy: urlPolicy,
@@ -108,8 +115,11 @@ export const recastPlugin = fp(
       callbacks,
       files: uploader ? { uploader, limits: fileLimits } : undefined,
       outputs: config.OUTPUT_STORE ? createOutputStore(config.OUTPUT_STORE) : undefined,
+      provider,
+      migrated: () => migration.done,
     } satisfies RecastDeps);
     app.addHook('onClose', async () => {
+      migration.stop();
       await estimator.close();
       await uploader?.close();
       await provider?.close();

@@ -1,6 +1,6 @@
 import type { Registry } from '@recast/core/metrics';
 import type { LookupFn } from '@recast/core/net';
-import { testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
+import { sharedTestDatabaseUrl, testLogger, testRedisUrl, uniquePrefix } from '@recast/core/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config.js';
@@ -10,7 +10,7 @@ export const TEST_WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
 export const TEST_ADMIN_KEY = 'rk_test_admin_key_0123456789';
 
 /**
- * The real app on the run's Redis, under a key prefix of its own. API keys are on (the bootstrap
+ * The real app on the run's Redis, under a key prefix of its own, and on a real PostgreSQL. API keys are on (the bootstrap
  * admin key is TEST_ADMIN_KEY); tests about something else may pass AUTH_DISABLED=true.
  */
 export async function buildTestApp(
@@ -19,6 +19,7 @@ export async function buildTestApp(
 ): Promise<FastifyInstance> {
   const config = loadConfig({
     REDIS_URL: testRedisUrl(),
+    DATABASE_URL: await sharedTestDatabaseUrl(),
     REDIS_PREFIX: uniquePrefix('api'),
     WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     ADMIN_API_KEY: TEST_ADMIN_KEY,

@@ -5,9 +5,31 @@ import { createLogger, type Logger } from '../infra/logger.js';
 import { newJobId } from '../model/ids.js';
 import type { JobRecord } from '../model/record.js';
 import { ReplaceInputSchema } from '../model/schema.js';
+import { createTestDatabase } from './postgres.js';
 
+export { createTestDatabase, databaseUrlFor } from './postgres.js';
 export * from './redis-server.js';
 export * from './servers.js';
+
+/**
+ * A fresh, migrated PostgreSQL database for one test (copied from the run's template): its URL,
+ * and how to drop it (the run drops every copy at its end anyway).
+ */
+export function testDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  return createTestDatabase(inject('postgresAdminUrl'), inject('postgresTemplate'));
+}
+
+let shared: Promise<string> | undefined;
+
+/**
+ * One migrated database for every test of this test process that only needs the history to be
+ * there (an API under test with no archiver writes nothing to it); a test that reads or writes the
+ * history takes a database of its own with testDatabase().
+ */
+export function sharedTestDatabaseUrl(): Promise<string> {
+  shared ??= testDatabase().then((db) => db.url);
+  return shared;
+}
 
 /** The Redis URL of this test run (see global-setup.ts). */
 export function testRedisUrl(): string {

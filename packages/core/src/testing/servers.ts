@@ -4,4 +4,5 @@
  */
 export * from './canned-server.js';
 export * from './fixture-server.js';
+export * from './private-postgres.js';
 export * from './private-redis.js';

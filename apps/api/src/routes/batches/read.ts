@@ -47,9 +47,23 @@ export default async function batchReadRoutes(app: FastifyInstance) {
   /** The caller's batch, or 404 (another tenant's batch is indistinguishable from a missing one). */
   async function load(request: FastifyRequest<{ Params: { id: string } }>): Promise<BatchView> {
     const { id } = request.params;
-    const view = isBatchId(id) ? await loadBatchView(app.recast, id) : undefined;
+    // Live (Redis) or archived (PostgreSQL): the same view either way.
+    const view = isBatchId(id) ? await app.recast.records.batch(id) : undefined;
     if (!view || !canSee(request, view.tenant)) {
       throw new AppError('NOT_FOUND', `batch ${id} not found`, { statusCode: 404 });
+    }
+    return view;
+  }
+
+  /** Retry and cancel act on live rows; a batch that has left Redis is finished for good. */
+  async function loadLive(request: FastifyRequest<{ Params: { id: string } }>): Promise<BatchView> {
+    const view = await load(request);
+    if ((await app.recast.redis.exists(app.recast.keys.batch(view.id))) === 0) {
+      throw new AppError(
+        'BATCH_ARCHIVED',
+        `batch ${view.id} finished at ${view.finished_at ?? 'an earlier time'} and is archived: its rows can no longer be re-run or cancelled here; submit the rows again (GET /v1/batches/${view.id}/results?only=failed lists them)`,
+        { statusCode: 409, details: { status: view.status } },
+      );
     }
     return view;
   }
@@ -84,11 +98,11 @@ export default async function batchReadRoutes(app: FastifyInstance) {
       let more = true;
       // Statuses are derived from counters, so a status filter reads ahead, a page at a time.
       for (let rounds = 0; data.length < page.limit && more && rounds < 50; rounds++) {
-        const ids = await app.recast.batches.list(tenantOf(request), page.limit, cursor);
+        const ids = await app.recast.records.batchIds(tenantOf(request), page.limit, cursor);
         more = ids.length === page.limit;
         for (const id of ids) {
           cursor = id;
-          const view = await loadBatchView(app.recast, id);
+          const view = await app.recast.records.batch(id);
           if (!view || (page.status && view.status !== page.status)) continue;
           data.push(view);
           if (data.length >= page.limit) break;
@@ -122,7 +136,7 @@ export default async function batchReadRoutes(app: FastifyInstance) {
       let after = page.cursor ? Number(page.cursor) : 0;
       let ended = false;
       for (let rounds = 0; data.length < page.limit && !ended && rounds < 100; rounds++) {
-        const jobs = await app.recast.batches.jobs(batch.id, after, page.limit);
+        const jobs = await app.recast.records.batchJobs(batch.id, after, page.limit);
         ended = jobs.length < page.limit;
         for (const job of jobs) {
           after = job.line ?? after;
@@ -161,11 +175,11 @@ export default async function batchReadRoutes(app: FastifyInstance) {
       const batch = await load(request);
       const { only } = parseOrThrow(ResultsSchema, request.query, 'query');
       const csv = (request.headers.accept ?? '').includes('text/csv');
-      const batches = app.recast.batches;
+      const records = app.recast.records;
       // Streamed in row order, 500 records at a time: a 100,000-row batch never sits in memory.
       async function* lines() {
         if (csv) yield resultsCsvHeader();
-        for await (const job of batches.eachJob(batch.id)) {
+        for await (const job of records.eachBatchJob(batch.id)) {
           if (only === 'failed' && job.state !== 'failed') continue;
           yield csv ? resultsCsvRow(job) : resultLine(job);
         }
@@ -183,12 +197,12 @@ export default async function batchReadRoutes(app: FastifyInstance) {
         summary: 'Run failed (and optionally cancelled) rows again',
         params: IdParams,
         querystring: RetrySchema,
-        response: { 202: BatchRetriedSchema, ...errorResponses(400, 401, 403, 404, 429) },
+        response: { 202: BatchRetriedSchema, ...errorResponses(400, 401, 403, 404, 409, 429) },
       },
       config: { access: 'write' },
     },
     async (request, reply) => {
-      const batch = await load(request);
+      const batch = await loadLive(request);
       const { include_cancelled } = parseOrThrow(RetrySchema, request.query, 'query');
       const result = await app.recast.engine.retryBatch(batch.id, batch.tenant, {
         includeCancelled: include_cancelled === 'true',
@@ -205,12 +219,12 @@ export default async function batchReadRoutes(app: FastifyInstance) {
         tags: ['batches'],
         summary: 'Cancel every unfinished row',
         params: IdParams,
-        response: { 202: BatchCancelledSchema, ...errorResponses(401, 403, 404, 429) },
+        response: { 202: BatchCancelledSchema, ...errorResponses(401, 403, 404, 409, 429) },
       },
       config: { access: 'write' },
     },
     async (request, reply) => {
-      const batch = await load(request);
+      const batch = await loadLive(request);
       const { tally, view } = await app.recast.engine.cancelBatch(batch.id, batch.tenant);
       request.log.info({ batchId: batch.id, tenant: batch.tenant, ...tally }, 'batch cancel requested');
       return reply.status(202).send({ ...view, cancel: tally });

@@ -10,7 +10,7 @@ import {
   spoolDataUris,
 } from '@recast/core/files';
 import type { Logger } from '@recast/core/infra';
-import { isJobId, type JobRecord, JobRequestSchema, listJobs, TenantIdSchema } from '@recast/core/model';
+import { isJobId, type JobRecord, JobRequestSchema, TenantIdSchema } from '@recast/core/model';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { closeAfterEarlyAnswers } from '../../early-answer.js';
@@ -165,16 +165,13 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
         });
       }
       if (query.batch !== undefined) {
-        const owner = await app.recast.redis.hmget(
-          app.recast.keys.batch(query.batch),
-          'tenant',
-          'stored_status',
-        );
-        if (!owner[0] || owner[1] === 'validating' || !canSee(request, owner[0])) {
+        // The batch may be live (Redis) or archived (PostgreSQL): the same answer either way.
+        const batch = await app.recast.records.batch(query.batch);
+        if (!batch || batch.status === 'validating' || !canSee(request, batch.tenant)) {
           throw new AppError('NOT_FOUND', `batch ${query.batch} not found`, { statusCode: 404 });
         }
       }
-      const page = await listJobs(app.recast.redis, app.recast.keys, {
+      const page = await app.recast.records.listJobs({
         tenant: isAdmin(request) ? query.tenant : tenantOf(request),
         order: query.order,
         limit: query.limit,
@@ -218,7 +215,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
         'updated_at',
       );
       const head = tenant ? { tenant, ...(batchId ? { batch_id: batchId } : {}) } : undefined;
-      if (!(await visible(request, head))) throw missing();
+      if (head && !(await visible(request, head))) throw missing();
       if (version && updatedAt && notModified(request, jobEtag(id, version, notes, updatedAt))) {
         return reply
           .header('etag', jobEtag(id, version, notes, updatedAt))
@@ -226,8 +223,9 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
           .code(304)
           .send();
       }
-      const job = await app.recast.store.get(id);
-      if (!job) throw missing();
+      // Not in Redis: archived (PostgreSQL), the same view and the same ETag as when it was live.
+      const job = tenant ? await app.recast.store.get(id) : await app.recast.records.job(id);
+      if (!job || (!tenant && !(await visible(request, job)))) throw missing();
       return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version, job.notes, job.updated_at));
     },
   );
@@ -252,7 +250,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
     },
     async (request, reply) => {
       const { id } = request.params;
-      const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
+      const job = isJobId(id) ? await app.recast.records.job(id) : undefined;
       if (!job || !(await visible(request, job))) {
         throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
       }
@@ -319,9 +317,16 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
     },
     async (request, reply) => {
       const { id } = request.params;
-      const job = isJobId(id) ? await app.recast.store.get(id) : undefined;
+      const job = isJobId(id) ? await app.recast.records.job(id) : undefined;
       if (!job || !(await visible(request, job))) {
         throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+      }
+      if (!(await app.recast.store.get(id))) {
+        // Archived: it finished long enough ago to have left Redis.
+        throw new AppError('JOB_FINISHED', `job ${id} is already ${job.state}`, {
+          statusCode: 409,
+          details: { state: job.state },
+        });
       }
       const { job: now, changed } = await app.recast.engine.cancel(job.tenant, id);
       request.log.info({ jobId: id, tenant: now.tenant, state: now.state, changed }, 'cancel requested');

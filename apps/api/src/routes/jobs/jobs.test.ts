@@ -182,6 +182,7 @@ describe('health', () => {
     expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
       status: 'ready',
       redis: 'ok',
+      database: 'ok',
     });
   });
 });
