@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@recast/core/testing/servers';
+import { sharedBenchDatabase } from './lib.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -23,6 +24,8 @@ export async function startApiProcess(
   entry = 'apps/api/src/server.ts',
 ): Promise<ApiProcess> {
   const port = await freePort();
+  // Every API needs its history database; benchmarks that archive nothing share one.
+  const databaseUrl = env.DATABASE_URL ?? (await sharedBenchDatabase()).url;
   const child: ChildProcess = spawn(
     process.execPath,
     [...(process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', entry],
@@ -37,6 +40,7 @@ export async function startApiProcess(
         ADMIN_API_KEY: BENCH_API_KEY,
         // The per-key rate limit is a policy, not a cost: it would only cap what is measured.
         RATE_LIMIT_MAX: '0',
+        DATABASE_URL: databaseUrl,
         ...env,
         PORT: String(port),
         HOST: '127.0.0.1',

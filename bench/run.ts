@@ -3,6 +3,8 @@
  * baseline measured in the same run, and the ratio between them.
  */
 import { benchBatches } from './batches.js';
+import { benchHistory } from './history.js';
+import { sharedBenchDatabaseIfAny } from './lib.js';
 import { benchLimiter } from './limiter.js';
 import { benchPolling } from './polling.js';
 import { benchReservations } from './reservations.js';
@@ -14,6 +16,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   reservations: benchReservations,
   batches: benchBatches,
   polling: benchPolling,
+  history: benchHistory,
 };
 
 const wanted = process.argv.slice(2);
@@ -27,3 +30,5 @@ for (const [name, run] of Object.entries(benches)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
   await run();
 }
+// The database the API processes shared (when one was made).
+await (await sharedBenchDatabaseIfAny())?.stop();

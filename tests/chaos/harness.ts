@@ -7,6 +7,7 @@ import { createQueues, type Queues } from '@recast/core/model';
 import { Ledger } from '@recast/core/money';
 import { freePort } from '@recast/core/testing/servers';
 import { Redis } from 'ioredis';
+import { ChaosPostgres } from './postgres-server.js';
 import { type Service, Slot } from './processes.js';
 import { ChaosRedis } from './redis-server.js';
 import { type SlowProxy, startSlowProxy } from './slow-proxy.js';
@@ -95,12 +96,20 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
     logPath: join(logDir, 'redis.log'),
     appendfsync: options.appendfsync ?? 'everysec',
   });
+  // The history: PostgreSQL of the scenario's own (the processes migrate it as they start).
+  const postgres = await ChaosPostgres.start(logDir);
   const prefix = `chaos-${options.scenario}-${randomBytes(3).toString('hex')}`;
   const secret = `chaos-${randomBytes(16).toString('hex')}`;
   const [emulatorPort, apiPort] = [await freePort(), await freePort()];
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const common = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, WEBHOOK_SECRET: secret, LOG_LEVEL: 'info' };
+  const common = {
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: prefix,
+    DATABASE_URL: postgres.url,
+    WEBHOOK_SECRET: secret,
+    LOG_LEVEL: 'info',
+  };
   // Jobs are submitted with X-Tenant, a thousand in seconds: access control and the per-key rate
   // limit are not what these scenarios are about.
   const apiOnly = { AUTH_DISABLED: 'true', RATE_LIMIT_MAX: '0' };
@@ -190,6 +199,7 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
       startedAt,
       logDir,
       redis,
+      postgres,
       prefix,
       secret,
       emulatorUrl,
@@ -209,6 +219,7 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
     for (const slot of slots.reverse()) await slot.stop().catch(() => {});
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     await redis.stop('SIGTERM');
+    await postgres.close();
     throw new Error(`chaos system did not start (logs in ${logDir}): ${(err as Error).message}`);
   }
 }
@@ -218,6 +229,7 @@ interface ChaosParts {
   startedAt: number;
   logDir: string;
   redis: ChaosRedis;
+  postgres: ChaosPostgres;
   prefix: string;
   secret: string;
   emulatorUrl: string;
@@ -239,6 +251,7 @@ export class ChaosSystem {
   readonly startedAt: number;
   readonly logDir: string;
   readonly redis: ChaosRedis;
+  readonly postgres: ChaosPostgres;
   readonly prefix: string;
   readonly secret: string;
   readonly emulatorUrl: string;
@@ -258,6 +271,7 @@ export class ChaosSystem {
     this.startedAt = parts.startedAt;
     this.logDir = parts.logDir;
     this.redis = parts.redis;
+    this.postgres = parts.postgres;
     this.prefix = parts.prefix;
     this.secret = parts.secret;
     this.emulatorUrl = parts.emulatorUrl;
@@ -301,6 +315,17 @@ export class ChaosSystem {
     await slot.killAndRespawn();
     // Mark the respawn ready in the background, so the next pick knows who serves.
     void slot.current.waitReady().catch(() => {});
+  }
+
+  /** SIGKILL the worker whose process id this is (and respawn it); false when none has it. */
+  async killWorkerByPid(pid: number): Promise<boolean> {
+    const slot = this.workers.find((w) => w.current.pid === pid && w.current.alive);
+    if (!slot) return false;
+    const victim: Service = slot.current;
+    this.kills.push({ slot: slot.spec.name, pid: victim.pid, generation: victim.generation, at: Date.now() });
+    await slot.killAndRespawn();
+    void slot.current.waitReady().catch(() => {});
+    return true;
   }
 
   /**
@@ -379,6 +404,29 @@ export class ChaosSystem {
           error_code: errorCode ?? undefined,
         });
       });
+    }
+    // A finished job leaves Redis REDIS_JOB_RETENTION_MS after it is archived: read those from
+    // PostgreSQL (while it is down they stay unknown, so a wait goes on).
+    const gone = [...rows.values()].filter((r) => r.state === undefined).map((r) => r.id);
+    if (gone.length > 0) {
+      const archived = await this.postgres
+        .query<{ id: string; record: Record<string, unknown> }>(
+          'SELECT id, record FROM recast_jobs WHERE id = ANY($1)',
+          [gone],
+        )
+        .catch(() => []);
+      for (const { id, record } of archived) {
+        const num = (v: unknown) => (v == null ? undefined : Number(v));
+        rows.set(id, {
+          id,
+          state: record.state as string,
+          attempt: num(record.attempt),
+          version: num(record.version),
+          task_id: (record.task_id as string | undefined) ?? undefined,
+          cost_micro_usd: num(record.cost_micro_usd),
+          error_code: (record.error_code as string | undefined) ?? undefined,
+        });
+      }
     }
     return rows;
   }
@@ -565,6 +613,7 @@ export class ChaosSystem {
     for (const slot of [...this.parts.slots].reverse()) await slot.stop().catch(() => {});
     for (const cleanup of [...this.parts.cleanups].reverse()) await cleanup().catch(() => {});
     await this.redis.stop('SIGTERM');
+    await this.postgres.close();
     if (!options.keepLogs) await rm(this.logDir, { recursive: true, force: true });
   }
 }

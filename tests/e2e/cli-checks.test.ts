@@ -208,7 +208,8 @@ describe('recast submit --watch', () => {
       const timer = setTimeout(() => reject(new Error(`no waiting line in: ${stderr}`)), 30_000);
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
-        const line = stderr.split('\n').find((l) => l.includes('waiting for budget'));
+        // The first lines may come while the rows are still being parked: wait for all three.
+        const line = stderr.split('\n').find((l) => l.includes('3 waiting for budget'));
         if (line) {
           clearTimeout(timer);
           resolve(line);

@@ -9,7 +9,13 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const compose = parse(readFileSync(`${root}docker-compose.yml`, 'utf8')) as {
   services: Record<
     string,
-    { image?: string; command?: string[] | string; build?: { context: string; dockerfile: string } }
+    {
+      image?: string;
+      command?: string[] | string;
+      build?: { context: string; dockerfile: string };
+      environment?: Record<string, string>;
+      depends_on?: Record<string, { condition: string }>;
+    }
   >;
 };
 
@@ -18,8 +24,19 @@ function argv(command: string[] | string | undefined): string[] {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs redis, api, worker and emulator', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'emulator', 'redis', 'worker']);
+  it('runs redis, postgres, api, worker and emulator', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'emulator', 'postgres', 'redis', 'worker']);
+  });
+
+  it('gives the API and the worker the postgres service as their history database, once it is healthy', () => {
+    expect(compose.services.postgres?.image).toMatch(/^postgres:\d+/);
+    for (const name of ['api', 'worker']) {
+      const service = compose.services[name]!;
+      expect(new URL(service.environment!.DATABASE_URL!.replace(/\$\{[^}]*\}/g, 'x')).host).toBe(
+        'postgres:5432',
+      );
+      expect(service.depends_on?.postgres?.condition).toBe('service_healthy');
+    }
   });
 
   it('runs Redis with AOF on and noeviction', () => {

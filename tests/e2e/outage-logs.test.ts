@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { sharedTestDatabaseUrl } from '@recast/core/testing';
 import { type PrivateRedis, redisServerBinary, startPrivateRedis } from '@recast/core/testing/servers';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -58,6 +59,7 @@ describe.skipIf(!redisServerBinary())('during a Redis outage', () => {
     redis = await startPrivateRedis({ appendonly: false });
     const env = {
       REDIS_URL: redis.url,
+      DATABASE_URL: await sharedTestDatabaseUrl(),
       REDIS_PREFIX: `outage${Date.now().toString(36)}`,
       WEBHOOK_SECRET: 'outage-webhook-secret-0123456789',
       INFERENCE_API_KEY: 'inf_outage',

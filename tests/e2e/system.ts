@@ -7,7 +7,15 @@ import type { Logger } from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
 import { type CostGroup, costReport } from '@recast/core/money';
 import { createInferenceClient } from '@recast/core/provider';
-import { testLogger, testRedisClient, testRedisUrl, uniquePrefix, waitFor } from '@recast/core/testing';
+import {
+  testDatabase,
+  testLogger,
+  testRedisClient,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+} from '@recast/core/testing';
+import { freePort } from '@recast/core/testing/servers';
 import { buildEmulator, type EmulatorOptions, type EmulatorState, type FaultsPatch } from '@recast/emulator';
 import { startWorkers } from '@recast/worker';
 import { loadConfig as loadWorkerConfig } from '@recast/worker/config';
@@ -44,6 +52,8 @@ export async function startSystem(options: SystemOptions = {}) {
   const logger: Logger = testLogger();
   const prefix = uniquePrefix('e2e');
   const redisUrl = testRedisUrl();
+  // The history (PostgreSQL): a migrated database of this system's own.
+  const database = await testDatabase();
 
   const emulator = await buildEmulator({
     apiKey: API_KEY,
@@ -61,10 +71,14 @@ export async function startSystem(options: SystemOptions = {}) {
       }
     : undefined;
 
+  // The API's address is known before it is built: PUBLIC_URL (the audit's "ours") names it.
+  const apiPort = await freePort();
   const api = await buildApp({
     config: loadApiConfig({
+      PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
       REDIS_URL: redisUrl,
       REDIS_PREFIX: prefix,
+      DATABASE_URL: database.url,
       WEBHOOK_SECRET: SECRET,
       // The emulator serves the fixtures on loopback; everything else private stays refused.
       SSRF_ALLOW_HOSTS: [new URL(emulatorUrl).host, ...(options.allowHosts ?? [])].join(','),
@@ -81,11 +95,12 @@ export async function startSystem(options: SystemOptions = {}) {
     logger,
     ...(registries ? { registry: registries.api } : {}),
   });
-  const apiUrl = await api.listen({ port: 0, host: '127.0.0.1' });
+  const apiUrl = await api.listen({ port: apiPort, host: '127.0.0.1' });
 
   const workerEnv = {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
+    DATABASE_URL: database.url,
     WEBHOOK_SECRET: SECRET,
     INFERENCE_API_URL: emulatorUrl,
     INFERENCE_API_KEY: API_KEY,
@@ -97,6 +112,7 @@ export async function startSystem(options: SystemOptions = {}) {
     IN_FLIGHT_POLL_MS: '100',
     UNPARK_INTERVAL_MS: '500',
     FEED_INTERVAL_MS: '200',
+    ARCHIVE_INTERVAL_MS: '200',
     ...options.worker,
   };
   const workerConfig = loadWorkerConfig(workerEnv);
@@ -241,6 +257,8 @@ export async function startSystem(options: SystemOptions = {}) {
     prefix,
     redisUrl,
     workerEnv,
+    /** This system's history database. */
+    databaseUrl: database.url,
     /** Base URLs of the API's and the worker's metrics servers (with `metrics: true`). */
     metrics: metricsServers ? { api: metricsServers.api.url, worker: metricsServers.worker.url } : undefined,
     async close() {
@@ -252,6 +270,7 @@ export async function startSystem(options: SystemOptions = {}) {
       await emulator.close();
       await services.close();
       await redis.quit();
+      await database.drop().catch(() => undefined);
     },
   };
 }
