@@ -5,7 +5,12 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * manifests, a browser) run one at a time after the rest: on a 2-core machine, two of them at once
  * only measure each other. Everything else runs in parallel first.
  */
-const HEAVY = ['tests/e2e/money.test.ts', 'tests/e2e/batches.test.ts', 'tests/e2e/dashboard.test.ts'];
+const HEAVY = [
+  'tests/e2e/money.test.ts',
+  'tests/e2e/batches.test.ts',
+  'tests/e2e/dashboard.test.ts',
+  'tests/e2e/start.test.ts',
+];
 
 const shared = {
   // One real Redis for the whole run (REDIS_URL, testcontainers or a private redis-server);

@@ -97,7 +97,7 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
     appendfsync: options.appendfsync ?? 'everysec',
   });
   // The history: PostgreSQL of the scenario's own (the processes migrate it as they start).
-  const postgres = await ChaosPostgres.start(logDir);
+  const postgres = await ChaosPostgres.start();
   const prefix = `chaos-${options.scenario}-${randomBytes(3).toString('hex')}`;
   const secret = `chaos-${randomBytes(16).toString('hex')}`;
   const [emulatorPort, apiPort] = [await freePort(), await freePort()];

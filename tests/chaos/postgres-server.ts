@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type PrivatePostgres,
@@ -29,16 +31,14 @@ export class ChaosPostgres {
     private readonly drop: () => Promise<void>,
   ) {}
 
-  static async start(dir: string): Promise<ChaosPostgres> {
+  static async start(): Promise<ChaosPostgres> {
     if (privatePostgresAvailable()) {
-      const server = await startPrivatePostgres({ dir: join(dir, 'postgres') });
-      return new ChaosPostgres(
-        databaseUrlFor(server.url, 'postgres'),
-        true,
-        server,
-        join(dir, 'postgres'),
-        server.port,
-        async () => {},
+      // A directory of its own under the temp dir (the server may run as the `postgres` user,
+      // which must be able to reach it).
+      const dir = await mkdtemp(join(tmpdir(), 'recast-chaos-pg-'));
+      const server = await startPrivatePostgres({ dir });
+      return new ChaosPostgres(databaseUrlFor(server.url, 'postgres'), true, server, dir, server.port, () =>
+        rm(dir, { recursive: true, force: true }),
       );
     }
     const admin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -61,6 +61,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   if (process.getuid?.() === 0 && !user) throw new Error('as root, initdb needs a `postgres` user to run as');
   const owned = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'recast-postgres-')));
+  await mkdir(dir, { recursive: true });
   if (user) await chmod(dir, 0o777);
   const data = join(dir, 'data');
   const spawnOptions = user ? { uid: user.uid, gid: user.gid } : {};
