@@ -59,6 +59,10 @@ async function usedMemory(redis: Redis): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface RunResult {
+  /** The largest key shapes left in Redis after the run. */
+  left: string;
+  /** Failed jobs by error code (none expected: the emulator injects no faults here). */
+  failed: string;
   jobsPerSecond: number;
   bytesPerJob: number;
   keysPerJob: number;
@@ -125,13 +129,23 @@ async function endToEnd(archive: boolean): Promise<RunResult> {
     if (res.statusCode !== 202) throw new Error(`submit answered ${res.statusCode}`);
     ids.push(job.id);
   });
-  // Done when every job is charged (no faults: each completes and is billed once): the ledger's
-  // day counters say so at O(1), whether or not the job records are still in Redis.
+  // Done when every job is terminal: its record says so, or it has left Redis (which a job does
+  // only once it is terminal and archived).
+  const jobKey = (id: string) => `{${prefix}}:job:${id}`;
+  const failures = new Map<string, number>();
   for (;;) {
-    const r = await pool.request({ method: 'GET', path: '/v1/stats', headers: BENCH_AUTH });
-    const stats = (await r.body.json()) as { spend_today: { by_resolution: { jobs: number }[] } };
-    if (stats.spend_today.by_resolution.reduce((n, row) => n + row.jobs, 0) >= JOBS) break;
-    await sleep(250);
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hmget(jobKey(id), 'state', 'error_code');
+    const replies = (await pipeline.exec()) ?? [];
+    let open = 0;
+    failures.clear();
+    for (const [, reply] of replies) {
+      const [state, code] = reply as (string | null)[];
+      if (state && !['completed', 'failed', 'cancelled'].includes(state)) open++;
+      if (state === 'failed') failures.set(code ?? '?', (failures.get(code ?? '?') ?? 0) + 1);
+    }
+    if (open === 0) break;
+    await sleep(500);
   }
   const seconds = (performance.now() - started) / 1000;
   // Let what was archived leave Redis (the retention), then weigh what is left.
@@ -149,8 +163,27 @@ async function endToEnd(archive: boolean): Promise<RunResult> {
   }
   const after = await usedMemory(redis);
   const keysAfter = await redis.dbsize();
+  // What is left, by key shape (ids replaced), largest first: where the bytes per job go.
+  const shapes = new Map<string, { keys: number; bytes: number }>();
+  for await (const batch of redis.scanStream({ count: 1000 })) {
+    for (const key of batch as string[]) {
+      const shape = key.replace(/(job|bat|task)_?[0-9A-Za-z]{20,}/g, '$1_*').replace(/[0-9a-z]{26}/g, '*');
+      const bytes = Number(await redis.memory('USAGE', key)) || 0;
+      const entry = shapes.get(shape) ?? { keys: 0, bytes: 0 };
+      entry.keys++;
+      entry.bytes += bytes;
+      shapes.set(shape, entry);
+    }
+  }
+  const left = [...shapes.entries()]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 6)
+    .map(([shape, e]) => `${shape} ${e.keys} keys ${fmt(e.bytes)} B`)
+    .join('; ');
   const archivedId = archive ? ids[0] : undefined;
   const result: RunResult = {
+    left,
+    failed: [...failures.entries()].map(([code, n]) => `${code}: ${n}`).join(', ') || 'none',
     jobsPerSecond: JOBS / seconds,
     bytesPerJob: Math.max(0, after - before) / JOBS,
     keysPerJob: (keysAfter - keysBefore) / JOBS,
@@ -266,7 +299,10 @@ export async function benchHistory(): Promise<{ ratio: number }> {
         'archiver on: Redis bytes per finished job',
         `${fmt(on.bytesPerJob)} B (${fmt(on.keysPerJob, 2)} keys per job)`,
       ],
-      ['archiver off: jobs/s', fmt(off.jobsPerSecond)],
+      ['left in Redis, archiver off', off.left],
+    ['left in Redis, archiver on', on.left],
+    ['failed jobs (off / on)', `${off.failed} / ${on.failed}`],
+    ['archiver off: jobs/s', fmt(off.jobsPerSecond)],
       [
         'archiver on: jobs/s',
         `${fmt(on.jobsPerSecond)} (${fmt(on.jobsPerSecond / off.jobsPerSecond, 2)} of off)`,

@@ -9,6 +9,7 @@ import {
   BatchViewSchema,
   BudgetListSchema,
   BudgetViewSchema,
+  CostAuditSchema,
   CostReportSchema,
   ErrorBodySchema,
   JobListSchema,
@@ -119,7 +120,8 @@ describe('OpenAPI', () => {
       JSON.stringify({ window: 'daily', limit_usd: 5 }),
     );
     await call(BudgetListSchema, 'GET', '/v1/budgets');
-    await call(CostReportSchema, 'GET', '/v1/costs?group_by=day,resolution,tenant,batch');
+    await call(CostReportSchema, 'GET', '/v1/costs?group_by=day,month,resolution,tenant,batch');
+    await call(CostAuditSchema, 'GET', '/v1/costs/audit');
     await call(TenantViewSchema, 'GET', '/v1/tenants/default');
     await call(
       ApiKeyCreatedSchema,
