@@ -1,7 +1,7 @@
 import { loadBatchView } from '@recast/core/batches';
 import { createServices, Engine, type ProviderBinding } from '@recast/core/engine';
 import { createOutputStore, type OutputStore } from '@recast/core/files';
-import { createRedis, type Logger } from '@recast/core/infra';
+import { createRedis, type Logger, redisTargetOf } from '@recast/core/infra';
 import type { Registry } from '@recast/core/metrics';
 import { MAINTENANCE_JOB_OPTIONS, MAINTENANCE_QUEUE, RECONCILE_SCHEDULER } from '@recast/core/model';
 import { guardedDispatcher, type UrlPolicy } from '@recast/core/net';
@@ -68,7 +68,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const { config, logger } = options;
   const services = await createServices({ config, logger, role: 'worker', name: 'recast-worker-producer' });
   const { keys, queues } = services;
-  const connection = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker' });
+  const target = redisTargetOf(config);
+  const connection = createRedis({ target, role: 'worker', logger, name: 'recast-worker' });
   const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS };
   const store: OutputStore | undefined = config.OUTPUT_STORE
     ? createOutputStore(config.OUTPUT_STORE)
@@ -77,7 +78,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const metrics = options.registry
     ? await startWorkerMetrics({
         registry: options.registry,
-        redisUrl: config.REDIS_URL,
+        redisTarget: target,
         keys,
         logger,
         providerLimits: services.gate.limits,

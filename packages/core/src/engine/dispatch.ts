@@ -1,3 +1,4 @@
+import { isAppError } from '../errors/app-error.js';
 import type { Logger } from '../infra/logger.js';
 import { enqueueSettle } from '../model/catalog.js';
 import type { JobRecord } from '../model/record.js';
@@ -72,20 +73,26 @@ export async function dispatch(ctx: EngineContext, step: DispatchStep): Promise<
   if (!admission.ok) return gateClosed(provider, admission, log);
 
   const attempt = record.attempt + 1;
-  // The attempt and its submit claim are taken in one compare-and-set, right before the POST.
-  const moved = await ctx.store.transition(
-    record.id,
-    'submitting',
-    {
-      attempt,
-      reserved_micro_usd: amount,
-      budget_blocked_by: null,
-      dispatch_id: step.dispatchId,
-      submit_claim: step.dispatchId,
-      claimed_at: new Date().toISOString(),
-      submit_ended_at: null,
-    },
-    { from: ['queued'] },
+  // The attempt and its submit claim are taken in one compare-and-set, right before the POST. The
+  // claim is replicated before the provider is told (REDIS_WAIT_REPLICAS): a claim lost in a
+  // failover would leave the job `queued` on the new primary, and its dispatch would POST a second
+  // task. When the wait fails this step is retried: it finds its own claim and resumes (an orphan
+  // search that finds nothing, then the next attempt), so nothing is sent twice.
+  const moved = await durableClaim(ctx, record.id, admission.token, () =>
+    ctx.store.transition(
+      record.id,
+      'submitting',
+      {
+        attempt,
+        reserved_micro_usd: amount,
+        budget_blocked_by: null,
+        dispatch_id: step.dispatchId,
+        submit_claim: step.dispatchId,
+        claimed_at: new Date().toISOString(),
+        submit_ended_at: null,
+      },
+      { from: ['queued'] },
+    ),
   );
   if (!moved.ok) {
     // Someone else moved the job on (a duplicate dispatch won, or it was cancelled). The slot
@@ -155,7 +162,9 @@ async function resumeSubmit(
   if (!admission.ok) return gateClosed(provider, admission, log);
   // A settle may have attached a task since the search (its webhook came in): then the claim is
   // revoked and nothing is sent. Else the job is on its next attempt, claimed: one compare-and-set.
-  const attempt = await ctx.store.nextAttempt(record.id, record.attempt, step.dispatchId);
+  const attempt = await durableClaim(ctx, record.id, admission.token, () =>
+    ctx.store.nextAttempt(record.id, record.attempt, step.dispatchId),
+  );
   if (attempt === undefined) {
     await ctx.gate.submitted(admission.token);
     const now = await ctx.store.get(record.id);
@@ -172,6 +181,27 @@ async function resumeSubmit(
   const next = { ...record, attempt };
   delete next.submit_ended_at;
   return sendTask(ctx, provider, step, next, admission.token, log);
+}
+
+/**
+ * A submit claim, replicated before anything is sent (see dispatch). When it is not, nothing was
+ * sent: the gate's pending submit and the in-flight slot go back, and the step fails (retryable).
+ */
+async function durableClaim<T>(
+  ctx: EngineContext,
+  jobId: string,
+  token: string,
+  claim: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await ctx.durable(claim);
+  } catch (err) {
+    if (isAppError(err) && err.code === 'REDIS_NOT_REPLICATED') {
+      await ctx.gate.submitted(token).catch(() => undefined);
+      await ctx.gate.release(jobId).catch(() => undefined);
+    }
+    throw err;
+  }
 }
 
 /**

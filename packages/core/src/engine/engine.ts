@@ -40,6 +40,13 @@ export interface EngineOptions {
  * (the API), dispatch, settle, the provider cancel, reconcile and orphan adoption (the workers),
  * and the maintenance duties. The apps are adapters: a route parses and calls one method; a
  * BullMQ processor parses its payload, calls one step and carries out its StepOutcome.
+ *
+ * What a user or the provider is told about is acknowledged only once replicated (services'
+ * `durable`, REDIS_WAIT_REPLICAS): a job accepted, a cancel, a batch cancel or retry, a webhook
+ * accepted, a settle (its terminal transition and its charge), the provider cancel and the watch
+ * (their charges), and inside dispatch the submit claim, before the POST. When the wait fails the
+ * caller gets a retryable error; each of these steps is idempotent when run again. The
+ * maintenance duties and reconcile need no wait: what they write is redone by their next pass.
  */
 export class Engine {
   private readonly ctx: EngineContext;
@@ -62,12 +69,14 @@ export class Engine {
     if (!this.options.intake)
       throw new Error('this engine has no intake options: jobs are submitted through the API');
     const { redis, keys, store, creator, prices } = this.services;
-    return submitJob({ ...this.options.intake, redis, keys, store, creator, prices }, request);
+    return this.services.durable(() =>
+      submitJob({ ...this.options.intake!, redis, keys, store, creator, prices }, request),
+    );
   }
 
   /** Cancel a job: at once when not yet at the provider, else `cancelling` and a provider cancel step. */
   cancel(tenant: string, jobId: string): Promise<CancelResult> {
-    return cancelJob(this.cancelDeps(), tenant, jobId);
+    return this.services.durable(() => cancelJob(this.cancelDeps(), tenant, jobId));
   }
 
   /**
@@ -76,6 +85,10 @@ export class Engine {
    * finish later, and their settles send it).
    */
   async cancelBatch(batchId: string, tenant: string): Promise<{ tally: BatchCancelTally; view: BatchView }> {
+    return this.services.durable(() => this.cancelBatchNow(batchId, tenant));
+  }
+
+  private async cancelBatchNow(batchId: string, tenant: string) {
     const { notify } = this.services.queues;
     const tally = await cancelBatch(
       {
@@ -94,7 +107,7 @@ export class Engine {
   }
 
   retryBatch(batchId: string, tenant: string, options: { includeCancelled: boolean }) {
-    return retryBatch(this.services, batchId, tenant, options);
+    return this.services.durable(() => retryBatch(this.services, batchId, tenant, options));
   }
 
   private cancelDeps() {
@@ -107,7 +120,7 @@ export class Engine {
 
   /** A provider webhook (its token checked by the caller): queue its settle. */
   acceptWebhook(hint: WebhookHint): Promise<void> {
-    return acceptWebhook(this.ctx, hint);
+    return this.services.durable(() => acceptWebhook(this.ctx, hint));
   }
 
   dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
@@ -115,16 +128,16 @@ export class Engine {
   }
 
   settle(payload: SettlePayload): Promise<StepOutcome<SettleResult>> {
-    return this.throttled(() => settle(this.ctx, payload));
+    return this.services.durable(() => this.throttled(() => settle(this.ctx, payload)));
   }
 
   cancelAtProvider(payload: unknown): Promise<StepOutcome<CancelStepResult>> {
-    return this.throttled(() => cancelAtProvider(this.ctx, payload));
+    return this.services.durable(() => this.throttled(() => cancelAtProvider(this.ctx, payload)));
   }
 
   /** `job.watch`: look for a late task of an abandoned attempt, and stop it. */
   watchAttempt(payload: unknown): Promise<StepOutcome<WatchResult>> {
-    return this.throttled(() => watchAttempt(this.ctx, payload));
+    return this.services.durable(() => this.throttled(() => watchAttempt(this.ctx, payload)));
   }
 
   reconcile(): Promise<ReconcilePass> {

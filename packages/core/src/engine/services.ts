@@ -2,9 +2,10 @@ import type { Redis } from 'ioredis';
 import { BatchStore } from '../batches/batch-store.js';
 import type { CoreConfig } from '../config/common.js';
 import { EventLog } from '../events/events.js';
+import { Durability } from '../infra/durable.js';
 import { createKeys, type Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
-import { createRedis, type RedisRole, waitForRedis } from '../infra/redis.js';
+import { createRedis, type RedisRole, redisTargetOf, waitForRedis } from '../infra/redis.js';
 import { JobCreator } from '../intake/creator.js';
 import { createQueues, type Queues } from '../model/catalog.js';
 import { JobStore, type ReconcileDelays } from '../model/job-store.js';
@@ -40,6 +41,12 @@ export interface Services {
   readonly batches: BatchStore;
   readonly gate: ProviderGate;
   readonly events: EventLog;
+  /**
+   * Acknowledged writes wait for REDIS_WAIT_REPLICAS replicas (see durable.ts); `durable(write)`
+   * runs a write on `redis` and answers once it is replicated (at once when no wait is set).
+   */
+  readonly durability: Durability;
+  durable<T>(write: () => Promise<T>): Promise<T>;
   /** Close the queues, then the connection (when it was opened here). */
   close(): Promise<void>;
 }
@@ -77,7 +84,8 @@ export function pricesOf(config: CoreConfig): PriceTable {
 export async function createServices(options: ServicesOptions): Promise<Services> {
   const { config, logger } = options;
   const redis =
-    options.redis ?? createRedis({ url: config.REDIS_URL, role: options.role, logger, name: options.name });
+    options.redis ??
+    createRedis({ target: redisTargetOf(config), role: options.role, logger, name: options.name });
   if (!options.redis && options.role === 'producer') {
     await waitForRedis(redis).catch((err: Error) =>
       logger.warn({ err: err.message }, 'Redis not reachable at start'),
@@ -87,6 +95,10 @@ export async function createServices(options: ServicesOptions): Promise<Services
   const queues = createQueues(redis, keys);
   const store = new JobStore(redis, keys, reconcileDelaysOf(config), config.EVENTS_RETENTION_MS);
   const ledger = new Ledger(redis, keys);
+  const durability = new Durability({
+    replicas: config.REDIS_WAIT_REPLICAS,
+    timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+  });
   const fair = new FairQueue(redis, keys, queues, {
     buffer: config.FAIR_SHARE_BUFFER,
     dispatchAttempts: config.DISPATCH_ATTEMPTS,
@@ -115,6 +127,8 @@ export async function createServices(options: ServicesOptions): Promise<Services
       pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
     }),
     events: new EventLog(redis, keys),
+    durability,
+    durable: (write) => durability.run(redis, write),
     async close() {
       await queues.close();
       if (!options.redis) await redis.quit().catch(() => redis.disconnect());

@@ -27,6 +27,8 @@ export const ErrorCodes = [
   'INVALID_TRANSITION',
   'CONFIG_INVALID',
   'REDIS_UNAVAILABLE',
+  /** An acknowledged write did not reach REDIS_WAIT_REPLICAS replicas in time (retryable: 503). */
+  'REDIS_NOT_REPLICATED',
   'DNS_UNAVAILABLE',
   'PROVIDER_BAD_REQUEST',
   'PROVIDER_UNAUTHORIZED',

@@ -21,7 +21,7 @@ afterAll(() => server.stop());
 describe('createRedis', () => {
   it('gives producers a fail-fast connection: a command while Redis is down errors at once', async () => {
     const { logger } = capturingLogger();
-    const client = createRedis({ url: `redis://127.0.0.1:${await freePort()}`, role: 'producer', logger });
+    const client = createRedis({ target: `redis://127.0.0.1:${await freePort()}`, role: 'producer', logger });
     const started = Date.now();
     await expect(client.get('x')).rejects.toThrow(/enableOfflineQueue|Stream isn't writeable/);
     expect(Date.now() - started).toBeLessThan(1_000);
@@ -30,7 +30,7 @@ describe('createRedis', () => {
 
   it('gives workers a connection that waits out a reconnect (maxRetriesPerRequest null)', async () => {
     const { logger } = capturingLogger();
-    const client = createRedis({ url: server.url, role: 'worker', logger });
+    const client = createRedis({ target: server.url, role: 'worker', logger });
     expect(client.options.maxRetriesPerRequest).toBeNull();
     await waitForRedis(client);
     expect(await client.ping()).toBe('PONG');
@@ -41,7 +41,7 @@ describe('createRedis', () => {
 describe('checkEvictionPolicy', () => {
   it('is quiet with noeviction and warns loudly with any other policy', async () => {
     const { logger, lines } = capturingLogger();
-    const client = createRedis({ url: server.url, role: 'producer', logger });
+    const client = createRedis({ target: server.url, role: 'producer', logger });
     await waitForRedis(client);
     expect(await checkEvictionPolicy(client, logger)).toBe('noeviction');
     expect(lines.filter((l) => l.level === 40)).toHaveLength(0);
