@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKeys, type Keys } from '@recast/core/infra';
+import { createKeys, createLogger, createRedis, type Keys } from '@recast/core/infra';
 import { createQueues, type Queues } from '@recast/core/model';
 import { Ledger } from '@recast/core/money';
-import { freePort } from '@recast/core/testing/servers';
-import { Redis } from 'ioredis';
+import { freePort, SentinelGroup } from '@recast/core/testing/servers';
+import type { Redis } from 'ioredis';
 import { type Service, Slot } from './processes.js';
 import { ChaosRedis } from './redis-server.js';
 import { type SlowProxy, startSlowProxy } from './slow-proxy.js';
@@ -26,6 +26,13 @@ export interface ChaosSystemOptions {
   /** Put a proxy between workers and the emulator that holds each submit's answer this long. */
   slowSubmitAnswers?: { min: number; max: number };
   appendfsync?: 'always' | 'everysec';
+  /**
+   * Redis as in production: a primary, a replica and three sentinels (see SentinelGroup), every
+   * process connected through the sentinels. Without it, one restartable redis-server.
+   */
+  sentinel?: boolean;
+  /** Env for every API and worker process (REDIS_WAIT_REPLICAS, ...). */
+  commonEnv?: Record<string, string>;
   workerEnv?: Record<string, string>;
   apiEnv?: Record<string, string>;
 }
@@ -90,17 +97,37 @@ export interface EmulatorState {
 export async function startChaosSystem(options: ChaosSystemOptions) {
   const startedAt = Date.now();
   const logDir = await mkdtemp(join(tmpdir(), `recast-chaos-${options.scenario}-`));
-  const redis = await ChaosRedis.start({
-    dir: join(logDir, 'redis-data'),
-    logPath: join(logDir, 'redis.log'),
-    appendfsync: options.appendfsync ?? 'everysec',
-  });
+  const topology: Topology = options.sentinel
+    ? {
+        kind: 'sentinel',
+        group: await SentinelGroup.start({
+          dir: join(logDir, 'redis'),
+          appendfsync: options.appendfsync ?? 'everysec',
+        }),
+      }
+    : {
+        kind: 'single',
+        redis: await ChaosRedis.start({
+          dir: join(logDir, 'redis-data'),
+          logPath: join(logDir, 'redis.log'),
+          appendfsync: options.appendfsync ?? 'everysec',
+        }),
+      };
+  const redisEnv = topology.kind === 'sentinel' ? topology.group.env() : { REDIS_URL: topology.redis.url };
+  const stopRedis = () =>
+    topology.kind === 'sentinel' ? topology.group.stop() : topology.redis.stop('SIGTERM');
   const prefix = `chaos-${options.scenario}-${randomBytes(3).toString('hex')}`;
   const secret = `chaos-${randomBytes(16).toString('hex')}`;
   const [emulatorPort, apiPort] = [await freePort(), await freePort()];
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const common = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, WEBHOOK_SECRET: secret, LOG_LEVEL: 'info' };
+  const common = {
+    ...redisEnv,
+    REDIS_PREFIX: prefix,
+    WEBHOOK_SECRET: secret,
+    LOG_LEVEL: 'info',
+    ...options.commonEnv,
+  };
   // Jobs are submitted with X-Tenant, a thousand in seconds: access control and the per-key rate
   // limit are not what these scenarios are about.
   const apiOnly = { AUTH_DISABLED: 'true', RATE_LIMIT_MAX: '0' };
@@ -175,8 +202,14 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
     }
     await Promise.all(workers.map((w) => w.current.waitReady()));
 
-    const client = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: () => 200 });
-    client.on('error', () => {});
+    // The harness reads through the same factory as the apps (through the sentinels when there
+    // are some), as a worker: its reads wait out a failover instead of failing.
+    const client = createRedis({
+      target: topology.kind === 'sentinel' ? topology.group.target() : topology.redis.url,
+      role: 'worker',
+      logger: createLogger({ level: 'silent', name: 'chaos-harness' }),
+      name: 'chaos-harness',
+    });
     const keys = createKeys(prefix);
     const queues = createQueues(client, keys);
     const ledger = new Ledger(client, keys);
@@ -189,7 +222,8 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
       scenario: options.scenario,
       startedAt,
       logDir,
-      redis,
+      topology,
+      stopRedis,
       prefix,
       secret,
       emulatorUrl,
@@ -208,16 +242,20 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
   } catch (err) {
     for (const slot of slots.reverse()) await slot.stop().catch(() => {});
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-    await redis.stop('SIGTERM');
+    await stopRedis();
     throw new Error(`chaos system did not start (logs in ${logDir}): ${(err as Error).message}`);
   }
 }
+
+/** One restartable redis-server, or the production shape (primary, replica, three sentinels). */
+export type Topology = { kind: 'single'; redis: ChaosRedis } | { kind: 'sentinel'; group: SentinelGroup };
 
 interface ChaosParts {
   scenario: string;
   startedAt: number;
   logDir: string;
-  redis: ChaosRedis;
+  topology: Topology;
+  stopRedis: () => Promise<void>;
   prefix: string;
   secret: string;
   emulatorUrl: string;
@@ -238,7 +276,7 @@ export class ChaosSystem {
   readonly scenario: string;
   readonly startedAt: number;
   readonly logDir: string;
-  readonly redis: ChaosRedis;
+  readonly topology: Topology;
   readonly prefix: string;
   readonly secret: string;
   readonly emulatorUrl: string;
@@ -257,7 +295,7 @@ export class ChaosSystem {
     this.scenario = parts.scenario;
     this.startedAt = parts.startedAt;
     this.logDir = parts.logDir;
-    this.redis = parts.redis;
+    this.topology = parts.topology;
     this.prefix = parts.prefix;
     this.secret = parts.secret;
     this.emulatorUrl = parts.emulatorUrl;
@@ -268,6 +306,18 @@ export class ChaosSystem {
     this.keys = parts.keys;
     this.queues = parts.queues;
     this.ledger = parts.ledger;
+  }
+
+  /** The one redis-server of a single-node scenario. */
+  get redis(): ChaosRedis {
+    if (this.topology.kind !== 'single') throw new Error('this scenario runs Redis through Sentinel');
+    return this.topology.redis;
+  }
+
+  /** The primary, replica and sentinels of a failover scenario. */
+  get sentinel(): SentinelGroup {
+    if (this.topology.kind !== 'sentinel') throw new Error('this scenario runs one redis-server');
+    return this.topology.group;
   }
 
   fixture(name: string): string {
@@ -564,7 +614,7 @@ export class ChaosSystem {
   async close(options: { keepLogs: boolean }): Promise<void> {
     for (const slot of [...this.parts.slots].reverse()) await slot.stop().catch(() => {});
     for (const cleanup of [...this.parts.cleanups].reverse()) await cleanup().catch(() => {});
-    await this.redis.stop('SIGTERM');
+    await this.parts.stopRedis();
     if (!options.keepLogs) await rm(this.logDir, { recursive: true, force: true });
   }
 }
