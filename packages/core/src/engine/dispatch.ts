@@ -17,6 +17,7 @@ import {
   type StepOutcome,
 } from './context.js';
 import { followDuplicate } from './duplicates.js';
+import { redoLostClaim } from './lost-claim.js';
 import { adoptOrphan, findOrphan, orphanSearchFrom } from './orphans.js';
 import { submitFailed } from './submit-errors.js';
 import { notifyTerminal, ownerOf, releaseLeftover, releaseUnbilled } from './terminal.js';
@@ -267,7 +268,7 @@ async function sendTask(
   if (record.attempt === 1 && !record.reruns) {
     ctx.metrics?.queueToSubmitSeconds.observe(Math.max(0, Date.now() - Date.parse(record.created_at)) / 1000);
   }
-  await recordTask(ctx, provider, record, task, log);
+  await recordTask(ctx, provider, step, record, task, log);
   return done({ taskId: task.id });
 }
 
@@ -280,6 +281,7 @@ async function sendTask(
 async function recordTask(
   ctx: EngineContext,
   provider: ProviderBinding,
+  step: DispatchStep,
   record: JobRecord,
   task: TaskResult,
   log: Logger,
@@ -291,7 +293,10 @@ async function recordTask(
     submit_claim: null,
   };
   const guard = { attempt: record.attempt, task: task.id };
-  const moved = await ctx.store.transition(record.id, 'submitted', fields, guard);
+  let moved = await ctx.store.transition(record.id, 'submitted', fields, guard);
+  if (!moved.ok && moved.state === 'queued' && (await redoLostClaim(ctx, record, step.dispatchId, log))) {
+    moved = await ctx.store.transition(record.id, 'submitted', fields, guard);
+  }
   if (!moved.ok && moved.state === 'cancelling') {
     // Cancelled while we were submitting: keep the task id, and pass the cancel on to the provider.
     const kept = await ctx.store.transition(record.id, 'cancelling', fields, {

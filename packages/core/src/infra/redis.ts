@@ -50,10 +50,15 @@ export function describeRedisTarget(target: RedisTarget | string): string {
 /**
  * Connection options for a target. One endpoint: the URL as ioredis reads it. Sentinel: ioredis
  * asks the sentinels for the primary on every (re)connect, so after a failover a reconnect lands
- * on the promoted replica by itself; `failoverDetector` also listens for the sentinels'
- * `+switch-master`, so a primary that was demoted without dying (a network split that healed) is
- * left at once, and a `READONLY` answer (we wrote to a node that is a replica now) reconnects and
- * sends the command again to the new primary.
+ * on the promoted replica by itself, and a `READONLY` answer (a write reached a node that is a
+ * replica now: a primary demoted without dying, after a network split healed) reconnects and
+ * sends the command again, to the new primary.
+ *
+ * Not `failoverDetector`: in ioredis 5 its `+switch-master` handler, when it fires while the
+ * client is already reconnecting (the primary died, which is when a failover happens), aborts
+ * that reconnect and leaves the client ended for good ("Connection is closed." on every command,
+ * no retry): a process that never comes back is worse than one that notices a demotion on its
+ * next write. The failover chaos scenario caught it.
  */
 export function redisOptionsOf(target: RedisTarget | string): RedisOptions {
   const t = typeof target === 'string' ? { url: target } : target;
@@ -70,7 +75,6 @@ export function redisOptionsOf(target: RedisTarget | string): RedisOptions {
     ...(t.sentinelPassword ? { sentinelPassword: t.sentinelPassword } : {}),
     ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
-    failoverDetector: true,
     // While every sentinel is unreachable, keep asking (capped), as for a plain endpoint.
     sentinelRetryStrategy: (times: number) => Math.min(times * 200, 5_000),
     reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
