@@ -1,4 +1,6 @@
+import { createLogger, createRedis } from '@recast/core/infra';
 import { startPrivateRedis } from '@recast/core/testing/servers';
+import type { Redis } from 'ioredis';
 
 export interface BenchRedis {
   url: string;
@@ -10,6 +12,11 @@ export async function benchRedis(): Promise<BenchRedis> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
   const server = await startPrivateRedis({ appendonly: true });
   return { url: server.url, stop: () => server.stop() };
+}
+
+/** A connection of the benchmarks' own, through the one factory (a worker's: it waits out a reconnect). */
+export function benchConnection(url: string, name = 'bench'): Redis {
+  return createRedis({ target: url, role: 'worker', logger: createLogger({ level: 'warn', name }), name });
 }
 
 export interface Rate {

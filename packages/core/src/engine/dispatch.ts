@@ -186,7 +186,9 @@ async function resumeSubmit(
 
 /**
  * A submit claim, replicated before anything is sent (see dispatch). When it is not, nothing was
- * sent: the gate's pending submit and the in-flight slot go back, and the step fails (retryable).
+ * sent: the gate's pending submit and the in-flight slot go back, the claim is marked ended (its
+ * retry, which resumes the claim, need not wait out a request that was never made before it
+ * looks for an orphan and moves on), and the step fails (retryable).
  */
 async function durableClaim<T>(
   ctx: EngineContext,
@@ -200,6 +202,14 @@ async function durableClaim<T>(
     if (isAppError(err) && err.code === 'REDIS_NOT_REPLICATED') {
       await ctx.gate.submitted(token).catch(() => undefined);
       await ctx.gate.release(jobId).catch(() => undefined);
+      await ctx.store
+        .transition(
+          jobId,
+          'submitting',
+          { submit_ended_at: new Date().toISOString() },
+          { from: ['submitting'] },
+        )
+        .catch(() => undefined);
     }
     throw err;
   }
