@@ -254,6 +254,10 @@ async function finish(
   if (twoTasks.length > 0)
     printDetail(`[chaos] ${system.scenario}: jobs with two tasks: ${twoTasks.slice(0, 10).join(',')}`);
 
+  // What the failover made the engine redo (counted from the logs, for the summary).
+  const claimsRedone = await system.countInLogs('submit claim lost by Redis');
+  const stepsPutBack = await system.countInLogs('not confirmed on enough replicas');
+  const moneySwept = await system.countInLogs('settled the money of a job that ended without it');
   const failures: string[] = [];
   const check = (ok: boolean, what: string) => ok || failures.push(what);
   check(result.lost.length === 0, `${result.lost.length} accepted jobs not terminal`);
@@ -272,6 +276,9 @@ async function finish(
       kill_to_first_completed_ms: firstMs,
       kill_to_last_completed_ms: lastMs,
       jobs_with_two_tasks: twoTasks.length,
+      claims_redone: claimsRedone,
+      not_replicated_answers: stepsPutBack,
+      money_swept: moneySwept,
       double_submitted: result.doubleSubmitted.length,
       per_job_mismatch: result.perJobMismatches.length,
       ledger_diff_micro_usd: result.ledgerDiff,

@@ -610,6 +610,18 @@ export class ChaosSystem {
     return out.join('\n');
   }
 
+  /** How many lines of every log mention `needle` (a log message, say). */
+  async countInLogs(needle: string): Promise<number> {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const files = (await readdir(this.logDir)).filter((f) => f.endsWith('.log'));
+    let n = 0;
+    for (const f of files) {
+      for (const line of (await readFile(join(this.logDir, f), 'utf8')).split('\n'))
+        if (line.includes(needle)) n++;
+    }
+    return n;
+  }
+
   /** Stop everything; the logs stay (and are named) when the scenario failed. */
   async close(options: { keepLogs: boolean }): Promise<void> {
     for (const slot of [...this.parts.slots].reverse()) await slot.stop().catch(() => {});

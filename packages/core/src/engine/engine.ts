@@ -2,6 +2,7 @@ import { type BatchCancelTally, cancelBatch } from '../batches/cancel.js';
 import { retryBatch } from '../batches/retry.js';
 import { type BatchView, loadBatchView } from '../batches/view.js';
 import { enqueueBatchCallback, enqueueJobCallback } from '../callbacks/notify.js';
+import { isAppError } from '../errors/app-error.js';
 import { type CancelResult, cancelJob } from '../intake/cancel.js';
 import { type SubmitDeps, type SubmitRequest, type SubmitResult, submitJob } from '../intake/submit.js';
 import type { RecastMetrics } from '../metrics/metrics.js';
@@ -45,7 +46,8 @@ export interface EngineOptions {
  * `durable`, REDIS_WAIT_REPLICAS): a job accepted, a cancel, a batch cancel or retry, a webhook
  * accepted, a settle (its terminal transition and its charge), the provider cancel and the watch
  * (their charges), and inside dispatch the submit claim, before the POST. When the wait fails the
- * caller gets a retryable error; each of these steps is idempotent when run again. The
+ * API's caller gets a retryable error (503) and a worker's step is put back for a while (a delay,
+ * not a used-up attempt); each of these steps is idempotent when run again. The
  * maintenance duties and reconcile need no wait: what they write is redone by their next pass.
  */
 export class Engine {
@@ -124,20 +126,21 @@ export class Engine {
   }
 
   dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
-    return dispatch(this.ctx, step);
+    // The submit claim is replicated inside the step (before the POST), not after it.
+    return this.replicated(() => dispatch(this.ctx, step), false);
   }
 
   settle(payload: SettlePayload): Promise<StepOutcome<SettleResult>> {
-    return this.services.durable(() => this.throttled(() => settle(this.ctx, payload)));
+    return this.replicated(() => this.throttled(() => settle(this.ctx, payload)));
   }
 
   cancelAtProvider(payload: unknown): Promise<StepOutcome<CancelStepResult>> {
-    return this.services.durable(() => this.throttled(() => cancelAtProvider(this.ctx, payload)));
+    return this.replicated(() => this.throttled(() => cancelAtProvider(this.ctx, payload)));
   }
 
   /** `job.watch`: look for a late task of an abandoned attempt, and stop it. */
   watchAttempt(payload: unknown): Promise<StepOutcome<WatchResult>> {
-    return this.services.durable(() => this.throttled(() => watchAttempt(this.ctx, payload)));
+    return this.replicated(() => this.throttled(() => watchAttempt(this.ctx, payload)));
   }
 
   reconcile(): Promise<ReconcilePass> {
@@ -166,6 +169,21 @@ export class Engine {
 
   recoverDispatches(): Promise<number> {
     return maintenance.recoverDispatches(this.ctx);
+  }
+
+  /**
+   * A worker's step whose writes must be replicated (`wait`: after the step; else the step waits
+   * inside, as dispatch does for its claim). Not replicated in time: the step is put back for a
+   * while without using up an attempt (the replica is slow or gone, not the step at fault), and
+   * runs again; every step is idempotent, so what it already wrote is found, not doubled.
+   */
+  private async replicated<T>(step: () => Promise<StepOutcome<T>>, wait = true): Promise<StepOutcome<T>> {
+    try {
+      return await (wait ? this.services.durable(step) : step());
+    } catch (err) {
+      if (!isAppError(err) || err.code !== 'REDIS_NOT_REPLICATED') throw err;
+      return { kind: 'delay', ms: 1_000, reason: err.message };
+    }
   }
 
   /**
