@@ -171,7 +171,7 @@ async function untilInFlight(system: ChaosSystem, count: number, timeoutMs: numb
 interface Failover {
   killedAt: number;
   promotedAt: number;
-  /** Connections on the new primary, by client name: the API's, and the workers' engine connections. */
+  /** Connections on the primary once settled, by client name: the API's, and the workers' engine connections. */
   connections: { api: number; workers: number };
 }
 
@@ -184,19 +184,19 @@ async function killPrimary(system: ChaosSystem): Promise<Failover> {
 
 /**
  * The sentinels promote the replica; the dead node comes back as a replica of the new primary.
- * Then every process must have found the new primary by itself: each API and worker process
- * has exactly one engine connection, named, so CLIENT LIST on the new primary counts them.
+ * Then every process must have found the primary by itself: each API and worker process has
+ * exactly one engine connection, named, so CLIENT LIST on the primary counts them.
  */
 async function afterKill(system: ChaosSystem, old: RedisNode, killedAt: number): Promise<Failover> {
   const group = system.sentinel;
-  const promoted = await group.promoted(old, 90_000);
+  await group.promoted(old, 90_000);
   const promotedAt = Date.now();
   await group.rejoin(old);
-  await group.waitInSync(old, 60_000);
+  const primary = await group.settled(90_000);
   const connections = { api: 0, workers: 0 };
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const client = promoted.client();
+    const client = primary.client();
     const list = String(await client.call('CLIENT', 'LIST').catch(() => ''));
     client.disconnect();
     connections.api = (list.match(/ name=recast-api /g) ?? []).length;

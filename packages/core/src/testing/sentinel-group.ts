@@ -249,14 +249,66 @@ export class SentinelGroup {
     return this.data.find((n) => n !== node)!;
   }
 
-  /** Wait until the sentinels name a primary other than `old`, and it answers as a primary. */
+  /** The primary every running sentinel names, when they all name the same one. */
+  async agreedPrimary(): Promise<RedisNode | undefined> {
+    const named = new Set<number>();
+    for (const sentinel of this.sentinels) {
+      if (!sentinel.running) continue;
+      const client = sentinel.client();
+      try {
+        const reply = (await client.call('SENTINEL', 'get-master-addr-by-name', this.name)) as
+          | string[]
+          | null;
+        named.add(Number(reply?.[1]));
+      } catch {
+        return undefined;
+      } finally {
+        client.disconnect();
+      }
+    }
+    if (named.size !== 1) return undefined;
+    const port = [...named][0];
+    return this.data.find((n) => n.port === port);
+  }
+
+  /**
+   * Wait until every sentinel names a primary other than `old`, and it answers as a primary. All
+   * of them, not the first: a sentinel that has not heard of the promotion yet may still start a
+   * failover of its own once the old primary is back.
+   */
   async promoted(old: RedisNode, timeoutMs = 60_000): Promise<RedisNode> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const now = await this.primary();
+      const now = await this.agreedPrimary();
       if (now && now !== old && (await this.role(now)) === 'master') return now;
       if (Date.now() > deadline) throw new Error(`no replica was promoted in ${timeoutMs} ms`);
       await sleep(100);
+    }
+  }
+
+  /**
+   * Wait until the group is whole again: the sentinels agree on a primary, and the other data node
+   * is its replica, in sync. Whichever node that is: under load the sentinels may fail over more
+   * than once, which the system must live through as well.
+   */
+  async settled(timeoutMs = 60_000): Promise<RedisNode> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const primary = await this.agreedPrimary();
+      if (primary && (await this.role(primary)) === 'master') {
+        const replica = this.other(primary);
+        const client = replica.client();
+        const info = await client.info('replication').catch(() => '');
+        client.disconnect();
+        if (
+          info.includes(`master_port:${primary.port}`) &&
+          /master_link_status:up/.test(info) &&
+          !/master_sync_in_progress:1/.test(info)
+        )
+          return primary;
+      }
+      if (Date.now() > deadline) throw new Error(`the group did not settle in ${timeoutMs} ms`);
+      await sleep(200);
     }
   }
 
