@@ -201,6 +201,20 @@ describe('a failover that lost writes', () => {
   });
 });
 
+describe('a failover that lost a job', () => {
+  it('releases a reservation made for a job whose record the new primary never had', async () => {
+    const { engine, services: s } = await engineWith(() => ({ status: 500 }));
+    const kept = queuedJobRecord();
+    await s.store.create(kept);
+    expect((await s.ledger.reserve({ jobId: kept.id, tenant: kept.tenant }, 1_000)).ok).toBe(true);
+    expect((await s.ledger.reserve({ jobId: 'job_LOST', tenant: 'acme' }, 5_000)).ok).toBe(true);
+    await engine.sweepMoney(0);
+    expect(await s.ledger.reservationOf('job_LOST')).toBeUndefined();
+    // A live job's reservation is its own until it settles.
+    expect(await s.ledger.reservationOf(kept.id)).toBe(1_000);
+  });
+});
+
 describe('a second task for one job', () => {
   it('that the dispatch itself created after a task was attached is cancelled and followed', async () => {
     let jobId = '';

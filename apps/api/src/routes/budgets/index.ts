@@ -75,7 +75,7 @@ export default async function budgetRoutes(app: FastifyInstance) {
         body: PutBudgetSchema,
         response: {
           200: z.union([BudgetViewSchema, BudgetDeletedSchema]),
-          ...errorResponses(400, 401, 403, 429),
+          ...errorResponses(400, 401, 403, 429, 503),
         },
       },
       config: { access: 'admin' },
