@@ -42,7 +42,8 @@ export const CommonConfigShape = {
    * Replicas that must hold an acknowledged write (a job accepted, a webhook accepted, a charge, a
    * terminal transition, a budget change, a submit claim) before the answer: `WAIT` after it, on
    * the connection that wrote it. Unreached in `REDIS_WAIT_TIMEOUT_MS`: a retryable
-   * `REDIS_NOT_REPLICATED` (503 over HTTP, a retry of a worker's step). 0: no wait (no replicas).
+   * `REDIS_NOT_REPLICATED` (503 over HTTP; a worker's step is put back for a second, no attempt
+   * used up). 0: no wait (no replicas).
    */
   REDIS_WAIT_REPLICAS: envInt(0, 16).default(0),
   REDIS_WAIT_TIMEOUT_MS: envInt(1, 60_000).default(1_000),
