@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { type Audit, audit, describeFailures, invariantFailures, taskOwner } from './audit.js';
 import {
   type ChaosSystem,
+  isTerminal,
   printDetail,
   printSummary,
   type SubmitOutcome,
@@ -42,11 +43,15 @@ it('follows a failover: every 202 job terminal, one task per job, ledger = bill'
     });
     // Hundreds at the provider, none finished yet: the kill cuts through every stage of a job.
     await untilInFlight(system, 250, 60_000);
+    const watch = await watchCompletions(
+      system,
+      before.accepted.map((a) => a.id),
+    );
     const failover = await killPrimary(system);
     const after = await submitAfterFailover(system, 50);
     const ids = [...before.accepted, ...after.accepted].map((a) => a.id);
 
-    const outcome = await finish(system, ids, failover.killedAt);
+    const outcome = await finish(system, ids, failover.killedAt, watch);
     printSummary('failover', {
       jobs: ids.length,
       refused_before_kill: before.refused.length,
@@ -100,6 +105,10 @@ it('with REDIS_WAIT_REPLICAS=1: a hung replica turns submits into 503s, and no 2
     await untilInFlight(system, 100, 60_000);
     const primary = (await group.primary())!;
     const replica = group.other(primary);
+    const watch = await watchCompletions(
+      system,
+      healthy.accepted.map((a) => a.id),
+    );
     replica.pause();
     let hung: SubmitOutcome;
     try {
@@ -123,7 +132,7 @@ it('with REDIS_WAIT_REPLICAS=1: a hung replica turns submits into 503s, and no 2
       (r) => r.status === 503 && r.message.includes('REDIS_NOT_REPLICATED'),
     );
 
-    const outcome = await finish(system, ids, killedAt);
+    const outcome = await finish(system, ids, killedAt, watch);
     printSummary('failover-wait', {
       jobs: ids.length,
       refused_healthy: healthy.refused.length,
@@ -232,8 +241,10 @@ async function finish(
   system: ChaosSystem,
   ids: string[],
   killedAt: number,
+  watch: CompletionWatch,
 ): Promise<{ result: Audit; failures: string[]; fields: Record<string, string | number> }> {
   const wait = await system.waitAllTerminal(ids, { timeoutMs: 120_000, stallMs: 45_000 });
+  const seen = await watch.stop();
   const left = await system.quiesce(wait.done ? 20_000 : 5_000);
   const result = await audit(system, ids);
   const crashes = system.crashes();
@@ -244,8 +255,10 @@ async function finish(
     if (owner) tasksPerJob.set(owner.jobId, (tasksPerJob.get(owner.jobId) ?? 0) + 1);
   }
   const twoTasks = [...tasksPerJob.entries()].filter(([, n]) => n > 1).map(([id]) => id);
-  const finished = await finishedTimes(system, ids);
-  const afterKill = finished.filter((t) => t > killedAt);
+  // Completions as the harness saw them land in Redis (polled every 200 ms through the sentinels),
+  // of the jobs that were in flight at the kill: a job's finished_at is when its worker decided,
+  // which may be before a write that then waited out the failover.
+  const afterKill = seen.filter((t) => t > killedAt);
   const firstMs = afterKill.length > 0 ? Math.min(...afterKill) - killedAt : -1;
   const lastMs = afterKill.length > 0 ? Math.max(...afterKill) - killedAt : -1;
   if (!wait.done) printDetail(`[chaos] ${system.scenario}: wait ended: ${wait.why}`);
@@ -290,10 +303,35 @@ async function finish(
   };
 }
 
-/** When each job finished (its record's `finished_at`), in epoch ms. */
-async function finishedTimes(system: ChaosSystem, ids: string[]): Promise<number[]> {
-  const pipeline = system.client.pipeline();
-  for (const id of ids) pipeline.hget(system.keys.job(id), 'finished_at');
-  const replies = (await pipeline.exec()) ?? [];
-  return replies.map(([, v]) => (typeof v === 'string' ? Date.parse(v) : Number.NaN)).filter(Number.isFinite);
+interface CompletionWatch {
+  /** When each job not yet terminal at the start was first seen terminal (epoch ms). */
+  stop(): Promise<number[]>;
+}
+
+/** From now on, note when each of `ids` is first seen terminal, polling every 200 ms. */
+async function watchCompletions(system: ChaosSystem, ids: string[]): Promise<CompletionWatch> {
+  const open = new Set(
+    [...(await system.readJobs(ids)).values()].filter((r) => !isTerminal(r.state)).map((r) => r.id),
+  );
+  const seen: number[] = [];
+  let stopped = false;
+  const polling = (async () => {
+    while (!stopped && open.size > 0) {
+      const rows = await system.readJobs([...open]).catch(() => undefined);
+      const at = Date.now();
+      for (const row of rows?.values() ?? []) {
+        if (!isTerminal(row.state)) continue;
+        open.delete(row.id);
+        seen.push(at);
+      }
+      await sleep(200);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await polling;
+      return seen;
+    },
+  };
 }

@@ -51,6 +51,7 @@ describe('docker-compose.yml', () => {
         'appendfsync everysec',
         'maxmemory-policy noeviction',
         'min-replicas-to-write 1',
+        'replica-serve-stale-data no',
       ])
         expect(script, `${name}: ${line}`).toContain(`'${line}'`);
     }

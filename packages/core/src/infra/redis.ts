@@ -77,7 +77,10 @@ export function redisOptionsOf(target: RedisTarget | string): RedisOptions {
     ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     // While every sentinel is unreachable, keep asking (capped), as for a plain endpoint.
     sentinelRetryStrategy: (times: number) => Math.min(times * 200, 5_000),
-    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
+    // READONLY: a write reached a node that is a replica now; MASTERDOWN: a replica that is
+    // (re)syncing and serves no stale data. Either way this is not the primary: ask the sentinels
+    // again and send the command there.
+    reconnectOnError: (err: Error) => (/^(READONLY|MASTERDOWN)/.test(err.message) ? 2 : false),
   };
 }
 

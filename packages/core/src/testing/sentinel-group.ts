@@ -156,6 +156,10 @@ export class SentinelGroup {
       'noeviction',
       '--protected-mode',
       'no',
+      // A replica that is (re)syncing answers MASTERDOWN rather than serve its old data: a node
+      // restarted after a failover holds the writes the new primary never had until it resyncs.
+      '--replica-serve-stale-data',
+      'no',
     ];
     const data: RedisNode[] = [];
     for (const role of ['redis-a', 'redis-b']) {
