@@ -77,8 +77,8 @@ export async function dispatch(ctx: EngineContext, step: DispatchStep): Promise<
   // The attempt and its submit claim are taken in one compare-and-set, right before the POST. The
   // claim is replicated before the provider is told (REDIS_WAIT_REPLICAS): a claim lost in a
   // failover would leave the job `queued` on the new primary, and its dispatch would POST a second
-  // task. When the wait fails this step is retried: it finds its own claim and resumes (an orphan
-  // search that finds nothing, then the next attempt), so nothing is sent twice.
+  // task. When the wait fails this step is put back (Engine: a delay): it then finds its own claim
+  // and resumes (an orphan search that finds nothing, then the next attempt): nothing is sent twice.
   const moved = await durableClaim(ctx, record.id, admission.token, () =>
     ctx.store.transition(
       record.id,
@@ -188,7 +188,7 @@ async function resumeSubmit(
  * A submit claim, replicated before anything is sent (see dispatch). When it is not, nothing was
  * sent: the gate's pending submit and the in-flight slot go back, the claim is marked ended (its
  * retry, which resumes the claim, need not wait out a request that was never made before it
- * looks for an orphan and moves on), and the step fails (retryable).
+ * looks for an orphan and moves on), and the step ends in REDIS_NOT_REPLICATED (put back).
  */
 async function durableClaim<T>(
   ctx: EngineContext,

@@ -68,11 +68,11 @@ export class Engine {
 
   /** Validate, estimate, write and line up a job (nothing is written when it is refused). */
   submit(request: SubmitRequest): Promise<SubmitResult> {
-    if (!this.options.intake)
-      throw new Error('this engine has no intake options: jobs are submitted through the API');
+    const intake = this.options.intake;
+    if (!intake) throw new Error('this engine has no intake options: jobs are submitted through the API');
     const { redis, keys, store, creator, prices } = this.services;
     return this.services.durable(() =>
-      submitJob({ ...this.options.intake!, redis, keys, store, creator, prices }, request),
+      submitJob({ ...intake, redis, keys, store, creator, prices }, request),
     );
   }
 

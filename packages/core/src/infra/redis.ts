@@ -50,9 +50,7 @@ export function describeRedisTarget(target: RedisTarget | string): string {
 /**
  * Connection options for a target. One endpoint: the URL as ioredis reads it. Sentinel: ioredis
  * asks the sentinels for the primary on every (re)connect, so after a failover a reconnect lands
- * on the promoted replica by itself, and a `READONLY` answer (a write reached a node that is a
- * replica now: a primary demoted without dying, after a network split healed) reconnects and
- * sends the command again, to the new primary.
+ * on the promoted replica by itself (and see `reconnectOnError` in createRedis).
  *
  * Not `failoverDetector`: in ioredis 5 its `+switch-master` handler, when it fires while the
  * client is already reconnecting (the primary died, which is when a failover happens), aborts
@@ -77,10 +75,6 @@ export function redisOptionsOf(target: RedisTarget | string): RedisOptions {
     ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     // While every sentinel is unreachable, keep asking (capped), as for a plain endpoint.
     sentinelRetryStrategy: (times: number) => Math.min(times * 200, 5_000),
-    // READONLY: a write reached a node that is a replica now; MASTERDOWN: a replica that is
-    // (re)syncing and serves no stale data. Either way this is not the primary: ask the sentinels
-    // again and send the command there.
-    reconnectOnError: (err: Error) => (/^(READONLY|MASTERDOWN)/.test(err.message) ? 2 : false),
   };
 }
 
@@ -107,6 +101,12 @@ export function createRedis(options: RedisFactoryOptions): Redis {
     // Reconnect forever with a capped backoff: Redis restarts must not kill a process.
     retryStrategy: (times) => Math.min(times * 200, 5_000),
     lazyConnect: false,
+    // READONLY: a write reached a node that is a replica now (a primary demoted without dying; a
+    // managed Redis whose endpoint name moved to the new primary while this connection stayed on
+    // the old one); MASTERDOWN: a replica that is (re)syncing and serves no stale data. Either way
+    // this is not the primary: reconnect (through the sentinels, or the endpoint's name resolved
+    // again) and send the command there.
+    reconnectOnError: (err: Error) => (/^(READONLY|MASTERDOWN)/.test(err.message) ? 2 : false),
   };
   const roleOptions: RedisOptions =
     options.role === 'worker'
