@@ -32,6 +32,26 @@ it('answers a submit 503 REDIS_NOT_REPLICATED with Retry-After when no replica c
   expect(budget.json()).toMatchObject({ error: { code: 'REDIS_NOT_REPLICATED' } });
 });
 
+it('answers a manifest 503 as well (its jobs are accepted ones), but not its dry run', async () => {
+  const app = await buildTestApp({
+    AUTH_DISABLED: 'true',
+    REDIS_WAIT_REPLICAS: '1',
+    REDIS_WAIT_TIMEOUT_MS: '50',
+  });
+  close = () => app.close();
+  const csv = [
+    'custom_id,video,images,duration_seconds',
+    `a,${validJob.video},${validJob.images[0]},4`,
+    '',
+  ].join('\n');
+  const headers = { 'x-tenant': 'csv', 'content-type': 'text/csv' };
+  const res = await app.inject({ method: 'POST', url: '/v1/batches', payload: csv, headers });
+  expect(res.statusCode).toBe(503);
+  expect(res.json()).toMatchObject({ error: { code: 'REDIS_NOT_REPLICATED' } });
+  const dry = await app.inject({ method: 'POST', url: '/v1/batches?dry_run=true', payload: csv, headers });
+  expect(dry.statusCode).toBeLessThan(300);
+});
+
 it('answers 202 without a wait by default (REDIS_WAIT_REPLICAS=0)', async () => {
   const app = await buildTestApp();
   close = () => app.close();
