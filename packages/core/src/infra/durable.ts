@@ -66,9 +66,6 @@ export class Durability {
   }
 }
 
-/** No wait at all (tests and tools that never run with replicas). */
-export const NO_REPLICATION_WAIT = new Durability({ replicas: 0, timeoutMs: 1 });
-
 interface Pending {
   generation: number;
   resolve: () => void;
