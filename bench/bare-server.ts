@@ -3,11 +3,20 @@
  * with no Redis (the ceiling of any submit path), and, when REDIS_URL is set, a bare route that
  * reads one Redis hash and answers it as JSON (the ceiling of any status poll).
  */
+
+import { createLogger, createRedis } from '@recast/core/infra';
 import Fastify from 'fastify';
-import { Redis } from 'ioredis';
 
 const app = Fastify({ logger: false });
-const redis = process.env.REDIS_URL ? new Redis(process.env.REDIS_URL) : undefined;
+const redis = process.env.REDIS_URL
+  ? createRedis({
+      target: process.env.REDIS_URL,
+      // Commands wait for the first connect instead of failing (the route is hit at once).
+      role: 'worker',
+      logger: createLogger({ level: 'warn', name: 'bench-bare' }),
+      name: 'bench-bare',
+    })
+  : undefined;
 app.post('/v1/jobs', async (request, reply) =>
   reply.status(202).send({ accepted: true, body: request.body }),
 );

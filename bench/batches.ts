@@ -12,10 +12,9 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { BENCH_AUTH, startApiProcess } from './api-process.js';
-import { benchRedis, fmt, report } from './lib.js';
+import { benchConnection, benchRedis, fmt, report } from './lib.js';
 
 const ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 100_000);
 const CHUNK = 500;
@@ -94,7 +93,7 @@ export async function benchBatches(): Promise<{ ratio: number }> {
   await writeManifest(small, 100);
 
   // Baseline: the same jobs, as BullMQ jobs carrying the row, added in chunks with addBulk.
-  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const connection = benchConnection(redis.url);
   const raw = new Queue('raw-baseline', { connection, prefix: `{${prefix}-raw}` });
   const rawStarted = performance.now();
   for (let i = 0; i < ROWS; i += CHUNK) {

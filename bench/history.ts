@@ -300,9 +300,9 @@ export async function benchHistory(): Promise<{ ratio: number }> {
         `${fmt(on.bytesPerJob)} B (${fmt(on.keysPerJob, 2)} keys per job)`,
       ],
       ['left in Redis, archiver off', off.left],
-    ['left in Redis, archiver on', on.left],
-    ['failed jobs (off / on)', `${off.failed} / ${on.failed}`],
-    ['archiver off: jobs/s', fmt(off.jobsPerSecond)],
+      ['left in Redis, archiver on', on.left],
+      ['failed jobs (off / on)', `${off.failed} / ${on.failed}`],
+      ['archiver off: jobs/s', fmt(off.jobsPerSecond)],
       [
         'archiver on: jobs/s',
         `${fmt(on.jobsPerSecond)} (${fmt(on.jobsPerSecond / off.jobsPerSecond, 2)} of off)`,

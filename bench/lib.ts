@@ -1,4 +1,6 @@
+import { createLogger, createRedis } from '@recast/core/infra';
 import { startPrivatePostgres, startPrivateRedis } from '@recast/core/testing/servers';
+import type { Redis } from 'ioredis';
 import pg from 'pg';
 
 export interface BenchRedis {
@@ -11,6 +13,11 @@ export async function benchRedis(): Promise<BenchRedis> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
   const server = await startPrivateRedis({ appendonly: true });
   return { url: server.url, stop: () => server.stop() };
+}
+
+/** A connection of the benchmarks' own, through the one factory (a worker's: it waits out a reconnect). */
+export function benchConnection(url: string, name = 'bench'): Redis {
+  return createRedis({ target: url, role: 'worker', logger: createLogger({ level: 'warn', name }), name });
 }
 
 export interface Rate {

@@ -10,9 +10,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKeys } from '@recast/core/infra';
 import { ProviderGate, type ProviderLimits } from '@recast/core/provider';
-import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { benchRedis, fmt, report } from './lib.js';
+import { benchConnection, benchRedis, fmt, report } from './lib.js';
 
 const SECONDS = Number(process.env.BENCH_LIMITER_SECONDS ?? 30);
 const WORKERS = 8;
@@ -76,10 +75,7 @@ export async function benchLimiter(): Promise<{ utilisation: number; maxInWindow
   const { port } = server.address() as AddressInfo;
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: WORKERS, pipelining: 1 });
 
-  const connections = Array.from(
-    { length: WORKERS },
-    () => new Redis(redis.url, { maxRetriesPerRequest: null }),
-  );
+  const connections = Array.from({ length: WORKERS }, () => benchConnection(redis.url));
   const admissions: number[] = [];
   const refusals = { rate: 0, paused: 0, in_flight: 0 };
   let requestMs = 0;

@@ -8,8 +8,7 @@
 import { BUDGET_WINDOWS } from '@recast/core/contract';
 import { createKeys } from '@recast/core/infra';
 import { type BudgetScope, Budgets, Ledger, utcDay } from '@recast/core/money';
-import { Redis } from 'ioredis';
-import { benchRedis, fmt, measure, report } from './lib.js';
+import { benchConnection, benchRedis, fmt, measure, report } from './lib.js';
 
 const TOTAL = Number(process.env.BENCH_RESERVATIONS_TOTAL ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -22,7 +21,7 @@ const SCOPES: BudgetScope[] = ['global', `tenant:${TENANT}`];
 export async function benchReservations(): Promise<{ ratio: number }> {
   const redis = await benchRedis();
   const prefix = `bench-${Date.now().toString(36)}`;
-  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const connection = benchConnection(redis.url);
   // One instant for the whole run: every pair lands in the same day/month periods.
   const at = new Date();
   const day = utcDay(at);

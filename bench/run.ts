@@ -9,9 +9,11 @@ import { benchLimiter } from './limiter.js';
 import { benchPolling } from './polling.js';
 import { benchReservations } from './reservations.js';
 import { benchSubmit } from './submit.js';
+import { benchSubmitWait } from './submit-wait.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
   submit: benchSubmit,
+  'submit-wait': benchSubmitWait,
   limiter: benchLimiter,
   reservations: benchReservations,
   batches: benchBatches,

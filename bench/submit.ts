@@ -4,10 +4,9 @@
  * counts: machines are noisy.
  */
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { BENCH_AUTH, startApiProcess } from './api-process.js';
-import { benchRedis, fmt, measure, report } from './lib.js';
+import { benchConnection, benchRedis, fmt, measure, report } from './lib.js';
 
 const TOTAL = Number(process.env.BENCH_SUBMIT_TOTAL ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -24,7 +23,7 @@ export async function benchSubmit(): Promise<{ ratio: number }> {
   const redis = await benchRedis();
   const prefix = `bench-${Date.now().toString(36)}`;
 
-  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const connection = benchConnection(redis.url);
   const raw = new Queue('raw-baseline', { connection, prefix: `{${prefix}-raw}` });
   const api = await startApiProcess({
     REDIS_URL: redis.url,

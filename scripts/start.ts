@@ -8,8 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CommonConfigShape } from '@recast/core/config';
 import { migrateDatabase } from '@recast/core/history';
-import { createLogger } from '@recast/core/infra';
+import {
+  createLogger,
+  describeRedisTarget,
+  type RedisTarget,
+  redisOptionsOf,
+  redisTargetOf,
+} from '@recast/core/infra';
 import {
   type PrivatePostgres,
   type PrivateRedis,
@@ -23,13 +30,17 @@ import { Redis } from 'ioredis';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const say = (line: string) => process.stderr.write(`[recast start] ${line}\n`);
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
+async function redisAnswers(target: RedisTarget): Promise<boolean> {
+  const options = {
+    ...redisOptionsOf(target),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     connectTimeout: 1_500,
-  });
+    sentinelRetryStrategy: () => null,
+  };
+  // The same options as the apps' factory (one endpoint, or the primary the sentinels name).
+  const client = target.sentinels?.length ? new Redis(options) : new Redis(target.url, options);
   client.on('error', () => {});
   try {
     await client.connect();
@@ -44,8 +55,21 @@ async function redisAnswers(url: string): Promise<boolean> {
 
 const env: Record<string, string | undefined> = { ...process.env };
 env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+const target = redisTargetOf({
+  REDIS_URL: env.REDIS_URL,
+  REDIS_SENTINELS: CommonConfigShape.REDIS_SENTINELS.parse(env.REDIS_SENTINELS ?? ''),
+  REDIS_SENTINEL_NAME: env.REDIS_SENTINEL_NAME || 'recast',
+  REDIS_SENTINEL_PASSWORD: env.REDIS_SENTINEL_PASSWORD || undefined,
+});
 let privateRedis: PrivateRedis | undefined;
-if (!(await redisAnswers(env.REDIS_URL))) {
+if (!(await redisAnswers(target))) {
+  if (target.sentinels?.length) {
+    // A private redis-server is no stand-in for a Sentinel deployment that does not answer.
+    say(
+      `no primary answers through ${describeRedisTarget(target)}; check REDIS_SENTINELS and REDIS_SENTINEL_NAME.`,
+    );
+    process.exit(1);
+  }
   if (!redisServerBinary()) {
     say(`nothing answers at ${env.REDIS_URL} and no redis-server is installed.`);
     say('Get Redis one of these ways, then run `pnpm start` again:');

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKeys, type Keys } from '@recast/core/infra';
+import { createKeys, createLogger, createRedis, type Keys } from '@recast/core/infra';
 import { createQueues, type Queues } from '@recast/core/model';
 import { Ledger } from '@recast/core/money';
-import { freePort } from '@recast/core/testing/servers';
-import { Redis } from 'ioredis';
+import { freePort, SentinelGroup } from '@recast/core/testing/servers';
+import type { Redis } from 'ioredis';
 import { ChaosPostgres } from './postgres-server.js';
 import { type Service, Slot } from './processes.js';
 import { ChaosRedis } from './redis-server.js';
@@ -27,6 +27,13 @@ export interface ChaosSystemOptions {
   /** Put a proxy between workers and the emulator that holds each submit's answer this long. */
   slowSubmitAnswers?: { min: number; max: number };
   appendfsync?: 'always' | 'everysec';
+  /**
+   * Redis as in production: a primary, a replica and three sentinels (see SentinelGroup), every
+   * process connected through the sentinels. Without it, one restartable redis-server.
+   */
+  sentinel?: boolean;
+  /** Env for every API and worker process (REDIS_WAIT_REPLICAS, ...). */
+  commonEnv?: Record<string, string>;
   workerEnv?: Record<string, string>;
   apiEnv?: Record<string, string>;
 }
@@ -91,11 +98,25 @@ export interface EmulatorState {
 export async function startChaosSystem(options: ChaosSystemOptions) {
   const startedAt = Date.now();
   const logDir = await mkdtemp(join(tmpdir(), `recast-chaos-${options.scenario}-`));
-  const redis = await ChaosRedis.start({
-    dir: join(logDir, 'redis-data'),
-    logPath: join(logDir, 'redis.log'),
-    appendfsync: options.appendfsync ?? 'everysec',
-  });
+  const topology: Topology = options.sentinel
+    ? {
+        kind: 'sentinel',
+        group: await SentinelGroup.start({
+          dir: join(logDir, 'redis'),
+          appendfsync: options.appendfsync ?? 'everysec',
+        }),
+      }
+    : {
+        kind: 'single',
+        redis: await ChaosRedis.start({
+          dir: join(logDir, 'redis-data'),
+          logPath: join(logDir, 'redis.log'),
+          appendfsync: options.appendfsync ?? 'everysec',
+        }),
+      };
+  const redisEnv = topology.kind === 'sentinel' ? topology.group.env() : { REDIS_URL: topology.redis.url };
+  const stopRedis = () =>
+    topology.kind === 'sentinel' ? topology.group.stop() : topology.redis.stop('SIGTERM');
   // The history: PostgreSQL of the scenario's own (the processes migrate it as they start).
   const postgres = await ChaosPostgres.start();
   const prefix = `chaos-${options.scenario}-${randomBytes(3).toString('hex')}`;
@@ -104,11 +125,12 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const common = {
-    REDIS_URL: redis.url,
+    ...redisEnv,
     REDIS_PREFIX: prefix,
     DATABASE_URL: postgres.url,
     WEBHOOK_SECRET: secret,
     LOG_LEVEL: 'info',
+    ...options.commonEnv,
   };
   // Jobs are submitted with X-Tenant, a thousand in seconds: access control and the per-key rate
   // limit are not what these scenarios are about.
@@ -184,8 +206,14 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
     }
     await Promise.all(workers.map((w) => w.current.waitReady()));
 
-    const client = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: () => 200 });
-    client.on('error', () => {});
+    // The harness reads through the same factory as the apps (through the sentinels when there
+    // are some), as a worker: its reads wait out a failover instead of failing.
+    const client = createRedis({
+      target: topology.kind === 'sentinel' ? topology.group.target() : topology.redis.url,
+      role: 'worker',
+      logger: createLogger({ level: 'silent', name: 'chaos-harness' }),
+      name: 'chaos-harness',
+    });
     const keys = createKeys(prefix);
     const queues = createQueues(client, keys);
     const ledger = new Ledger(client, keys);
@@ -198,7 +226,8 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
       scenario: options.scenario,
       startedAt,
       logDir,
-      redis,
+      topology,
+      stopRedis,
       postgres,
       prefix,
       secret,
@@ -218,17 +247,21 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
   } catch (err) {
     for (const slot of slots.reverse()) await slot.stop().catch(() => {});
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-    await redis.stop('SIGTERM');
+    await stopRedis();
     await postgres.close();
     throw new Error(`chaos system did not start (logs in ${logDir}): ${(err as Error).message}`);
   }
 }
 
+/** One restartable redis-server, or the production shape (primary, replica, three sentinels). */
+export type Topology = { kind: 'single'; redis: ChaosRedis } | { kind: 'sentinel'; group: SentinelGroup };
+
 interface ChaosParts {
   scenario: string;
   startedAt: number;
   logDir: string;
-  redis: ChaosRedis;
+  topology: Topology;
+  stopRedis: () => Promise<void>;
   postgres: ChaosPostgres;
   prefix: string;
   secret: string;
@@ -250,7 +283,7 @@ export class ChaosSystem {
   readonly scenario: string;
   readonly startedAt: number;
   readonly logDir: string;
-  readonly redis: ChaosRedis;
+  readonly topology: Topology;
   readonly postgres: ChaosPostgres;
   readonly prefix: string;
   readonly secret: string;
@@ -270,7 +303,7 @@ export class ChaosSystem {
     this.scenario = parts.scenario;
     this.startedAt = parts.startedAt;
     this.logDir = parts.logDir;
-    this.redis = parts.redis;
+    this.topology = parts.topology;
     this.postgres = parts.postgres;
     this.prefix = parts.prefix;
     this.secret = parts.secret;
@@ -282,6 +315,18 @@ export class ChaosSystem {
     this.keys = parts.keys;
     this.queues = parts.queues;
     this.ledger = parts.ledger;
+  }
+
+  /** The one redis-server of a single-node scenario. */
+  get redis(): ChaosRedis {
+    if (this.topology.kind !== 'single') throw new Error('this scenario runs Redis through Sentinel');
+    return this.topology.redis;
+  }
+
+  /** The primary, replica and sentinels of a failover scenario. */
+  get sentinel(): SentinelGroup {
+    if (this.topology.kind !== 'sentinel') throw new Error('this scenario runs one redis-server');
+    return this.topology.group;
   }
 
   fixture(name: string): string {
@@ -608,11 +653,23 @@ export class ChaosSystem {
     return out.join('\n');
   }
 
+  /** How many lines of every log mention `needle` (a log message, say). */
+  async countInLogs(needle: string): Promise<number> {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const files = (await readdir(this.logDir)).filter((f) => f.endsWith('.log'));
+    let n = 0;
+    for (const f of files) {
+      for (const line of (await readFile(join(this.logDir, f), 'utf8')).split('\n'))
+        if (line.includes(needle)) n++;
+    }
+    return n;
+  }
+
   /** Stop everything; the logs stay (and are named) when the scenario failed. */
   async close(options: { keepLogs: boolean }): Promise<void> {
     for (const slot of [...this.parts.slots].reverse()) await slot.stop().catch(() => {});
     for (const cleanup of [...this.parts.cleanups].reverse()) await cleanup().catch(() => {});
-    await this.redis.stop('SIGTERM');
+    await this.parts.stopRedis();
     await this.postgres.close();
     if (!options.keepLogs) await rm(this.logDir, { recursive: true, force: true });
   }

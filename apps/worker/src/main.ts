@@ -1,4 +1,11 @@
-import { checkEvictionPolicy, createLogger, createRedis, routeConsoleToLogger } from '@recast/core/infra';
+import {
+  checkEvictionPolicy,
+  createLogger,
+  createRedis,
+  describeRedisTarget,
+  redisTargetOf,
+  routeConsoleToLogger,
+} from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
 import { createInferenceClient } from '@recast/core/provider';
 import closeWithGrace from 'close-with-grace';
@@ -12,7 +19,8 @@ const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
 routeConsoleToLogger(logger);
 const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'worker' }) : undefined;
 
-const probe = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker-probe' });
+const target = redisTargetOf(config);
+const probe = createRedis({ target, role: 'worker', logger, name: 'recast-worker-probe' });
 await checkEvictionPolicy(probe, logger);
 await probe.quit();
 
@@ -32,7 +40,12 @@ const metrics = registry
   ? await startMetricsServer({ registry, port: config.METRICS_PORT, host: config.METRICS_HOST, logger })
   : undefined;
 logger.info(
-  { provider: new URL(config.INFERENCE_API_URL).origin, prices: workers.engine.services.prices.version },
+  {
+    provider: new URL(config.INFERENCE_API_URL).origin,
+    prices: workers.engine.services.prices.version,
+    redis: describeRedisTarget(target),
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+  },
   'worker started',
 );
 

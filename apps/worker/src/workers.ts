@@ -2,7 +2,7 @@ import { loadBatchView } from '@recast/core/batches';
 import { createServices, Engine, type ProviderBinding } from '@recast/core/engine';
 import { createOutputStore, type OutputStore } from '@recast/core/files';
 import { keepMigrating } from '@recast/core/history';
-import { createRedis, type Logger } from '@recast/core/infra';
+import { createRedis, type Logger, redisTargetOf } from '@recast/core/infra';
 import type { Registry } from '@recast/core/metrics';
 import {
   AUDIT_SCHEDULER,
@@ -79,7 +79,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const migration = keepMigrating(config.DATABASE_URL, logger);
   await migration.first;
   const { keys, queues } = services;
-  const connection = createRedis({ url: config.REDIS_URL, role: 'worker', logger, name: 'recast-worker' });
+  const target = redisTargetOf(config);
+  const connection = createRedis({ target, role: 'worker', logger, name: 'recast-worker' });
   const urlPolicy: UrlPolicy = { allowHosts: config.SSRF_ALLOW_HOSTS };
   const store: OutputStore | undefined = config.OUTPUT_STORE
     ? createOutputStore(config.OUTPUT_STORE)
@@ -88,7 +89,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const metrics = options.registry
     ? await startWorkerMetrics({
         registry: options.registry,
-        redisUrl: config.REDIS_URL,
+        redisTarget: target,
         keys,
         logger,
         providerLimits: services.gate.limits,

@@ -35,7 +35,11 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       // type no route reads, a form past its part limits.
       error = clientError(err.statusCode, err, request.routeOptions.bodyLimit);
     } else if (
-      /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue/.test(err.message)
+      // A failover adds its own: a write that reached a node just demoted (READONLY), a promoted
+      // replica still loading, sentinels with no primary to name yet.
+      /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|max retries per request|^READONLY|^LOADING|^MASTERDOWN|^NOREPLICAS|All sentinels are unreachable/i.test(
+        err.message,
+      )
     ) {
       error = new AppError('REDIS_UNAVAILABLE', 'storage is unavailable; retry shortly', {
         statusCode: 503,

@@ -1,4 +1,4 @@
-import { createRedis, type Keys, type Logger, waitForRedis } from '@recast/core/infra';
+import { createRedis, type Keys, type Logger, type RedisTarget, waitForRedis } from '@recast/core/infra';
 import {
   createMetrics,
   type RecastMetrics,
@@ -14,7 +14,7 @@ export { type MetricsServer, type MetricsServerOptions, startMetricsServer } fro
 
 export interface WorkerMetricsOptions {
   registry: Registry;
-  redisUrl: string;
+  redisTarget: RedisTarget | string;
   keys: Keys;
   logger: Logger;
   providerLimits: ProviderLimits;
@@ -73,7 +73,7 @@ export async function startWorkerMetrics(options: WorkerMetricsOptions): Promise
   const { registry, logger, keys } = options;
   const metrics = createMetrics(registry);
   const redis = createRedis({
-    url: options.redisUrl,
+    target: options.redisTarget,
     role: 'producer',
     logger,
     name: 'recast-worker-metrics',

@@ -1,6 +1,6 @@
 import type { BatchView } from '@recast/core/batches';
 import { createCallbackSender } from '@recast/core/callbacks';
-import { createRedis, type Keys, type Logger } from '@recast/core/infra';
+import { createRedis, type Keys, type Logger, type RedisTarget } from '@recast/core/infra';
 import {
   createNotifyQueue,
   type JobStore,
@@ -15,8 +15,10 @@ import { createNotifyProcessor } from './processor.js';
 
 export { createNotifyProcessor, type NotifyDeps } from './processor.js';
 
-/** Either a worker-role connection to share (the caller closes it) or a URL to open one (closed here). */
-type RedisSource = { connection: Redis; redisUrl?: never } | { redisUrl: string; connection?: never };
+/** Either a worker-role connection to share (the caller closes it) or a target to open one (closed here). */
+type RedisSource =
+  | { connection: Redis; redisTarget?: never }
+  | { redisTarget: RedisTarget | string; connection?: never };
 
 export type StartNotifyWorkerOptions = RedisSource & {
   keys: Keys;
@@ -55,7 +57,7 @@ export async function startNotifyWorker(options: StartNotifyWorkerOptions): Prom
   });
   const owned =
     options.connection === undefined
-      ? createRedis({ url: options.redisUrl, role: 'worker', logger, name: 'recast-notify' })
+      ? createRedis({ target: options.redisTarget, role: 'worker', logger, name: 'recast-notify' })
       : undefined;
   const connection = options.connection ?? owned!;
   const queue = createNotifyQueue(connection, keys);

@@ -55,7 +55,7 @@ let running: RunningNotifyWorker;
 beforeAll(async () => {
   receiver = await startTestReceiver();
   running = await startNotifyWorker({
-    redisUrl: testRedisUrl(),
+    redisTarget: testRedisUrl(),
     keys,
     store,
     batchView: (batchId) => loadBatchView(services, batchId),

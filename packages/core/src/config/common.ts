@@ -6,6 +6,47 @@ export const CommonConfigShape = {
   REDIS_URL: z
     .url({ protocol: /^rediss?$/, message: 'must be a redis:// or rediss:// URL' })
     .default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Sentinel: `host:port` of each sentinel, comma-separated. When set, every connection asks
+   * the sentinels for the current primary of `REDIS_SENTINEL_NAME` (and again after a failover);
+   * `REDIS_URL` then only gives the data nodes' credentials, database and scheme (rediss: TLS to
+   * data nodes and sentinels), its host and port are not used. Empty: `REDIS_URL` is the one endpoint.
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const sentinels: { host: string; port: number }[] = [];
+      for (const item of v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
+        const port = Number(match?.[2]);
+        if (!match || port < 1 || port > 65_535) {
+          ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port` });
+          return z.NEVER;
+        }
+        sentinels.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+      }
+      return sentinels;
+    }),
+  /** The primary's name the sentinels monitor (`sentinel monitor <name> ...`). */
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('recast'),
+  /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  /**
+   * Replicas that must hold an acknowledged write (a job accepted, a webhook accepted, a charge, a
+   * terminal transition, a budget change, a submit claim) before the answer: `WAIT` after it, on
+   * the connection that wrote it. Unreached in `REDIS_WAIT_TIMEOUT_MS`: a retryable
+   * `REDIS_NOT_REPLICATED` (503 over HTTP; a worker's step is put back for a second, no attempt
+   * used up). 0: no wait (no replicas).
+   */
+  REDIS_WAIT_REPLICAS: envInt(0, 16).default(0),
+  REDIS_WAIT_TIMEOUT_MS: envInt(1, 60_000).default(1_000),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')

@@ -1,3 +1,4 @@
+import { isAppError } from '../errors/app-error.js';
 import type { Logger } from '../infra/logger.js';
 import { enqueueSettle } from '../model/catalog.js';
 import type { JobRecord } from '../model/record.js';
@@ -16,6 +17,7 @@ import {
   type StepOutcome,
 } from './context.js';
 import { followDuplicate } from './duplicates.js';
+import { redoLostClaim } from './lost-claim.js';
 import { adoptOrphan, findOrphan, orphanSearchFrom } from './orphans.js';
 import { submitFailed } from './submit-errors.js';
 import { notifyTerminal, ownerOf, releaseLeftover, releaseUnbilled } from './terminal.js';
@@ -72,20 +74,26 @@ export async function dispatch(ctx: EngineContext, step: DispatchStep): Promise<
   if (!admission.ok) return gateClosed(provider, admission, log);
 
   const attempt = record.attempt + 1;
-  // The attempt and its submit claim are taken in one compare-and-set, right before the POST.
-  const moved = await ctx.store.transition(
-    record.id,
-    'submitting',
-    {
-      attempt,
-      reserved_micro_usd: amount,
-      budget_blocked_by: null,
-      dispatch_id: step.dispatchId,
-      submit_claim: step.dispatchId,
-      claimed_at: new Date().toISOString(),
-      submit_ended_at: null,
-    },
-    { from: ['queued'] },
+  // The attempt and its submit claim are taken in one compare-and-set, right before the POST. The
+  // claim is replicated before the provider is told (REDIS_WAIT_REPLICAS): a claim lost in a
+  // failover would leave the job `queued` on the new primary, and its dispatch would POST a second
+  // task. When the wait fails this step is put back (Engine: a delay): it then finds its own claim
+  // and resumes (an orphan search that finds nothing, then the next attempt): nothing is sent twice.
+  const moved = await durableClaim(ctx, record.id, admission.token, () =>
+    ctx.store.transition(
+      record.id,
+      'submitting',
+      {
+        attempt,
+        reserved_micro_usd: amount,
+        budget_blocked_by: null,
+        dispatch_id: step.dispatchId,
+        submit_claim: step.dispatchId,
+        claimed_at: new Date().toISOString(),
+        submit_ended_at: null,
+      },
+      { from: ['queued'] },
+    ),
   );
   if (!moved.ok) {
     // Someone else moved the job on (a duplicate dispatch won, or it was cancelled). The slot
@@ -155,7 +163,9 @@ async function resumeSubmit(
   if (!admission.ok) return gateClosed(provider, admission, log);
   // A settle may have attached a task since the search (its webhook came in): then the claim is
   // revoked and nothing is sent. Else the job is on its next attempt, claimed: one compare-and-set.
-  const attempt = await ctx.store.nextAttempt(record.id, record.attempt, step.dispatchId);
+  const attempt = await durableClaim(ctx, record.id, admission.token, () =>
+    ctx.store.nextAttempt(record.id, record.attempt, step.dispatchId),
+  );
   if (attempt === undefined) {
     await ctx.gate.submitted(admission.token);
     const now = await ctx.store.get(record.id);
@@ -172,6 +182,37 @@ async function resumeSubmit(
   const next = { ...record, attempt };
   delete next.submit_ended_at;
   return sendTask(ctx, provider, step, next, admission.token, log);
+}
+
+/**
+ * A submit claim, replicated before anything is sent (see dispatch). When it is not, nothing was
+ * sent: the gate's pending submit and the in-flight slot go back, the claim is marked ended (its
+ * retry, which resumes the claim, need not wait out a request that was never made before it
+ * looks for an orphan and moves on), and the step ends in REDIS_NOT_REPLICATED (put back).
+ */
+async function durableClaim<T>(
+  ctx: EngineContext,
+  jobId: string,
+  token: string,
+  claim: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await ctx.durable(claim);
+  } catch (err) {
+    if (isAppError(err) && err.code === 'REDIS_NOT_REPLICATED') {
+      await ctx.gate.submitted(token).catch(() => undefined);
+      await ctx.gate.release(jobId).catch(() => undefined);
+      await ctx.store
+        .transition(
+          jobId,
+          'submitting',
+          { submit_ended_at: new Date().toISOString() },
+          { from: ['submitting'] },
+        )
+        .catch(() => undefined);
+    }
+    throw err;
+  }
 }
 
 /**
@@ -237,7 +278,7 @@ async function sendTask(
   if (record.attempt === 1 && !record.reruns) {
     ctx.metrics?.queueToSubmitSeconds.observe(Math.max(0, Date.now() - Date.parse(record.created_at)) / 1000);
   }
-  await recordTask(ctx, provider, record, task, log);
+  await recordTask(ctx, provider, step, record, task, log);
   return done({ taskId: task.id });
 }
 
@@ -250,6 +291,7 @@ async function sendTask(
 async function recordTask(
   ctx: EngineContext,
   provider: ProviderBinding,
+  step: DispatchStep,
   record: JobRecord,
   task: TaskResult,
   log: Logger,
@@ -261,7 +303,10 @@ async function recordTask(
     submit_claim: null,
   };
   const guard = { attempt: record.attempt, task: task.id };
-  const moved = await ctx.store.transition(record.id, 'submitted', fields, guard);
+  let moved = await ctx.store.transition(record.id, 'submitted', fields, guard);
+  if (!moved.ok && moved.state === 'queued' && (await redoLostClaim(ctx, record, step.dispatchId, log))) {
+    moved = await ctx.store.transition(record.id, 'submitted', fields, guard);
+  }
   if (!moved.ok && moved.state === 'cancelling') {
     // Cancelled while we were submitting: keep the task id, and pass the cancel on to the provider.
     const kept = await ctx.store.transition(record.id, 'cancelling', fields, {

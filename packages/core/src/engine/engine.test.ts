@@ -166,6 +166,55 @@ describe('the submit claim', () => {
   });
 });
 
+describe('a failover that lost writes', () => {
+  it('redoes a submit claim the new primary never had: the task sent is recorded, nothing is sent twice', async () => {
+    let jobId = '';
+    let before: Record<string, string> = {};
+    const {
+      engine,
+      services: s,
+      provider: p,
+    } = await engineWith((request) => {
+      if (request.url === '/apps/run') {
+        // The claim was written on a primary that died before its replica had it: the promoted
+        // replica holds the job as it was before the claim (queued, attempt 0), no reservation.
+        void s.redis
+          .multi()
+          .del(s.keys.job(jobId))
+          .hset(s.keys.job(jobId), before)
+          .hdel(s.keys.reservations(), jobId)
+          .exec();
+        return { body: { data: task('task_A', jobId, 1, 'running') }, delayMs: 300 };
+      }
+      return { status: 500, body: { detail: 'unexpected' } };
+    });
+    const record = queuedJobRecord();
+    await s.store.create(record);
+    jobId = record.id;
+    before = await s.redis.hgetall(s.keys.job(jobId));
+    const outcome = await engine.dispatch({ jobId, dispatchId: 'd1', lastTry: false });
+    expect(outcome).toEqual({ kind: 'done', result: { taskId: 'task_A' } });
+    expect(await s.store.get(jobId)).toMatchObject({ state: 'submitted', task_id: 'task_A', attempt: 1 });
+    expect(p.requests.map((r) => r.url)).toEqual(['/apps/run']);
+    // The reservation the failover lost is held again, so the settle releases what it charges.
+    expect(await s.ledger.reservationOf(jobId)).toBe(record.estimate_micro_usd ?? 0);
+  });
+});
+
+describe('a failover that lost a job', () => {
+  it('releases a reservation made for a job whose record the new primary never had', async () => {
+    const { engine, services: s } = await engineWith(() => ({ status: 500 }));
+    const kept = queuedJobRecord();
+    await s.store.create(kept);
+    expect((await s.ledger.reserve({ jobId: kept.id, tenant: kept.tenant }, 1_000)).ok).toBe(true);
+    expect((await s.ledger.reserve({ jobId: 'job_LOST', tenant: 'acme' }, 5_000)).ok).toBe(true);
+    await engine.sweepMoney(0);
+    expect(await s.ledger.reservationOf('job_LOST')).toBeUndefined();
+    // A live job's reservation is its own until it settles.
+    expect(await s.ledger.reservationOf(kept.id)).toBe(1_000);
+  });
+});
+
 describe('a second task for one job', () => {
   it('that the dispatch itself created after a task was attached is cancelled and followed', async () => {
     let jobId = '';

@@ -2,6 +2,7 @@ import { type BatchCancelTally, cancelBatch } from '../batches/cancel.js';
 import { retryBatch } from '../batches/retry.js';
 import { type BatchView, loadBatchView } from '../batches/view.js';
 import { enqueueBatchCallback, enqueueJobCallback } from '../callbacks/notify.js';
+import { isAppError } from '../errors/app-error.js';
 import { type CancelResult, cancelJob } from '../intake/cancel.js';
 import { type SubmitDeps, type SubmitRequest, type SubmitResult, submitJob } from '../intake/submit.js';
 import type { RecastMetrics } from '../metrics/metrics.js';
@@ -41,6 +42,14 @@ export interface EngineOptions {
  * (the API), dispatch, settle, the provider cancel, reconcile and orphan adoption (the workers),
  * and the maintenance duties. The apps are adapters: a route parses and calls one method; a
  * BullMQ processor parses its payload, calls one step and carries out its StepOutcome.
+ *
+ * What a user or the provider is told about is acknowledged only once replicated (services'
+ * `durable`, REDIS_WAIT_REPLICAS): a job accepted, a cancel, a batch cancel or retry, a webhook
+ * accepted, a settle (its terminal transition and its charge), the provider cancel and the watch
+ * (their charges), and inside dispatch the submit claim, before the POST. When the wait fails the
+ * API's caller gets a retryable error (503) and a worker's step is put back for a while (a delay,
+ * not a used-up attempt); each of these steps is idempotent when run again. The
+ * maintenance duties and reconcile need no wait: what they write is redone by their next pass.
  */
 export class Engine {
   private readonly ctx: EngineContext;
@@ -60,15 +69,17 @@ export class Engine {
 
   /** Validate, estimate, write and line up a job (nothing is written when it is refused). */
   submit(request: SubmitRequest): Promise<SubmitResult> {
-    if (!this.options.intake)
-      throw new Error('this engine has no intake options: jobs are submitted through the API');
+    const intake = this.options.intake;
+    if (!intake) throw new Error('this engine has no intake options: jobs are submitted through the API');
     const { redis, keys, store, creator, prices } = this.services;
-    return submitJob({ ...this.options.intake, redis, keys, store, creator, prices }, request);
+    return this.services.durable(() =>
+      submitJob({ ...intake, redis, keys, store, creator, prices }, request),
+    );
   }
 
   /** Cancel a job: at once when not yet at the provider, else `cancelling` and a provider cancel step. */
   cancel(tenant: string, jobId: string): Promise<CancelResult> {
-    return cancelJob(this.cancelDeps(), tenant, jobId);
+    return this.services.durable(() => cancelJob(this.cancelDeps(), tenant, jobId));
   }
 
   /**
@@ -77,6 +88,10 @@ export class Engine {
    * finish later, and their settles send it).
    */
   async cancelBatch(batchId: string, tenant: string): Promise<{ tally: BatchCancelTally; view: BatchView }> {
+    return this.services.durable(() => this.cancelBatchNow(batchId, tenant));
+  }
+
+  private async cancelBatchNow(batchId: string, tenant: string) {
     const { notify } = this.services.queues;
     const tally = await cancelBatch(
       {
@@ -95,7 +110,7 @@ export class Engine {
   }
 
   retryBatch(batchId: string, tenant: string, options: { includeCancelled: boolean }) {
-    return retryBatch(this.services, batchId, tenant, options);
+    return this.services.durable(() => retryBatch(this.services, batchId, tenant, options));
   }
 
   private cancelDeps() {
@@ -108,24 +123,25 @@ export class Engine {
 
   /** A provider webhook (its token checked by the caller): queue its settle. */
   acceptWebhook(hint: WebhookHint): Promise<void> {
-    return acceptWebhook(this.ctx, hint);
+    return this.services.durable(() => acceptWebhook(this.ctx, hint));
   }
 
   dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
-    return dispatch(this.ctx, step);
+    // The submit claim is replicated inside the step (before the POST), not after it.
+    return this.replicated(() => dispatch(this.ctx, step), false);
   }
 
   settle(payload: SettlePayload): Promise<StepOutcome<SettleResult>> {
-    return this.throttled(() => settle(this.ctx, payload));
+    return this.replicated(() => this.throttled(() => settle(this.ctx, payload)));
   }
 
   cancelAtProvider(payload: unknown): Promise<StepOutcome<CancelStepResult>> {
-    return this.throttled(() => cancelAtProvider(this.ctx, payload));
+    return this.replicated(() => this.throttled(() => cancelAtProvider(this.ctx, payload)));
   }
 
   /** `job.watch`: look for a late task of an abandoned attempt, and stop it. */
   watchAttempt(payload: unknown): Promise<StepOutcome<WatchResult>> {
-    return this.throttled(() => watchAttempt(this.ctx, payload));
+    return this.replicated(() => this.throttled(() => watchAttempt(this.ctx, payload)));
   }
 
   reconcile(): Promise<ReconcilePass> {
@@ -159,6 +175,21 @@ export class Engine {
 
   recoverDispatches(): Promise<number> {
     return maintenance.recoverDispatches(this.ctx);
+  }
+
+  /**
+   * A worker's step whose writes must be replicated (`wait`: after the step; else the step waits
+   * inside, as dispatch does for its claim). Not replicated in time: the step is put back for a
+   * while without using up an attempt (the replica is slow or gone, not the step at fault), and
+   * runs again; every step is idempotent, so what it already wrote is found, not doubled.
+   */
+  private async replicated<T>(step: () => Promise<StepOutcome<T>>, wait = true): Promise<StepOutcome<T>> {
+    try {
+      return await (wait ? this.services.durable(step) : step());
+    } catch (err) {
+      if (!isAppError(err) || err.code !== 'REDIS_NOT_REPLICATED') throw err;
+      return { kind: 'delay', ms: 1_000, reason: err.message };
+    }
   }
 
   /**

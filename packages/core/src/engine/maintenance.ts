@@ -62,7 +62,17 @@ export async function sweepMoney(ctx: EngineContext, olderThanMs: number): Promi
     cursor = page.cursor;
     for (const jobId of page.jobIds) {
       const record = await ctx.store.get(jobId);
-      if (!record) continue;
+      if (!record) {
+        // A job holds a reservation only once its record exists, and a record leaves Redis only
+        // long after its money is settled: a reservation with no record was made for a job that
+        // a Redis failover lost (a dispatch that read it on the old primary reserved on the new
+        // one). Nothing will ever settle it; it only holds budget.
+        if (await ctx.ledger.release({ jobId, tenant: '' })) {
+          settled++;
+          ctx.logger.warn({ jobId }, 'released the reservation of a job that does not exist');
+        }
+        continue;
+      }
       if (!isTerminalState(record.state)) continue;
       if (Date.now() - Date.parse(record.finished_at ?? record.updated_at) < olderThanMs) continue;
       if (record.billed_ms !== undefined && record.cost_micro_usd !== undefined) {

@@ -4,9 +4,10 @@ import type { CoreConfig } from '../config/common.js';
 import { EventLog } from '../events/events.js';
 import { connectDatabase, type Database } from '../history/db.js';
 import { Records } from '../history/records.js';
+import { Durability } from '../infra/durable.js';
 import { createKeys, type Keys } from '../infra/keys.js';
 import type { Logger } from '../infra/logger.js';
-import { createRedis, type RedisRole, waitForRedis } from '../infra/redis.js';
+import { createRedis, type RedisRole, redisTargetOf, waitForRedis } from '../infra/redis.js';
 import { JobCreator } from '../intake/creator.js';
 import { createQueues, type Queues } from '../model/catalog.js';
 import { JobStore, type ReconcileDelays } from '../model/job-store.js';
@@ -46,6 +47,12 @@ export interface Services {
   readonly db: Database | undefined;
   /** Reads that do not care whether a record is live (Redis) or archived (PostgreSQL). */
   readonly records: Records;
+  /**
+   * Acknowledged writes wait for REDIS_WAIT_REPLICAS replicas (see durable.ts); `durable(write)`
+   * runs a write on `redis` and answers once it is replicated (at once when no wait is set).
+   */
+  readonly durability: Durability;
+  durable<T>(write: () => Promise<T>): Promise<T>;
   /** Close the queues, then the connections (when they were opened here). */
   close(): Promise<void>;
 }
@@ -83,7 +90,8 @@ export function pricesOf(config: CoreConfig): PriceTable {
 export async function createServices(options: ServicesOptions): Promise<Services> {
   const { config, logger } = options;
   const redis =
-    options.redis ?? createRedis({ url: config.REDIS_URL, role: options.role, logger, name: options.name });
+    options.redis ??
+    createRedis({ target: redisTargetOf(config), role: options.role, logger, name: options.name });
   if (!options.redis && options.role === 'producer') {
     await waitForRedis(redis).catch((err: Error) =>
       logger.warn({ err: err.message }, 'Redis not reachable at start'),
@@ -95,6 +103,10 @@ export async function createServices(options: ServicesOptions): Promise<Services
   });
   const store = new JobStore(redis, keys, reconcileDelaysOf(config), config.EVENTS_RETENTION_MS);
   const ledger = new Ledger(redis, keys);
+  const durability = new Durability({
+    replicas: config.REDIS_WAIT_REPLICAS,
+    timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+  });
   const fair = new FairQueue(redis, keys, queues, {
     buffer: config.FAIR_SHARE_BUFFER,
     dispatchAttempts: config.DISPATCH_ATTEMPTS,
@@ -130,6 +142,8 @@ export async function createServices(options: ServicesOptions): Promise<Services
     events: new EventLog(redis, keys),
     db,
     records: new Records({ redis, keys, store, batches, budgets, ledger }, db),
+    durability,
+    durable: (write) => durability.run(redis, write),
     async close() {
       await queues.close();
       await db?.close();

@@ -31,6 +31,8 @@ export const ErrorCodes = [
   'DATABASE_UNAVAILABLE',
   'BATCH_ARCHIVED',
   'AUDIT_UNAVAILABLE',
+  /** An acknowledged write did not reach REDIS_WAIT_REPLICAS replicas in time (retryable: 503). */
+  'REDIS_NOT_REPLICATED',
   'DNS_UNAVAILABLE',
   'PROVIDER_BAD_REQUEST',
   'PROVIDER_UNAUTHORIZED',

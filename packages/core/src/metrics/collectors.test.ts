@@ -29,7 +29,7 @@ const limits: ProviderLimits = {
 /** Collectors on a fresh prefix, over a fail-fast connection as the worker gives them. */
 async function setup(url = testRedisUrl()) {
   const logger = testLogger();
-  const redis = createRedis({ url, role: 'producer', logger, name: 'metrics-test' });
+  const redis = createRedis({ target: url, role: 'producer', logger, name: 'metrics-test' });
   const keys = createKeys(uniquePrefix('metrics'));
   const queues = createQueues(redis, keys);
   // The connection logs its own errors; a queue without a listener would print them again.

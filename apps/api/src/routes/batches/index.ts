@@ -85,23 +85,28 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
     format: ManifestFormat,
   ) {
     const tenant = tenantOf(request);
-    return ingestBatch(
-      app.recast,
-      {
-        tenant,
-        mode: params.mode,
-        dry_run: params.dry_run === 'true',
-        ...(params.name ? { name: params.name } : {}),
-        ...(params.metadata ? { metadata: params.metadata } : {}),
-        ...(params.defaults ? { defaults: params.defaults } : {}),
-        ...(params.callback_url ? { callback_url: params.callback_url } : {}),
-        ...(params.max_cost_usd !== undefined
-          ? { max_cost_micro_usd: usdToMicroUsd(params.max_cost_usd) as number }
-          : {}),
-      },
-      source,
-      format,
-      limits,
+    // The batch's jobs are accepted ones: replicated before the answer (REDIS_WAIT_REPLICAS), else
+    // a 503. A dry run writes nothing and waits for nothing.
+    const durable = params.dry_run === 'true' ? <T>(write: () => Promise<T>) => write() : app.recast.durable;
+    return durable(() =>
+      ingestBatch(
+        app.recast,
+        {
+          tenant,
+          mode: params.mode,
+          dry_run: params.dry_run === 'true',
+          ...(params.name ? { name: params.name } : {}),
+          ...(params.metadata ? { metadata: params.metadata } : {}),
+          ...(params.defaults ? { defaults: params.defaults } : {}),
+          ...(params.callback_url ? { callback_url: params.callback_url } : {}),
+          ...(params.max_cost_usd !== undefined
+            ? { max_cost_micro_usd: usdToMicroUsd(params.max_cost_usd) as number }
+            : {}),
+        },
+        source,
+        format,
+        limits,
+      ),
     );
   }
 

@@ -75,7 +75,7 @@ export default async function budgetRoutes(app: FastifyInstance) {
         body: PutBudgetSchema,
         response: {
           200: z.union([BudgetViewSchema, BudgetDeletedSchema]),
-          ...errorResponses(400, 401, 403, 429),
+          ...errorResponses(400, 401, 403, 429, 503),
         },
       },
       config: { access: 'admin' },
@@ -84,7 +84,8 @@ export default async function budgetRoutes(app: FastifyInstance) {
       const scope = parseBudgetScope(request.params.scope);
       const body = parseOrThrow(PutBudgetSchema, request.body);
       const micro = body.limit_usd === null ? null : (usdToMicroUsd(body.limit_usd) as number);
-      await app.recast.budgets.setLimit(scope, body.window, micro);
+      // A budget change is told to the admin: replicated first (REDIS_WAIT_REPLICAS), else a 503.
+      await app.recast.durable(() => app.recast.budgets.setLimit(scope, body.window, micro));
       request.log.info({ scope, window: body.window, limitMicroUsd: micro }, 'budget limit set');
       const rows = await app.recast.budgets.list(new Date(), (s) => s === scope);
       const row = rows.find((r) => r.window === body.window);

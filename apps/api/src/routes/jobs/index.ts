@@ -312,7 +312,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
         description:
           'Not yet at the provider: cancelled at once (200). At the provider: cancelling (202), settled when it ends. A finished job is 409.',
         params: IdParams,
-        response: { 200: JobViewSchema, 202: JobViewSchema, ...errorResponses(401, 403, 404, 409, 429) },
+        response: { 200: JobViewSchema, 202: JobViewSchema, ...errorResponses(401, 403, 404, 409, 429, 503) },
       },
     },
     async (request, reply) => {

@@ -32,7 +32,7 @@ export default async function webhookRoutes(app: FastifyInstance, options: Webho
         querystring: z.object({ attempt: z.string().optional(), token: z.string().optional() }),
         response: {
           202: z.strictObject({ accepted: z.literal(true) }),
-          ...errorResponses(400, 401, 404, 413),
+          ...errorResponses(400, 401, 404, 413, 503),
         },
       },
       bodyLimit: options.bodyLimit,
