@@ -104,11 +104,18 @@ export const NOTIFY_JOB_OPTIONS = {
 
 export type NotifyQueue = Queue<NotifyPayload>;
 
+/**
+ * BullMQ's per-queue event stream (what QueueEvents listeners read; Recast runs none) is capped at
+ * this many entries instead of BullMQ's 10,000: a fixed ~60 KB per queue rather than ~600 KB.
+ */
+const EVENT_STREAM = { events: { maxLen: 1_000 } };
+
 /** The notify queue alone (a process that only sends or counts callbacks). */
 export function createNotifyQueue(connection: ConnectionOptions, keys: Keys): NotifyQueue {
   return new Queue<NotifyPayload>(NOTIFY_QUEUE, {
     connection,
     prefix: keys.bullPrefix,
+    streams: EVENT_STREAM,
     defaultJobOptions: NOTIFY_JOB_OPTIONS,
   });
 }
@@ -220,16 +227,19 @@ export function createQueues(connection: ConnectionOptions, keys: Keys, options:
   const dispatch = new Queue<DispatchPayload>('dispatch', {
     connection,
     prefix: keys.bullPrefix,
+    streams: EVENT_STREAM,
     defaultJobOptions: withRetention(JOB_CATALOG['job.dispatch'].options, options),
   });
   const settle = new Queue<SettlePayload | CancelPayload | WatchPayload>('settle', {
     connection,
     prefix: keys.bullPrefix,
+    streams: EVENT_STREAM,
     defaultJobOptions: withRetention(JOB_CATALOG['job.settle'].options, options),
   });
   const retain = new Queue<RetainPayload>('retain', {
     connection,
     prefix: keys.bullPrefix,
+    streams: EVENT_STREAM,
     defaultJobOptions: withRetention(JOB_CATALOG['job.retain'].options, options),
   });
   const notify = createNotifyQueue(connection, keys);
@@ -238,6 +248,7 @@ export function createQueues(connection: ConnectionOptions, keys: Keys, options:
   const maintenance = new Queue(MAINTENANCE_QUEUE, {
     connection,
     prefix: keys.bullPrefix,
+    streams: EVENT_STREAM,
     defaultJobOptions: MAINTENANCE_JOB_OPTIONS,
   });
   return {
