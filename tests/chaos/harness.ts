@@ -157,6 +157,10 @@ export async function startChaosSystem(options: ChaosSystemOptions) {
         EMULATOR_STEP_MS: String(options.emulator?.stepMs ?? 25),
         EMULATOR_SEED: String(options.emulator?.seed ?? 7),
         EMULATOR_RATE_LIMITS: 'off',
+        // The emulator downloads every task's inputs from its own fixture server, on the same two
+        // cores as everything else in a scenario (and another client's 50 tasks a second): its
+        // 30 s input deadline models the provider's network, not a loaded test machine.
+        EMULATOR_DOWNLOAD_TIMEOUT_MS: '120000',
         EMULATOR_FAULTS: JSON.stringify(options.emulator?.faults ?? {}),
       },
       readyProbe: () => answers(`${emulatorUrl}/_emulator/faults`),

@@ -33,6 +33,8 @@ const EnvSchema = z.object({
   EMULATOR_STEP_MS: intFromEnv(1000, 1),
   EMULATOR_HEARTBEAT_MS: intFromEnv(10_000, 1),
   EMULATOR_SEED: intFromEnv(1, 0),
+  /** How long a task may take to download its inputs (the source video, the reference images). */
+  EMULATOR_DOWNLOAD_TIMEOUT_MS: intFromEnv(30_000, 100),
   EMULATOR_RATE_LIMITS: z
     .string()
     .optional()
@@ -69,6 +71,7 @@ export interface EmulatorConfig {
   stepMs: number;
   heartbeatMs: number;
   seed: number;
+  downloadTimeoutMs: number;
   rateLimits: RateLimitsPatch | undefined;
   faults: z.infer<typeof FaultsPatchSchema>;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
@@ -90,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): EmulatorConfig {
     stepMs: parsed.EMULATOR_STEP_MS,
     heartbeatMs: parsed.EMULATOR_HEARTBEAT_MS,
     seed: parsed.EMULATOR_SEED,
+    downloadTimeoutMs: parsed.EMULATOR_DOWNLOAD_TIMEOUT_MS,
     rateLimits: parsed.EMULATOR_RATE_LIMITS,
     faults: parsed.EMULATOR_FAULTS,
     logLevel: parsed.LOG_LEVEL,

@@ -12,6 +12,7 @@ const app = await buildEmulator({
   stepMs: config.stepMs,
   heartbeatMs: config.heartbeatMs,
   seed: config.seed,
+  download: { timeoutMs: config.downloadTimeoutMs },
   rateLimits: config.rateLimits,
   faults: config.faults,
   logger,
