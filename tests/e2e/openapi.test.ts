@@ -54,6 +54,24 @@ describe('OpenAPI', () => {
       for (const method of Object.keys(ops))
         expect(registered, `${method} ${path}`).toContain(`${method} ${path}`);
     }
+    // Bodies that are not JSON are declared too, so generated clients send them right.
+    const content = (path: string) =>
+      Object.keys(
+        (doc.paths[path]?.post as { requestBody?: { content?: object } } | undefined)?.requestBody?.content ??
+          {},
+      );
+    expect(content('/v1/jobs')).toEqual(['application/json', 'multipart/form-data']);
+    expect(content('/v1/files')).toEqual(['multipart/form-data']);
+    expect(content('/v1/batches')).toEqual(['application/x-ndjson', 'text/csv', 'multipart/form-data']);
+    const form = doc.paths['/v1/jobs']?.post as {
+      requestBody: { content: Record<string, { schema: { required: string[]; properties: object } }> };
+    };
+    expect(form.requestBody.content['multipart/form-data']?.schema.required).toEqual(['job']);
+    expect(Object.keys(form.requestBody.content['multipart/form-data']?.schema.properties ?? {})).toEqual([
+      'job',
+      'video',
+      'images[]',
+    ]);
     const ui = await fetch(`${s.apiUrl}/docs/`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');

@@ -93,7 +93,32 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
     '/v1/jobs',
     {
       bodyLimit: options.jsonBodyLimit,
-      config: { access: 'write' },
+      config: {
+        access: 'write',
+        requestBodies: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              required: ['job'],
+              properties: {
+                job: {
+                  type: 'string',
+                  contentMediaType: 'application/json',
+                  description:
+                    'the job as JSON: the fields of an application/json body, without the files sent as parts',
+                },
+                video: { type: 'string', format: 'binary', description: 'the source video (MP4/MOV)' },
+                'images[]': {
+                  type: 'array',
+                  items: { type: 'string', format: 'binary' },
+                  description: 'reference images (JPEG/PNG/WebP), after any `images` URLs in `job`',
+                },
+              },
+            },
+            encoding: { job: { contentType: 'application/json' } },
+          },
+        },
+      },
       schema: {
         tags: ['jobs'],
         summary: 'Submit a job',
