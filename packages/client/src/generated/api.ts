@@ -375,7 +375,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the ETag of the version you have: 304 while it is current */
+                    "if-none-match"?: string;
+                };
                 path: {
                     /** @description job id (job_…) */
                     id: string;
@@ -1341,7 +1344,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the ETag of the version you have: 304 while it is current */
+                    "if-none-match"?: string;
+                };
                 path: {
                     /** @description batch id (bat_…) */
                     id: string;

@@ -40,6 +40,12 @@ const ListSchema = z.strictObject({
 });
 
 const IdParams = z.strictObject({ id: z.string().describe('job id (job_…)') });
+const ConditionalHeaders = z.object({
+  'if-none-match': z
+    .string()
+    .optional()
+    .describe('the ETag of the version you have: 304 while it is current'),
+});
 const NotModified = z.null().describe('not modified: the If-None-Match tag is current');
 
 /**
@@ -223,6 +229,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
         description:
           'Strong ETag from the record version: If-None-Match answers 304 without reading the record.',
         params: IdParams,
+        headers: ConditionalHeaders,
         response: { 200: JobViewSchema, 304: NotModified, ...errorResponses(401, 404, 429) },
       },
     },
