@@ -165,6 +165,56 @@ describe('@recast/client against a running Recast', () => {
       if (event.id === all.at(-1)!.id) again.abort();
     }
     expect(resumed.map((e) => e.id)).toEqual(all.slice(middle + 1).map((e) => e.id));
+
+    // A connection that breaks after its third event: the client reconnects after the last id it
+    // saw, and the reader gets the same events as over one connection, none twice.
+    let cuts = 0;
+    const flaky = createRecastClient({
+      baseUrl: s.apiUrl,
+      apiKey: ADMIN_KEY,
+      fetch: async (request) => {
+        const response = await fetch(request);
+        if (!new URL(request.url).pathname.endsWith('/v1/events') || cuts++ > 0 || !response.body)
+          return response;
+        // Passes the stream's blocks on up to the third event, then breaks the body.
+        let events = 0;
+        let text = '';
+        const encoder = new TextEncoder();
+        const body = response.body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              text += new TextDecoder().decode(chunk);
+              let end = text.indexOf('\n\n');
+              while (end !== -1) {
+                const block = text.slice(0, end + 2);
+                text = text.slice(end + 2);
+                controller.enqueue(encoder.encode(block));
+                if (block.startsWith('id: ') && ++events === 3) {
+                  controller.error(new TypeError('terminated'));
+                  return;
+                }
+                end = text.indexOf('\n\n');
+              }
+            },
+          }),
+        );
+        return new Response(body, { status: response.status, headers: response.headers });
+      },
+    });
+    const stop = new AbortController();
+    const reconnects: (Error | undefined)[] = [];
+    const over: RecastEvent[] = [];
+    for await (const event of flaky.events({
+      lastEventId: '0-0',
+      signal: stop.signal,
+      reconnectMs: 10,
+      onReconnect: (err) => reconnects.push(err),
+    })) {
+      over.push(event);
+      if (event.id === all.at(-1)!.id) stop.abort();
+    }
+    expect(reconnects.length).toBeGreaterThanOrEqual(1);
+    expect(over.map((e) => e.id)).toEqual(all.map((e) => e.id));
   });
 
   it('uploads a file from disk and submits a job with its files as form parts', async () => {

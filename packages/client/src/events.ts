@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { RecastClient } from './client.js';
-import { isAbort } from './errors.js';
+import { describeCause, isAbort, RecastNetworkError } from './errors.js';
 import { isTransient } from './poll.js';
 import { sleep } from './sleep.js';
 
@@ -70,8 +70,17 @@ export async function* followEvents(
         },
       });
       const decoder = new TextDecoder();
-      for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-        parser.feed(decoder.decode(chunk, { stream: true }));
+      const chunks = (stream as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          if (isAbort(err)) throw err;
+          throw new RecastNetworkError(`the event stream broke: ${describeCause(err)}`, { cause: err });
+        }
+        if (next.done) break;
+        parser.feed(decoder.decode(next.value, { stream: true }));
         while (queue.length > 0) {
           const message = queue.shift()!;
           if (message.id) lastEventId = message.id;
