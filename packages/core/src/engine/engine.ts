@@ -9,6 +9,13 @@ import type { SettlePayload } from '../model/catalog.js';
 import type { JobRecord } from '../model/record.js';
 import { InferenceError } from '../provider/inference-error.js';
 import type { RateLimitBackoff } from '../provider/rate-limit.js';
+import {
+  currentTraceparent,
+  inJobSpan,
+  jobAttributes,
+  SpanKind,
+  tracingActive,
+} from '../telemetry/tracing.js';
 import { auditRecentBooks } from './books.js';
 import { type CancelStepResult, cancelAtProvider } from './cancel.js';
 import type { EngineContext, ProviderBinding, StepOutcome } from './context.js';
@@ -63,7 +70,30 @@ export class Engine {
     if (!this.options.intake)
       throw new Error('this engine has no intake options: jobs are submitted through the API');
     const { redis, keys, store, creator, prices } = this.services;
-    return submitJob({ ...this.options.intake, redis, keys, store, creator, prices }, request);
+    const deps = { ...this.options.intake, redis, keys, store, creator, prices };
+    if (!tracingActive()) return submitJob(deps, request);
+    return inJobSpan('recast.submit', { tenant: request.tenant }, async (span) => {
+      const traceparent = currentTraceparent();
+      const result = await submitJob(deps, { ...request, ...(traceparent ? { traceparent } : {}) });
+      span.setAttributes(jobAttributes({ jobId: result.job.id, batchId: result.job.batch_id }));
+      span.setAttribute('recast.created', result.created);
+      return result;
+    });
+  }
+
+  /**
+   * Run a step of a job in its span, in the trace the job keeps (see telemetry/); a job that has
+   * none yet (a manifest's row) keeps this step's, so the rest of its attempt joins it.
+   */
+  private async traced<T>(name: string, jobId: string, kind: SpanKind, step: () => Promise<T>): Promise<T> {
+    if (!tracingActive()) return step();
+    const kept = await this.services.store.traceOf(jobId).catch(() => ({}) as { traceparent?: string });
+    return inJobSpan(name, { jobId, ...kept, kind }, async () => {
+      const traceparent = currentTraceparent();
+      if (!kept.traceparent && traceparent)
+        await this.services.store.keepTrace(jobId, traceparent).catch(() => {});
+      return step();
+    });
   }
 
   /** Cancel a job: at once when not yet at the provider, else `cancelling` and a provider cancel step. */
@@ -108,15 +138,17 @@ export class Engine {
 
   /** A provider webhook (its token checked by the caller): queue its settle. */
   acceptWebhook(hint: WebhookHint): Promise<void> {
-    return acceptWebhook(this.ctx, hint);
+    return this.traced('recast.webhook', hint.jobId, SpanKind.SERVER, () => acceptWebhook(this.ctx, hint));
   }
 
   dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
-    return dispatch(this.ctx, step);
+    return this.traced('recast.dispatch', step.jobId, SpanKind.CONSUMER, () => dispatch(this.ctx, step));
   }
 
   settle(payload: SettlePayload): Promise<StepOutcome<SettleResult>> {
-    return this.throttled(() => settle(this.ctx, payload));
+    return this.traced('recast.settle', payload.jobId, SpanKind.CONSUMER, () =>
+      this.throttled(() => settle(this.ctx, payload)),
+    );
   }
 
   cancelAtProvider(payload: unknown): Promise<StepOutcome<CancelStepResult>> {

@@ -1,6 +1,7 @@
 import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
 import { z } from 'zod';
 import type { Keys } from '../infra/keys.js';
+import { queueTelemetry } from '../telemetry/tracing.js';
 
 /**
  * The one job catalog: every BullMQ job Recast enqueues, with its queue, payload schema and
@@ -107,6 +108,7 @@ export type NotifyQueue = Queue<NotifyPayload>;
 /** The notify queue alone (a process that only sends or counts callbacks). */
 export function createNotifyQueue(connection: ConnectionOptions, keys: Keys): NotifyQueue {
   return new Queue<NotifyPayload>(NOTIFY_QUEUE, {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     defaultJobOptions: NOTIFY_JOB_OPTIONS,
@@ -218,16 +220,19 @@ function withRetention(options: DefaultJobOptions, queue: QueueOptions): Default
 /** Producer-side queues sharing one connection (fail-fast: see infra/redis.ts). */
 export function createQueues(connection: ConnectionOptions, keys: Keys, options: QueueOptions = {}): Queues {
   const dispatch = new Queue<DispatchPayload>('dispatch', {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     defaultJobOptions: withRetention(JOB_CATALOG['job.dispatch'].options, options),
   });
   const settle = new Queue<SettlePayload | CancelPayload | WatchPayload>('settle', {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     defaultJobOptions: withRetention(JOB_CATALOG['job.settle'].options, options),
   });
   const retain = new Queue<RetainPayload>('retain', {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     defaultJobOptions: withRetention(JOB_CATALOG['job.retain'].options, options),
