@@ -13,6 +13,7 @@ import {
   ErrorBodySchema,
   JobListSchema,
   JobViewSchema,
+  PrincipalViewSchema,
   StatsSchema,
   TenantViewSchema,
 } from '@recast/core/contract';
@@ -130,6 +131,10 @@ describe('OpenAPI', () => {
     await call(BatchRetriedSchema, 'POST', `/v1/batches/${batch.id}/retry`);
     await call(BatchCancelledSchema, 'POST', `/v1/batches/${batch.id}/cancel`);
     await call(StatsSchema, 'GET', '/v1/stats');
+    expect(await call(PrincipalViewSchema, 'GET', '/v1/me')).toMatchObject({
+      role: 'admin',
+      can_write: true,
+    });
     await call(
       BudgetViewSchema,
       'PUT',

@@ -31,6 +31,7 @@ import fileRoutes from './routes/files/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
 import limitsRoutes from './routes/limits/index.js';
+import meRoutes from './routes/me/index.js';
 import queueBoardRoutes from './routes/queues/index.js';
 import statsRoutes from './routes/stats/index.js';
 import tenantRoutes from './routes/tenants/index.js';
@@ -228,6 +229,7 @@ export async function buildApp({
   await app.register(costRoutes);
   await app.register(dashboardRoutes);
   await app.register(tenantRoutes);
+  await app.register(meRoutes);
   await app.register(adminRoutes);
   await app.register(queueBoardRoutes);
   // The same metrics as the metrics port, on the public port for admin keys only.

@@ -2188,6 +2188,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling key: its role, its tenant and what it may do */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Principal"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/keys": {
         parameters: {
             query?: never;
@@ -3153,6 +3207,21 @@ export interface components {
             /** @description largest serialized metadata of a job (and of a batch) */
             max_metadata_bytes: number;
         };
+        PrincipalInput: {
+            /** @constant */
+            object: "principal";
+            key_id: string;
+            /** @enum {string} */
+            role: "admin" | "submitter" | "viewer";
+            /** @description the tenant this request acts for (an admin's X-Tenant, else the key's own) */
+            tenant: string;
+            /** @description reads and acts across tenants (admin keys) */
+            all_tenants: boolean;
+            /** @description may submit, cancel and retry (admin and submitter keys) */
+            can_write: boolean;
+            /** @description may set budgets, weights and keys (admin keys) */
+            can_admin: boolean;
+        };
         CostAuditInput: {
             /** @constant */
             object: "cost_audit";
@@ -3876,6 +3945,21 @@ export interface components {
             max_images: number;
             /** @description largest serialized metadata of a job (and of a batch) */
             max_metadata_bytes: number;
+        };
+        Principal: {
+            /** @constant */
+            object: "principal";
+            key_id: string;
+            /** @enum {string} */
+            role: "admin" | "submitter" | "viewer";
+            /** @description the tenant this request acts for (an admin's X-Tenant, else the key's own) */
+            tenant: string;
+            /** @description reads and acts across tenants (admin keys) */
+            all_tenants: boolean;
+            /** @description may submit, cancel and retry (admin and submitter keys) */
+            can_write: boolean;
+            /** @description may set budgets, weights and keys (admin keys) */
+            can_admin: boolean;
         };
         CostAudit: {
             /** @constant */
