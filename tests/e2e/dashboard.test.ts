@@ -182,4 +182,132 @@ describe('dashboard in a real Chromium', () => {
     },
     120_000,
   );
+
+  it.skipIf(!HAVE_CHROMIUM && !IN_CI)(
+    'offers cancel and retry to a submitter, goes through with them after a confirmation and follows them live; a viewer sees no actions and the API refuses them',
+    async () => {
+      if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+      // One task at a time, each slow: a batch stays in progress long enough to be cancelled.
+      const s = await start({
+        auth: true,
+        emulator: { stepMs: 150 },
+        worker: { PROVIDER_MAX_IN_FLIGHT: '1' },
+        api: { PROVIDER_MAX_IN_FLIGHT: '1' },
+      });
+      const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+      const keyOf = async (role: string) => {
+        const res = await fetch(`${s.apiUrl}/v1/admin/keys`, {
+          method: 'POST',
+          headers: admin,
+          body: JSON.stringify({ name: `${role} of acme`, role, tenant: 'acme' }),
+        });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { key: string }).key;
+      };
+      const submitter = await keyOf('submitter');
+      const viewer = await keyOf('viewer');
+      const row = (video: string, i: number) => ({
+        custom_id: `row-${i}`,
+        video: s.fixture(video),
+        images: [s.fixture('person-a.png')],
+        duration_seconds: 2,
+      });
+      const upload = async (name: string, rows: object[]) => {
+        const res = await fetch(`${s.apiUrl}/v1/batches?name=${name}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${submitter}`, 'content-type': 'application/x-ndjson' },
+          body: `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
+        });
+        expect(res.status).toBe(202);
+        return ((await res.json()) as { id: string }).id;
+      };
+      const statusOf = async (id: string) =>
+        (
+          (await (
+            await fetch(`${s.apiUrl}/v1/batches/${id}`, { headers: { authorization: `Bearer ${viewer}` } })
+          ).json()) as {
+            status: string;
+          }
+        ).status;
+      // One row the provider fails (its video is not there): a batch with a failed row to retry.
+      const flawed = await upload('flawed', [row('clip-2s-faststart.mp4', 0), row('missing.mp4', 1)]);
+      await expect.poll(() => statusOf(flawed), { timeout: 60_000 }).toBe('completed_with_errors');
+      const long = await upload(
+        'long',
+        Array.from({ length: 8 }, (_, i) => row('clip-2s-faststart.mp4', i)),
+      );
+
+      const context = await launch();
+      const problems: string[] = [];
+      const watch = (page: Page) => {
+        page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+        page.on('console', (msg) => {
+          if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+        });
+      };
+
+      // A viewer: the batches, and no action anywhere.
+      const looking = await context.newPage();
+      watch(looking);
+      await logIn(looking, s, viewer);
+      await looking.waitForSelector(`tr[data-batch-id="${long}"]`);
+      await looking.waitForSelector(`tr[data-batch-id="${flawed}"]`);
+      expect(await looking.locator('#batches button').count()).toBe(0);
+      expect(await looking.isHidden('#actions-head')).toBe(true);
+      await mkdir(ARTIFACTS, { recursive: true });
+      await looking.screenshot({ path: join(ARTIFACTS, 'dashboard-viewer.png'), fullPage: true });
+      // And the API refuses the viewer what the page does not offer.
+      const refused = await fetch(`${s.apiUrl}/v1/batches/${long}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${viewer}` },
+      });
+      expect(refused.status).toBe(403);
+
+      // A submitter: cancel the running batch, after a confirmation that names the money.
+      const acting = await context.newPage();
+      watch(acting);
+      await logIn(acting, s, submitter);
+      await expect.poll(() => acting.textContent('#mode'), { timeout: 10_000 }).toBe('live');
+      const longRow = acting.locator(`tr[data-batch-id="${long}"]`);
+      await longRow.locator('button[data-action=cancel]').waitFor();
+      expect(await acting.locator(`tr[data-batch-id="${flawed}"] button[data-action=cancel]`).count()).toBe(
+        0,
+      );
+      const questions: string[] = [];
+      acting.on('dialog', (dialog) => {
+        questions.push(dialog.message());
+        void dialog.accept();
+      });
+      const cancelled = acting.waitForResponse((res) => res.url().endsWith(`/v1/batches/${long}/cancel`));
+      await longRow.locator('button[data-action=cancel]').click();
+      // 202: some rows are at the provider, being cancelled there (200 when none was).
+      expect([200, 202]).toContain((await cancelled).status());
+      expect(questions[0]).toMatch(/^Cancel batch long\? \d+ of 8 rows are not finished\. Spent so far: \$/);
+      // Both pages follow it to its end, live: the viewer's too.
+      for (const page of [acting, looking]) {
+        await expect
+          .poll(async () => (await progressOf(page, long))?.status, { timeout: 60_000 })
+          .toBe('cancelled');
+      }
+      expect(await longRow.locator('button').count()).toBe(0);
+      expect(await statusOf(long)).toBe('cancelled');
+
+      // Retry the failed row of the other batch: it runs again (and fails again: the video is
+      // still not there), and the row follows it back to completed with errors.
+      const flawedRow = acting.locator(`tr[data-batch-id="${flawed}"]`);
+      const retried = acting.waitForResponse((res) => res.url().endsWith(`/v1/batches/${flawed}/retry`));
+      await flawedRow.locator('button[data-action=retry]').click();
+      const answer = await retried;
+      expect(answer.status()).toBe(202);
+      expect(((await answer.json()) as { retry: { retried: number } }).retry.retried).toBe(1);
+      expect(questions[1]).toMatch(/^Run the 1 failed rows of batch flawed again\?/);
+      await expect.poll(() => statusOf(flawed), { timeout: 60_000 }).toBe('completed_with_errors');
+      await expect
+        .poll(async () => (await progressOf(acting, flawed))?.status, { timeout: 30_000 })
+        .toBe('completed with errors');
+      await acting.screenshot({ path: join(ARTIFACTS, 'dashboard-actions.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
 });

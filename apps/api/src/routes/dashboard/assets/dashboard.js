@@ -1,7 +1,7 @@
 // Recast dashboard: one plain ES module, no build step, no framework. Everything the API says goes
 // into the page through textContent and attributes, never as markup, so no value can inject any.
 // The enums (job states, batch statuses) come from the API's contract, served as contract.js.
-import { JOB_STATES } from './contract.js';
+import { FINISHED_BATCH_STATUSES, JOB_STATES } from './contract.js';
 
 const KEY_ITEM = 'recast.dashboard.key';
 const TENANT_ITEM = 'recast.dashboard.tenant';
@@ -89,6 +89,19 @@ async function api(s, path) {
 }
 
 const tenantQuery = (s) => (s.tenant ? `&tenant=${encodeURIComponent(s.tenant)}` : '');
+
+/** A POST with the key (an action); its answer, or an ApiError with the API's code and message. */
+async function post(s, path) {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: headers(s, { accept: 'application/json' }),
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  return res.json();
+}
 
 async function loadStats(s) {
   s.stats = await api(s, '/v1/stats');
@@ -404,7 +417,52 @@ function progressOf(batch) {
   return { total, done, pct: total ? Math.floor((done / total) * 100) : 100, completed, failed, cancelled };
 }
 
-function batchRow(batch) {
+/**
+ * Act on a batch (keys that may write only; the API checks the role regardless), after a
+ * confirmation that says what is at stake; the answer is the batch as it is now, and the events
+ * that follow move the row on.
+ */
+async function act(s, batch, action) {
+  const p = progressOf(batch);
+  const cost = batch.cost;
+  const name = batch.name ?? batch.id;
+  const question =
+    action === 'cancel'
+      ? `Cancel batch ${name}? ${p.total - p.done} of ${p.total} rows are not finished. ` +
+        `Spent so far: ${usd(cost.spent_micro_usd)} of ${usd(cost.estimated_micro_usd)} estimated; ` +
+        `rows already at the provider are billed for what ran.`
+      : `Run the ${p.failed} failed rows of batch ${name} again? ` +
+        `Each run is charged on its own (up to about ${usd((cost.estimated_micro_usd / Math.max(1, p.total)) * p.failed)} more).`;
+  if (!window.confirm(question)) return;
+  const seq = ++s.seq;
+  try {
+    const answer = await post(s, `/v1/batches/${encodeURIComponent(batch.id)}/${action}`);
+    applyBatch(s, answer, seq);
+    renderBatches(s);
+    showError('');
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    showError(`${action === 'cancel' ? 'Cancel' : 'Retry'} of ${name} refused: ${err.message}`);
+  }
+}
+
+function actionsOf(s, batch) {
+  const finished = FINISHED_BATCH_STATUSES.includes(batch.status);
+  const buttons = [];
+  if (!finished && batch.status !== 'cancelling') {
+    const cancel = h('button', { type: 'button', class: 'danger', 'data-action': 'cancel' }, 'Cancel');
+    cancel.addEventListener('click', () => act(s, batch, 'cancel'));
+    buttons.push(cancel);
+  }
+  if (finished && batch.counts.failed > 0) {
+    const retry = h('button', { type: 'button', 'data-action': 'retry' }, 'Retry failed');
+    retry.addEventListener('click', () => act(s, batch, 'retry'));
+    buttons.push(retry);
+  }
+  return h('td', {}, h('div', { class: 'actions' }, ...buttons));
+}
+
+function batchRow(s, batch) {
   const p = progressOf(batch);
   const bar = h('div', {
     class: 'progress',
@@ -441,12 +499,15 @@ function batchRow(batch) {
         `est. ${usd(cost.estimated_micro_usd)}${cost.max_cost_usd === null ? '' : ` · cap $${Number(cost.max_cost_usd).toFixed(2)}`}`,
       ),
     ),
+    // Viewers get no actions at all (not disabled ones): the column is not there.
+    ...(s.me?.can_write ? [actionsOf(s, batch)] : []),
   );
 }
 
 function renderBatches(s) {
   const ids = [...s.batches.keys()].sort().reverse();
-  $('batches').replaceChildren(...ids.map((id) => batchRow(s.batches.get(id))));
+  $('actions-head').hidden = !s.me?.can_write;
+  $('batches').replaceChildren(...ids.map((id) => batchRow(s, s.batches.get(id))));
   $('batches-empty').hidden = ids.length > 0;
 }
 
@@ -515,6 +576,8 @@ async function begin(key, tenant) {
   setMode('connecting');
   try {
     await loadStats(s);
+    // What this key may do decides which actions the page offers.
+    s.me = await api(s, '/v1/me');
   } catch (err) {
     if (!s.closed) logout(err.message);
     return;
