@@ -252,7 +252,7 @@ describe('dashboard in a real Chromium', () => {
       await logIn(looking, s, viewer);
       await looking.waitForSelector(`tr[data-batch-id="${long}"]`);
       await looking.waitForSelector(`tr[data-batch-id="${flawed}"]`);
-      expect(await looking.locator('#batches button').count()).toBe(0);
+      expect(await looking.locator('#batches button[data-action]').count()).toBe(0);
       expect(await looking.isHidden('#actions-head')).toBe(true);
       await mkdir(ARTIFACTS, { recursive: true });
       await looking.screenshot({ path: join(ARTIFACTS, 'dashboard-viewer.png'), fullPage: true });
@@ -289,7 +289,7 @@ describe('dashboard in a real Chromium', () => {
           .poll(async () => (await progressOf(page, long))?.status, { timeout: 60_000 })
           .toBe('cancelled');
       }
-      expect(await longRow.locator('button').count()).toBe(0);
+      expect(await longRow.locator('button[data-action]').count()).toBe(0);
       expect(await statusOf(long)).toBe('cancelled');
 
       // Retry the failed row of the other batch: it runs again (and fails again: the video is
@@ -306,6 +306,130 @@ describe('dashboard in a real Chromium', () => {
         .poll(async () => (await progressOf(acting, flawed))?.status, { timeout: 30_000 })
         .toBe('completed with errors');
       await acting.screenshot({ path: join(ARTIFACTS, 'dashboard-actions.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(!HAVE_CHROMIUM && !IN_CI)(
+    'drills down from a batch to its jobs (state filter, paging) and to a job (times, provider task, estimate against the bill, error), and cancels a waiting job from there, followed live',
+    async () => {
+      if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+      const s = await start({ auth: true, emulator: { stepMs: 5 } });
+      const row = (video: string, i: number) => ({
+        custom_id: `row-${i}`,
+        video: s.fixture(video),
+        images: [s.fixture('person-a.png')],
+        duration_seconds: 2,
+      });
+      const upload = async (query: string, rows: object[]) => {
+        const res = await fetch(`${s.apiUrl}/v1/batches?${query}`, {
+          method: 'POST',
+          headers: { ...s.authHeaders, 'content-type': 'application/x-ndjson' },
+          body: `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
+        });
+        expect(res.status).toBe(202);
+        return ((await res.json()) as { id: string }).id;
+      };
+      const statusOf = async (id: string) =>
+        (
+          (await (await fetch(`${s.apiUrl}/v1/batches/${id}`, { headers: s.authHeaders })).json()) as {
+            status: string;
+          }
+        ).status;
+      // Twelve rows, the last of which the provider fails (its video is not there).
+      const rows = Array.from({ length: 12 }, (_, i) =>
+        row(i === 11 ? 'missing.mp4' : 'clip-2s-faststart.mp4', i),
+      );
+      const done = await upload('name=twelve', rows);
+      await expect.poll(() => statusOf(done), { timeout: 60_000 }).toBe('completed_with_errors');
+      // Rows that cannot fit their batch's cap wait for money: jobs that stay put until cancelled.
+      const parked = await upload('name=parked&max_cost_usd=0.01', [row('clip-2s-faststart.mp4', 0)]);
+      const waiting = async () =>
+        (
+          (await (await fetch(`${s.apiUrl}/v1/batches/${parked}`, { headers: s.authHeaders })).json()) as {
+            counts: Record<string, number>;
+          }
+        ).counts.waiting_budget;
+      await expect.poll(waiting, { timeout: 30_000 }).toBe(1);
+
+      const context = await launch();
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      await logIn(page, s, ADMIN_KEY);
+      await expect.poll(() => page.textContent('#mode'), { timeout: 10_000 }).toBe('live');
+
+      // The batch's jobs, ten at a time, in row order.
+      await page.click(`button[data-open-batch="${done}"]`);
+      await page.waitForSelector('#batch-detail:not([hidden])');
+      const jobRows = page.locator('#batch-jobs tr');
+      await expect.poll(() => jobRows.count(), { timeout: 10_000 }).toBe(10);
+      expect(await page.textContent('#batch-detail-name')).toBe('twelve');
+      await page.click('#batch-jobs-more');
+      await expect.poll(() => jobRows.count(), { timeout: 10_000 }).toBe(12);
+      expect(await page.isHidden('#batch-jobs-more')).toBe(true);
+      expect(await jobRows.locator('td:first-child').allTextContents()).toEqual(rows.map((r) => r.custom_id));
+
+      // Only the failed ones: one, with its error; and the job itself.
+      await page.selectOption('#job-state', 'failed');
+      await expect.poll(() => jobRows.count(), { timeout: 10_000 }).toBe(1);
+      expect(await jobRows.locator('td').first().textContent()).toBe('row-11');
+      expect(await jobRows.locator('.code').textContent()).toMatch(/^[A-Z_]+$/);
+      await jobRows.locator('button[data-open-job]').click();
+      await page.waitForSelector('#job-detail:not([hidden])');
+      const fact = (name: string) => page.textContent(`#job-facts dd[data-fact="${name}"]`);
+      await expect.poll(() => page.textContent('#job-detail-state'), { timeout: 10_000 }).toBe('failed');
+      expect(await fact('Error')).toMatch(/^[A-Z_]+: ./);
+      expect(await fact('Provider task')).not.toBe('none yet');
+
+      // A completed one: what it was estimated at against what the provider billed.
+      await page.selectOption('#job-state', 'completed');
+      await expect.poll(() => jobRows.count(), { timeout: 10_000 }).toBe(10);
+      await jobRows.first().locator('button[data-open-job]').click();
+      await expect.poll(() => page.textContent('#job-detail-state'), { timeout: 10_000 }).toBe('completed');
+      expect(await fact('Estimate')).toMatch(/^2\.0 s \(hint\) · \$0\.06$/);
+      expect(await fact('Billed')).toMatch(
+        /^\d+\.\d s at 720p · \$[\d.]+ \([+−]\$[\d.]+ against the estimate\)$/,
+      );
+      expect(await fact('Error')).toBe('none');
+      expect(await page.locator('#job-actions button').count()).toBe(0);
+
+      // A job waiting for money: cancelled from its page after a confirmation, followed live.
+      await page.selectOption('#job-state', '');
+      await page.click(`button[data-open-batch="${parked}"]`);
+      await expect.poll(() => jobRows.count(), { timeout: 10_000 }).toBe(1);
+      await jobRows.locator('button[data-open-job]').click();
+      await expect
+        .poll(() => page.textContent('#job-detail-state'), { timeout: 10_000 })
+        .toBe('waiting budget');
+      const questions: string[] = [];
+      page.on('dialog', (dialog) => {
+        questions.push(dialog.message());
+        void dialog.accept();
+      });
+      await page.click('#job-actions button[data-action=cancel-job]');
+      await expect.poll(() => page.textContent('#job-detail-state'), { timeout: 10_000 }).toBe('cancelled');
+      expect(questions[0]).toMatch(/^Cancel job job_\w+\? Nothing was spent on it yet/);
+      // The batch's list follows it (an event of the batch), and so does its row.
+      await expect
+        .poll(() => jobRows.locator('td:nth-child(3)').textContent(), { timeout: 10_000 })
+        .toBe('cancelled');
+      // Its only row cancelled on its own, the batch is over (with errors: a row did not complete).
+      await expect.poll(() => statusOf(parked), { timeout: 10_000 }).toBe('completed_with_errors');
+      await expect
+        .poll(async () => (await progressOf(page, parked))?.status, { timeout: 10_000 })
+        .toBe('completed with errors');
+      expect(await page.textContent(`tr[data-batch-id="${parked}"] .counts`)).toBe('cancelled 1');
+      await expect
+        .poll(() => page.textContent('#batch-detail-status'), { timeout: 10_000 })
+        .toBe('completed with errors');
+
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-drilldown.png'), fullPage: true });
       expect(problems).toEqual([]);
     },
     120_000,

@@ -16,6 +16,9 @@ const STREAM_RETRY_MS = [2000, 5000, 10_000, 30_000];
 const STREAM_IDLE_MS = 45_000;
 const BATCH_LIMIT = 20;
 const FAILURE_LIMIT = 10;
+/** Jobs of a batch read at a time in its drill-down (More reads the next page). */
+const JOB_PAGE = 10;
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const SVG = 'http://www.w3.org/2000/svg';
 
 const $ = (id) => document.getElementById(id);
@@ -232,6 +235,9 @@ function onEvent(s, type, raw) {
     return;
   }
   if (typeof data.batch === 'string' && data.batch !== '') markBatch(s, data.batch);
+  // The open drill-down follows its batch and its job too.
+  if (s.detail && data.batch === s.detail.batchId) s.refreshDetail();
+  if (s.jobId && data.job === s.jobId) s.refreshJob();
   s.refreshFigures();
 }
 
@@ -485,7 +491,7 @@ function batchRow(s, batch) {
   return h(
     'tr',
     { 'data-batch-id': batch.id },
-    h('td', {}, h('div', { class: 'name' }, batch.name ?? '(unnamed)'), h('div', { class: 'id' }, batch.id)),
+    h('td', {}, h('div', { class: 'name' }, openButton(s, batch)), h('div', { class: 'id' }, batch.id)),
     h('td', {}, h('span', { class: `status status-${batch.status}` }, batch.status.replaceAll('_', ' '))),
     h('td', {}, bar, h('div', { class: 'progress-label' }, `${p.done} / ${p.total} · ${p.pct}%`)),
     h('td', {}, h('div', { class: 'counts' }, ...counts)),
@@ -504,10 +510,152 @@ function batchRow(s, batch) {
   );
 }
 
+function openButton(s, batch) {
+  const open = h(
+    'button',
+    { type: 'button', class: 'open', 'data-open-batch': batch.id },
+    batch.name ?? '(unnamed)',
+  );
+  open.addEventListener('click', () => void openBatch(s, batch.id));
+  return open;
+}
+
+// ---- drill-down: a batch's jobs, and a job ----
+
+async function openBatch(s, id) {
+  s.detail = { batchId: id, state: $('job-state').value, jobs: [], next: null };
+  $('batch-detail').hidden = false;
+  await settle(s, [loadBatchJobs(s, false)]);
+}
+
+/** The batch's jobs in row order: the first page (or as many as shown), or the next one (More). */
+async function loadBatchJobs(s, more) {
+  const d = s.detail;
+  if (!d) return;
+  const limit = more ? JOB_PAGE : Math.min(500, Math.max(JOB_PAGE, d.jobs.length));
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (d.state) query.set('state', d.state);
+  if (more && d.next) query.set('cursor', d.next);
+  const page = await api(s, `/v1/batches/${encodeURIComponent(d.batchId)}/jobs?${query}`);
+  if (s.detail !== d) return;
+  d.jobs = more ? [...d.jobs, ...page.data] : page.data;
+  d.next = page.next_cursor;
+  renderBatchJobs(s);
+}
+
+function renderBatchJobs(s) {
+  const d = s.detail;
+  const batch = s.batches.get(d.batchId);
+  $('batch-detail-name').textContent = batch?.name ?? d.batchId;
+  $('batch-detail-status').textContent = batch ? batch.status.replaceAll('_', ' ') : '';
+  $('batch-jobs').replaceChildren(
+    ...d.jobs.map((job) => {
+      const open = h('button', { type: 'button', class: 'open', 'data-open-job': job.id }, job.id);
+      open.addEventListener('click', () => void openJob(s, job.id));
+      return h(
+        'tr',
+        { 'data-job-id': job.id },
+        h('td', {}, job.custom_id ?? String(job.line ?? '')),
+        h('td', {}, open),
+        h('td', {}, h('span', { class: `count state-${job.state}` }, job.state.replace('_', ' '))),
+        h('td', { class: 'estimate' }, job.estimate?.micro_usd == null ? '–' : usd(job.estimate.micro_usd)),
+        h('td', { class: 'billed' }, job.cost ? usd(job.cost.micro_usd) : '–'),
+        h('td', { class: 'code' }, job.error?.code ?? ''),
+      );
+    }),
+  );
+  $('batch-jobs-empty').hidden = d.jobs.length > 0;
+  $('batch-jobs-more').hidden = !d.next;
+}
+
+async function openJob(s, id) {
+  s.jobId = id;
+  $('job-detail').hidden = false;
+  await settle(s, [loadJob(s)]);
+}
+
+async function loadJob(s) {
+  const id = s.jobId;
+  if (!id) return;
+  const job = await api(s, `/v1/jobs/${encodeURIComponent(id)}`);
+  if (s.jobId === id) renderJob(s, job);
+}
+
+const seconds = (n) => (n == null ? '–' : `${Number(n).toFixed(1)} s`);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
+
+function renderJob(s, job) {
+  $('job-detail-id').textContent = job.id;
+  $('job-detail-state').textContent = job.state.replace('_', ' ');
+  const estimate = job.estimate;
+  const billed = job.cost;
+  const diff = estimate?.micro_usd != null && billed ? billed.micro_usd - estimate.micro_usd : undefined;
+  const facts = [
+    ['Batch', job.batch_id ? `${job.batch_id} (row ${job.custom_id ?? job.line})` : 'none'],
+    ['Created', when(job.created_at)],
+    ['Submitted', when(job.submitted_at)],
+    ['Finished', when(job.finished_at)],
+    ['Attempt', String(job.attempt)],
+    [
+      'Provider task',
+      job.provider ? `${job.provider.task_id} (${job.provider.status ?? 'no status yet'})` : 'none yet',
+    ],
+    [
+      'Estimate',
+      estimate
+        ? `${seconds(estimate.seconds)} (${estimate.source ?? 'unknown'}) · ${estimate.micro_usd == null ? '–' : usd(estimate.micro_usd)}`
+        : '–',
+    ],
+    [
+      'Billed',
+      billed
+        ? `${seconds(billed.seconds)} at ${billed.resolution} · ${usd(billed.micro_usd)}${diff === undefined ? '' : ` (${diff >= 0 ? '+' : '−'}${usd(Math.abs(diff))} against the estimate)`}`
+        : 'nothing yet',
+    ],
+    ['Output', job.output?.video_url ?? 'none'],
+    ['Kept copy', job.output?.recast_url ?? 'none'],
+    ['Error', job.error ? `${job.error.code}: ${job.error.message}` : 'none'],
+  ];
+  $('job-facts').replaceChildren(
+    ...facts.flatMap(([name, value]) => [h('dt', {}, name), h('dd', { 'data-fact': name }, value)]),
+  );
+  const actions = [];
+  if (s.me?.can_write && !TERMINAL.has(job.state) && job.state !== 'cancelling') {
+    const cancel = h(
+      'button',
+      { type: 'button', class: 'danger', 'data-action': 'cancel-job' },
+      'Cancel job',
+    );
+    cancel.addEventListener('click', () => void cancelJob(s, job));
+    actions.push(cancel);
+  }
+  $('job-actions').replaceChildren(...actions);
+}
+
+async function cancelJob(s, job) {
+  const held = job.budget.reserved_micro_usd;
+  const question =
+    `Cancel job ${job.id}? ` +
+    (job.provider
+      ? 'It is at the provider: what already ran is billed.'
+      : `Nothing was spent on it yet${held ? `; ${usd(held)} held for it is released` : ''}.`);
+  if (!window.confirm(question)) return;
+  try {
+    renderJob(s, await post(s, `/v1/jobs/${encodeURIComponent(job.id)}/cancel`));
+    showError('');
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    showError(`Cancel of ${job.id} refused: ${err.message}`);
+  }
+}
+
 function renderBatches(s) {
   const ids = [...s.batches.keys()].sort().reverse();
   $('actions-head').hidden = !s.me?.can_write;
   $('batches').replaceChildren(...ids.map((id) => batchRow(s, s.batches.get(id))));
+  // The drill-down's heading follows its batch as the list does.
+  const open = s.detail && s.batches.get(s.detail.batchId);
+  if (open) $('batch-detail-status').textContent = open.status.replaceAll('_', ' ');
   $('batches-empty').hidden = ids.length > 0;
 }
 
@@ -572,6 +720,8 @@ async function begin(key, tenant) {
     lastEventId: undefined,
   };
   s.refreshFigures = throttle(s, () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s)]), THROTTLE_MS);
+  s.refreshDetail = throttle(s, () => settle(s, [loadBatchJobs(s, false)]), BATCH_FLUSH_MS);
+  s.refreshJob = throttle(s, () => settle(s, [loadJob(s)]), BATCH_FLUSH_MS);
   current = s;
   setMode('connecting');
   try {
@@ -585,6 +735,8 @@ async function begin(key, tenant) {
   sessionStorage.setItem(KEY_ITEM, key);
   sessionStorage.setItem(TENANT_ITEM, tenant);
   $('login').hidden = true;
+  $('batch-detail').hidden = true;
+  $('job-detail').hidden = true;
   $('board').hidden = false;
   $('logout').hidden = false;
   showError('');
@@ -601,6 +753,21 @@ $('login').addEventListener('submit', (event) => {
   void begin(key, tenant);
 });
 $('logout').addEventListener('click', () => logout());
+$('job-state').append(...JOB_STATES.map((state) => h('option', { value: state }, state.replace('_', ' '))));
+$('job-state').addEventListener('change', () => {
+  if (current?.detail) void openBatch(current, current.detail.batchId);
+});
+$('batch-jobs-more').addEventListener('click', () => {
+  if (current) void settle(current, [loadBatchJobs(current, true)]);
+});
+$('batch-detail-close').addEventListener('click', () => {
+  if (current) current.detail = undefined;
+  $('batch-detail').hidden = true;
+});
+$('job-detail-close').addEventListener('click', () => {
+  if (current) current.jobId = undefined;
+  $('job-detail').hidden = true;
+});
 
 const saved = sessionStorage.getItem(KEY_ITEM);
 if (saved) void begin(saved, sessionStorage.getItem(TENANT_ITEM) ?? '');
