@@ -434,4 +434,105 @@ describe('dashboard in a real Chromium', () => {
     },
     120_000,
   );
+
+  it.skipIf(!HAVE_CHROMIUM && !IN_CI)(
+    'shows each budget with reserved, spent and what is parked behind it, and an admin raises one after a confirmation with the money; the parked jobs then run, followed live',
+    async () => {
+      if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+      const s = await start({ auth: true, emulator: { stepMs: 5 } });
+      const admin = { ...s.authHeaders, 'content-type': 'application/json' };
+      // $0.05 a day for the tenant: each job below is estimated at $0.06 (2 s at 720p), so all park.
+      const limit = await fetch(`${s.apiUrl}/v1/budgets/tenant:acme`, {
+        method: 'PUT',
+        headers: admin,
+        body: JSON.stringify({ window: 'daily', limit_usd: 0.05 }),
+      });
+      expect(limit.status).toBe(200);
+      const jobs = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${s.apiUrl}/v1/jobs`, {
+          method: 'POST',
+          headers: { ...admin, 'x-tenant': 'acme' },
+          body: JSON.stringify({
+            video: s.fixture('clip-2s-faststart.mp4'),
+            images: [s.fixture('person-a.png')],
+            duration_seconds: 2,
+          }),
+        });
+        expect(res.status).toBe(202);
+        jobs.push(((await res.json()) as { id: string }).id);
+      }
+      const stateOf = async (id: string) =>
+        (
+          (await (await fetch(`${s.apiUrl}/v1/jobs/${id}`, { headers: s.authHeaders })).json()) as {
+            state: string;
+          }
+        ).state;
+      for (const id of jobs) await expect.poll(() => stateOf(id), { timeout: 30_000 }).toBe('waiting_budget');
+
+      const context = await launch();
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      // The admin acts for the tenant (its events are the ones that move the panel).
+      await page.goto(`${s.apiUrl}/dashboard`);
+      await page.fill('#key', ADMIN_KEY);
+      await page.fill('#tenant', 'acme');
+      await page.click('#login button[type=submit]');
+      await expect.poll(() => page.textContent('#mode'), { timeout: 10_000 }).toBe('live');
+      const budget = page.locator('tr[data-budget="tenant:acme|daily"]');
+      await budget.waitFor();
+      expect(await budget.locator('td').allTextContents()).toEqual([
+        'tenant:acme',
+        'daily',
+        '$0.05',
+        '$0.00',
+        '$0.00',
+        '$0.05',
+        '3 jobs · est. $0.18',
+        'Raise',
+      ]);
+
+      const dialogs: { type: string; message: string }[] = [];
+      page.on('dialog', (dialog) => {
+        dialogs.push({ type: dialog.type(), message: dialog.message() });
+        void (dialog.type() === 'prompt' ? dialog.accept('1') : dialog.accept());
+      });
+      const raised = page.waitForResponse((res) => res.url().endsWith('/v1/budgets/tenant%3Aacme'));
+      await budget.locator('button[data-action=raise]').click();
+      expect((await raised).status()).toBe(200);
+      expect(dialogs.map((d) => d.type)).toEqual(['prompt', 'confirm']);
+      expect(dialogs[1]!.message).toBe(
+        'Raise tenant:acme (daily) from $0.05 to $1.00? That is $0.95 more to spend; $0.00 is spent and $0.00 reserved. 3 parked jobs (est. $0.18) wait behind it.',
+      );
+      // The parked jobs run now: the panel follows them to spent money and nothing parked.
+      for (const id of jobs) await expect.poll(() => stateOf(id), { timeout: 30_000 }).toBe('completed');
+      await expect.poll(() => budget.locator('td.parked').textContent(), { timeout: 10_000 }).toBe('none');
+      await expect.poll(() => budget.locator('td.limit').textContent(), { timeout: 10_000 }).toBe('$1.00');
+      await expect
+        .poll(() => budget.locator('td').nth(4).textContent(), { timeout: 10_000 })
+        .not.toBe('$0.00');
+
+      // A viewer sees the budgets, and no Raise.
+      const key = await fetch(`${s.apiUrl}/v1/admin/keys`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ name: 'viewer', role: 'viewer', tenant: 'acme' }),
+      });
+      const viewer = ((await key.json()) as { key: string }).key;
+      const looking = await context.newPage();
+      await logIn(looking, s, viewer);
+      await looking.locator('tr[data-budget="tenant:acme|daily"]').waitFor();
+      expect(await looking.locator('#budgets button').count()).toBe(0);
+      expect(await looking.isHidden('#budget-actions-head')).toBe(true);
+
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-budgets.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
 });

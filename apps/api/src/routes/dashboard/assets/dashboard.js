@@ -106,6 +106,102 @@ async function post(s, path) {
   return res.json();
 }
 
+/** A PUT of a JSON body with the key (an admin's action). */
+async function put(s, path, body) {
+  const res = await fetch(path, {
+    method: 'PUT',
+    headers: headers(s, { accept: 'application/json', 'content-type': 'application/json' }),
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  return res.json();
+}
+
+/** At most this many waiting jobs are read to say what is parked behind each budget. */
+const PARKED_LIMIT = 500;
+
+/** Every limit with its reserved and spent, and the jobs parked behind it (and what they would cost). */
+async function loadBudgets(s) {
+  const [budgets, waiting] = await Promise.all([
+    api(s, '/v1/budgets'),
+    api(s, `/v1/jobs?state=waiting_budget&limit=${PARKED_LIMIT}${tenantQuery(s)}`),
+  ]);
+  const parked = new Map();
+  for (const job of waiting.data) {
+    const key = job.budget.blocked_by;
+    if (!key) continue;
+    const p = parked.get(key) ?? { jobs: 0, micro: 0 };
+    p.jobs += 1;
+    p.micro += job.estimate?.micro_usd ?? 0;
+    parked.set(key, p);
+  }
+  s.budgets = { rows: budgets.data, parked, more: waiting.next_cursor !== null };
+  renderBudgets(s);
+}
+
+function renderBudgets(s) {
+  const { rows, parked, more } = s.budgets;
+  const admin = Boolean(s.me?.can_admin);
+  $('budget-actions-head').hidden = !admin;
+  $('budgets').replaceChildren(
+    ...rows.map((b) => {
+      const key = `${b.scope}|${b.window}`;
+      const p = parked.get(key) ?? { jobs: 0, micro: 0 };
+      const cells = [
+        h('td', {}, b.scope),
+        h('td', {}, b.window),
+        h('td', { class: 'limit' }, usd(b.limit_micro_usd)),
+        h('td', {}, usd(b.reserved_micro_usd)),
+        h('td', {}, usd(b.spent_micro_usd)),
+        h('td', {}, usd(b.available_micro_usd)),
+        h(
+          'td',
+          { class: 'parked' },
+          p.jobs ? `${p.jobs}${more ? '+' : ''} jobs · est. ${usd(p.micro)}` : 'none',
+        ),
+      ];
+      if (admin) {
+        const raise = h('button', { type: 'button', 'data-action': 'raise' }, 'Raise');
+        raise.addEventListener('click', () => void raiseBudget(s, b, p));
+        cells.push(h('td', {}, h('div', { class: 'actions' }, raise)));
+      }
+      return h('tr', { 'data-budget': key }, ...cells);
+    }),
+  );
+  $('budgets-empty').hidden = rows.length > 0;
+}
+
+/** Raise a limit (admin keys), after a confirmation with the money involved. */
+async function raiseBudget(s, budget, parked) {
+  const answer = window.prompt(
+    `New ${budget.window} limit for ${budget.scope}, in dollars (now ${usd(budget.limit_micro_usd)})`,
+    (budget.limit_micro_usd / 1e6).toFixed(2),
+  );
+  if (answer === null) return;
+  const dollars = Number(answer);
+  if (!Number.isFinite(dollars) || dollars < 0) return showError(`Not an amount in dollars: ${answer}`);
+  const micro = Math.round(dollars * 1e6);
+  const question =
+    `Raise ${budget.scope} (${budget.window}) from ${usd(budget.limit_micro_usd)} to ${usd(micro)}? ` +
+    `That is ${usd(micro - budget.limit_micro_usd)} more to spend; ${usd(budget.spent_micro_usd)} is spent and ` +
+    `${usd(budget.reserved_micro_usd)} reserved. ${parked.jobs} parked jobs (est. ${usd(parked.micro)}) wait behind it.`;
+  if (!window.confirm(question)) return;
+  try {
+    await put(s, `/v1/budgets/${encodeURIComponent(budget.scope)}`, {
+      window: budget.window,
+      limit_usd: dollars,
+    });
+    showError('');
+    await settle(s, [loadBudgets(s)]);
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    showError(`Raising ${budget.scope} refused: ${err.message}`);
+  }
+}
+
 async function loadStats(s) {
   s.stats = await api(s, '/v1/stats');
   renderStats(s);
@@ -167,7 +263,8 @@ async function settle(s, reads) {
   showError(failed.length ? failed.map((e) => e.message).join('; ') : '');
 }
 
-const refreshAll = (s) => settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s)]);
+const refreshAll = (s) =>
+  settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s), loadBudgets(s)]);
 
 // ---- live: the event stream, and polling when it is down ----
 
@@ -719,7 +816,11 @@ async function begin(key, tenant) {
     streamFailures: 0,
     lastEventId: undefined,
   };
-  s.refreshFigures = throttle(s, () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s)]), THROTTLE_MS);
+  s.refreshFigures = throttle(
+    s,
+    () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s), loadBudgets(s)]),
+    THROTTLE_MS,
+  );
   s.refreshDetail = throttle(s, () => settle(s, [loadBatchJobs(s, false)]), BATCH_FLUSH_MS);
   s.refreshJob = throttle(s, () => settle(s, [loadJob(s)]), BATCH_FLUSH_MS);
   current = s;
