@@ -535,4 +535,57 @@ describe('dashboard in a real Chromium', () => {
     },
     120_000,
   );
+
+  it.skipIf(!HAVE_CHROMIUM && !IN_CI)(
+    'charts the last 24 hours: jobs finished and dollars spent per hour, by resolution, moving as jobs finish',
+    async () => {
+      if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+      const s = await start({ auth: true, emulator: { stepMs: 5 } });
+      const job = (resolution: string) => ({
+        video: s.fixture('clip-2s-faststart.mp4'),
+        images: [s.fixture('person-a.png')],
+        duration_seconds: 2,
+        resolution,
+      });
+      for (const resolution of ['720p', '720p', '1080p', '1080p'])
+        await s.waitTerminal((await s.submit(job(resolution))).id);
+
+      const context = await launch();
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      await logIn(page, s, ADMIN_KEY);
+      await expect.poll(() => page.textContent('#mode'), { timeout: 10_000 }).toBe('live');
+      // 2 × 2 s × $0.03 (720p) + 2 × 2 s × $0.06 (1080p); the emulator bills what it was asked.
+      await expect
+        .poll(() => page.textContent('#activity-summary'), { timeout: 10_000 })
+        .toBe('(4 jobs · $0.36)');
+      const byRes = (r: string) =>
+        page.textContent(`#activity-by-resolution [data-resolution="${r}"] strong`);
+      expect(await byRes('720p')).toBe('2 jobs · $0.12');
+      expect(await byRes('1080p')).toBe('2 jobs · $0.24');
+      // In the last hours of the 24 (the current one, or the one before when the run straddles the
+      // hour), one segment per resolution and hour.
+      const bars = page.locator('#activity-chart rect[data-hour]');
+      const hours = await bars.evaluateAll((els) => els.map((el) => el.getAttribute('data-hour')));
+      expect(hours.length).toBeGreaterThanOrEqual(2);
+      expect(hours.length).toBeLessThanOrEqual(4);
+      for (const hour of hours) expect(['22', '23']).toContain(hour);
+
+      // Another job finishes: the chart follows it live.
+      await s.waitTerminal((await s.submit(job('1080p'))).id);
+      await expect
+        .poll(() => page.textContent('#activity-summary'), { timeout: 10_000 })
+        .toBe('(5 jobs · $0.48)');
+      expect(await byRes('1080p')).toBe('3 jobs · $0.36');
+
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-activity.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
 });

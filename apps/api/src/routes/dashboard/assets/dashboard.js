@@ -120,6 +120,108 @@ async function put(s, path, body) {
   return res.json();
 }
 
+const HOUR_MS = 3600_000;
+
+/**
+ * Jobs finished and dollars spent per hour over the last 24 hours, by resolution: the ledger's
+ * line items of yesterday and today (one per billed run), bucketed by the hour they were charged.
+ */
+async function loadActivity(s) {
+  const now = Date.now();
+  const since = now - 24 * HOUR_MS;
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const query = new URLSearchParams({ from: day(since), to: day(now) });
+  if (s.tenant) query.set('tenant', s.tenant);
+  const res = await fetch(`/v1/costs/items?${query}`, {
+    headers: headers(s, { accept: 'application/x-ndjson' }),
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  const first = Math.floor(since / HOUR_MS) + 1;
+  const hours = Array.from({ length: 24 }, (_, i) => ({ start: (first + i) * HOUR_MS, byRes: new Map() }));
+  const totals = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    if (!line.trim()) continue;
+    const item = JSON.parse(line);
+    const at = Date.parse(item.charged_at);
+    if (!(at >= first * HOUR_MS && at < (first + 24) * HOUR_MS)) continue;
+    const hour = hours[Math.floor(at / HOUR_MS) - first];
+    for (const map of [hour.byRes, totals]) {
+      const t = map.get(item.resolution) ?? { jobs: 0, micro: 0 };
+      // Jobs finished: the run that ended each job (retried failures and duplicates cost, but end none).
+      if (item.kind === 'run') t.jobs += 1;
+      t.micro += item.micro_usd;
+      map.set(item.resolution, t);
+    }
+  }
+  s.activity = { hours, totals };
+  renderActivity(s);
+}
+
+function renderActivity(s) {
+  const { hours, totals } = s.activity;
+  const resolutions = [...totals.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const sum = [...totals.values()].reduce((a, t) => ({ jobs: a.jobs + t.jobs, micro: a.micro + t.micro }), {
+    jobs: 0,
+    micro: 0,
+  });
+  $('activity-summary').textContent = `(${sum.jobs} jobs · ${usd(sum.micro)})`;
+  $('activity-by-resolution').replaceChildren(
+    ...resolutions.map((r) =>
+      h(
+        'li',
+        { class: 'state', 'data-resolution': r },
+        h('span', { class: 'state-name' }, r),
+        h('strong', {}, `${totals.get(r).jobs} jobs · ${usd(totals.get(r).micro)}`),
+      ),
+    ),
+  );
+  const width = 960;
+  const height = 160;
+  const bottom = 22;
+  const max = Math.max(1, ...hours.map((hr) => [...hr.byRes.values()].reduce((a, t) => a + t.micro, 0)));
+  const chart = svg('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    role: 'img',
+    'aria-label': 'Dollars spent per hour over the last 24 hours, by resolution',
+  });
+  chart.append(svg('line', { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, class: 'axis' }));
+  const slot = width / 24;
+  hours.forEach((hour, i) => {
+    let y = height - bottom;
+    const x = i * slot + 2;
+    resolutions.forEach((r, k) => {
+      const t = hour.byRes.get(r);
+      if (!t) return;
+      const tall = Math.max(1, Math.round((t.micro / max) * (height - bottom - 10)));
+      y -= tall;
+      const rect = svg('rect', {
+        x,
+        y,
+        width: slot - 4,
+        height: tall,
+        class: `bar-res-${k % 3}`,
+        'data-hour': i,
+      });
+      rect.append(
+        svg(
+          'title',
+          {},
+          `${new Date(hour.start).toLocaleTimeString()} ${r}: ${t.jobs} jobs, ${usd(t.micro)}`,
+        ),
+      );
+      chart.append(rect);
+    });
+    if (i % 3 === 0) {
+      const label = new Date(hour.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      chart.append(svg('text', { x: x + slot / 2, y: height - 6, class: 'label' }, label));
+    }
+  });
+  $('activity-chart').replaceChildren(chart);
+}
+
 /** At most this many waiting jobs are read to say what is parked behind each budget. */
 const PARKED_LIMIT = 500;
 
@@ -264,7 +366,7 @@ async function settle(s, reads) {
 }
 
 const refreshAll = (s) =>
-  settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s), loadBudgets(s)]);
+  settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s), loadBudgets(s), loadActivity(s)]);
 
 // ---- live: the event stream, and polling when it is down ----
 
@@ -818,7 +920,7 @@ async function begin(key, tenant) {
   };
   s.refreshFigures = throttle(
     s,
-    () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s), loadBudgets(s)]),
+    () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s), loadBudgets(s), loadActivity(s)]),
     THROTTLE_MS,
   );
   s.refreshDetail = throttle(s, () => settle(s, [loadBatchJobs(s, false)]), BATCH_FLUSH_MS);
