@@ -588,4 +588,66 @@ describe('dashboard in a real Chromium', () => {
     },
     120_000,
   );
+
+  it.skipIf(!HAVE_CHROMIUM && !IN_CI)(
+    "plays a job's kept output in its drill-down, read with the key",
+    async () => {
+      if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+      const store = await mkdtemp(join(tmpdir(), 'recast-outputs-'));
+      onCleanup(() => rm(store, { recursive: true, force: true }));
+      const s = await start({
+        auth: true,
+        emulator: { stepMs: 5 },
+        api: { OUTPUT_STORE: store },
+        worker: { OUTPUT_STORE: store },
+      });
+      const res = await fetch(`${s.apiUrl}/v1/batches?name=kept`, {
+        method: 'POST',
+        headers: { ...s.authHeaders, 'content-type': 'application/x-ndjson' },
+        body: `${JSON.stringify({ custom_id: 'only', video: s.fixture('clip-2s-faststart.mp4'), images: [s.fixture('person-a.png')], duration_seconds: 2 })}\n`,
+      });
+      expect(res.status).toBe(202);
+      const batch = ((await res.json()) as { id: string }).id;
+      const jobOf = async () =>
+        (
+          (await (
+            await fetch(`${s.apiUrl}/v1/batches/${batch}/jobs`, { headers: s.authHeaders })
+          ).json()) as {
+            data: { id: string; output: { retention: { status: string } | null } | null }[];
+          }
+        ).data[0];
+      await expect
+        .poll(async () => (await jobOf())?.output?.retention?.status, { timeout: 60_000 })
+        .toBe('stored');
+      const job = (await jobOf())!;
+
+      const context = await launch();
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      await logIn(page, s, ADMIN_KEY);
+      await page.click(`button[data-open-batch="${batch}"]`);
+      await page.click(`button[data-open-job="${job.id}"]`);
+      const video = page.locator(`#job-video video[data-kept="${job.id}"]`);
+      await video.waitFor();
+      expect(await video.getAttribute('src')).toMatch(/^blob:/);
+      // The browser reads the file's own header: a 2-second clip, as billed.
+      await expect
+        .poll(() => video.evaluate((el) => Math.round((el as unknown as { duration: number }).duration)), {
+          timeout: 20_000,
+        })
+        .toBe(2);
+      expect(await video.evaluate((el) => (el as unknown as { error: unknown }).error)).toBeNull();
+      expect(await page.textContent('#job-facts dd[data-fact="Kept copy"]')).toBe(
+        `/v1/jobs/${job.id}/output`,
+      );
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-output.png'), fullPage: true });
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
 });

@@ -23,6 +23,7 @@ describe('GET /dashboard', () => {
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
+        "media-src 'self' blob:",
         "connect-src 'self'",
       ]) {
         expect(csp).toContain(directive);

@@ -818,6 +818,7 @@ function renderJob(s, job) {
   $('job-facts').replaceChildren(
     ...facts.flatMap(([name, value]) => [h('dt', {}, name), h('dd', { 'data-fact': name }, value)]),
   );
+  showKept(s, job);
   const actions = [];
   if (s.me?.can_write && !TERMINAL.has(job.state) && job.state !== 'cancelling') {
     const cancel = h(
@@ -829,6 +830,42 @@ function renderJob(s, job) {
     actions.push(cancel);
   }
   $('job-actions').replaceChildren(...actions);
+}
+
+/**
+ * The kept output, played in the page: read with the key (a video element cannot send one) into
+ * a blob, once per job; none while the copy is not stored.
+ */
+async function showKept(s, job) {
+  const stored = job.output?.recast_url && job.output.retention?.status === 'stored';
+  if (!stored) {
+    if (s.kept?.jobId !== job.id) {
+      if (s.kept) URL.revokeObjectURL(s.kept.url);
+      s.kept = undefined;
+      $('job-video').replaceChildren();
+    }
+    return;
+  }
+  if (s.kept?.jobId === job.id) return;
+  if (s.kept) URL.revokeObjectURL(s.kept.url);
+  s.kept = { jobId: job.id, url: '' };
+  $('job-video').replaceChildren();
+  try {
+    const res = await fetch(job.output.recast_url, {
+      headers: headers(s),
+      cache: 'no-store',
+      signal: s.abort.signal,
+    });
+    if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+    const url = URL.createObjectURL(await res.blob());
+    if (s.kept?.jobId !== job.id) return URL.revokeObjectURL(url);
+    s.kept.url = url;
+    $('job-video').replaceChildren(
+      h('video', { controls: '', preload: 'metadata', src: url, 'data-kept': job.id }),
+    );
+  } catch (err) {
+    showError(`The kept output of ${job.id} could not be read: ${err.message}`);
+  }
 }
 
 async function cancelJob(s, job) {
