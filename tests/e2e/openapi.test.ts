@@ -14,6 +14,7 @@ import {
   ErrorBodySchema,
   JobListSchema,
   JobViewSchema,
+  PrincipalViewSchema,
   StatsSchema,
   TenantViewSchema,
 } from '@recast/core/contract';
@@ -55,6 +56,24 @@ describe('OpenAPI', () => {
       for (const method of Object.keys(ops))
         expect(registered, `${method} ${path}`).toContain(`${method} ${path}`);
     }
+    // Bodies that are not JSON are declared too, so generated clients send them right.
+    const content = (path: string) =>
+      Object.keys(
+        (doc.paths[path]?.post as { requestBody?: { content?: object } } | undefined)?.requestBody?.content ??
+          {},
+      );
+    expect(content('/v1/jobs')).toEqual(['application/json', 'multipart/form-data']);
+    expect(content('/v1/files')).toEqual(['multipart/form-data']);
+    expect(content('/v1/batches')).toEqual(['application/x-ndjson', 'text/csv', 'multipart/form-data']);
+    const form = doc.paths['/v1/jobs']?.post as {
+      requestBody: { content: Record<string, { schema: { required: string[]; properties: object } }> };
+    };
+    expect(form.requestBody.content['multipart/form-data']?.schema.required).toEqual(['job']);
+    expect(Object.keys(form.requestBody.content['multipart/form-data']?.schema.properties ?? {})).toEqual([
+      'job',
+      'video',
+      'images[]',
+    ]);
     const ui = await fetch(`${s.apiUrl}/docs/`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');
@@ -113,6 +132,10 @@ describe('OpenAPI', () => {
     await call(BatchRetriedSchema, 'POST', `/v1/batches/${batch.id}/retry`);
     await call(BatchCancelledSchema, 'POST', `/v1/batches/${batch.id}/cancel`);
     await call(StatsSchema, 'GET', '/v1/stats');
+    expect(await call(PrincipalViewSchema, 'GET', '/v1/me')).toMatchObject({
+      role: 'admin',
+      can_write: true,
+    });
     await call(
       BudgetViewSchema,
       'PUT',

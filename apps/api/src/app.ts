@@ -4,6 +4,7 @@ import { AppError } from '@recast/core/errors';
 import type { Logger } from '@recast/core/infra';
 import { createMetrics, type Registry } from '@recast/core/metrics';
 import type { LookupFn } from '@recast/core/net';
+import { tracingActive } from '@recast/core/telemetry';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -19,6 +20,7 @@ import { useJsonBodyRule } from './plugins/json-body.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { recastPlugin } from './plugins/recast.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
+import { registerTracing } from './plugins/tracing.js';
 import adminRoutes from './routes/admin/index.js';
 import batchRoutes from './routes/batches/index.js';
 import budgetRoutes from './routes/budgets/index.js';
@@ -29,6 +31,7 @@ import fileRoutes from './routes/files/index.js';
 import healthRoutes from './routes/health/index.js';
 import jobRoutes from './routes/jobs/index.js';
 import limitsRoutes from './routes/limits/index.js';
+import meRoutes from './routes/me/index.js';
 import queueBoardRoutes from './routes/queues/index.js';
 import statsRoutes from './routes/stats/index.js';
 import tenantRoutes from './routes/tenants/index.js';
@@ -67,6 +70,8 @@ export async function buildApp({
     trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
   });
   useJsonBodyRule(app);
+  // Traces, when this process traces (server.ts starts them from the OTel variables).
+  if (tracingActive()) await registerTracing(app);
   // Closing waits for requests in flight, but Node closes only the keep-alive connections idle at
   // that instant: one whose request ends a moment later would hold the close for the whole
   // keep-alive timeout (72 s). Close those too, as they go idle.
@@ -98,6 +103,8 @@ export async function buildApp({
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
+        // The dashboard plays a job's kept output from a blob it read with the key.
+        mediaSrc: ["'self'", 'blob:'],
         connectSrc: ["'self'"],
         frameAncestors: ["'none'"],
       },
@@ -224,6 +231,7 @@ export async function buildApp({
   await app.register(costRoutes);
   await app.register(dashboardRoutes);
   await app.register(tenantRoutes);
+  await app.register(meRoutes);
   await app.register(adminRoutes);
   await app.register(queueBoardRoutes);
   // The same metrics as the metrics port, on the public port for admin keys only.

@@ -1,5 +1,6 @@
 import { checkEvictionPolicy, createLogger, routeConsoleToLogger } from '@recast/core/infra';
 import { createMetricsRegistry } from '@recast/core/metrics';
+import { startTracing } from '@recast/core/telemetry';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
@@ -7,6 +8,9 @@ import { startMetricsServer } from './metrics.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'api' });
+// OpenTelemetry traces, off unless the standard OTEL_* variables name an OTLP endpoint.
+const tracing = startTracing({ serviceName: 'recast-api', env: process.env });
+if (tracing) logger.info('traces exported over OTLP');
 // Libraries that print (BullMQ during a Redis outage, Node's warnings) print JSON too.
 routeConsoleToLogger(logger);
 // Always collected: admin keys read them at /metrics; METRICS_PORT serves them apart as well.
@@ -23,6 +27,7 @@ closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down');
   await app.close();
   await metrics?.close();
+  await tracing?.shutdown();
 });
 
 await app.listen({ port: config.PORT, host: config.HOST });

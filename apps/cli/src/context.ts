@@ -1,5 +1,5 @@
 import { Output, type Streams } from './cli/output.js';
-import { RecastClient } from './client.js';
+import { type CliClient, createCliClient } from './client.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 
@@ -41,7 +41,7 @@ export interface Io {
 }
 
 export interface Context {
-  client: RecastClient;
+  client: CliClient;
   out: Output;
   config: Config;
   signal?: AbortSignal;
@@ -53,7 +53,7 @@ export function createContext(opts: GlobalOptions, io: Io): Context {
   return {
     config,
     out: new Output(io.streams, config.json),
-    client: new RecastClient({
+    client: createCliClient({
       baseUrl: config.url,
       ...(config.apiKey ? { apiKey: config.apiKey } : {}),
       ...(config.tenant ? { tenant: config.tenant } : {}),

@@ -1,3 +1,5 @@
+import { RecastApiError as ApiError, RecastNetworkError as UnreachableError } from '@recast/client';
+
 /** Exit codes a script can rely on; stable, documented in `recast --help` and the README. */
 export const EXIT = {
   OK: 0,
@@ -35,25 +37,17 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** An HTTP answer that is not a success, with the API's error body when it had one. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    /** `line` and `custom_id` on a manifest's row errors. */
-    readonly issues: readonly {
-      path: string;
-      message: string;
-      line?: number;
-      custom_id?: string | null;
-    }[] = [],
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
+/**
+ * An HTTP answer that is not a success, with the API's error body when it had one (`code`,
+ * `issues` with `line` and `custom_id` on a manifest's row errors, `details`): the typed client's.
+ */
+export {
+  RecastApiError as ApiError,
+  /** The server could not be reached or did not answer in time. */
+  RecastNetworkError as UnreachableError,
+  /** The server answered something this CLI does not understand (a version mismatch, a proxy page). */
+  RecastUnexpectedResponseError as UnexpectedResponseError,
+} from '@recast/client';
 
 /**
  * Rows of a manifest refused before anything was sent: local paths the CLI will not read (a usage
@@ -68,16 +62,6 @@ export class RowsError extends Error {
   ) {
     super(message);
   }
-}
-
-/** The server could not be reached or did not answer in time. */
-export class UnreachableError extends Error {
-  override readonly name = 'UnreachableError';
-}
-
-/** The server answered something this CLI does not understand (a version mismatch, a proxy page). */
-export class UnexpectedResponseError extends Error {
-  override readonly name = 'UnexpectedResponseError';
 }
 
 export function exitCodeForStatus(status: number): ExitCode {

@@ -8,6 +8,7 @@ import {
 } from '@recast/core/infra';
 import { createMetrics, createMetricsRegistry, providerResponseObserver } from '@recast/core/metrics';
 import { createInferenceClient } from '@recast/core/provider';
+import { startTracing } from '@recast/core/telemetry';
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from './config.js';
 import { startMetricsServer } from './metrics/index.js';
@@ -15,6 +16,9 @@ import { startWorkers } from './workers.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+// OpenTelemetry traces, off unless the standard OTEL_* variables name an OTLP endpoint.
+const tracing = startTracing({ serviceName: 'recast-worker', env: process.env });
+if (tracing) logger.info('traces exported over OTLP');
 // Libraries that print (BullMQ during a Redis outage, Node's warnings) print JSON too.
 routeConsoleToLogger(logger);
 const registry = config.METRICS_PORT > 0 ? createMetricsRegistry({ process: 'worker' }) : undefined;
@@ -55,4 +59,5 @@ closeWithGrace({ delay: 30_000, logger }, async ({ signal, err }) => {
   await workers.close();
   await client.close();
   await metrics?.close();
+  await tracing?.shutdown();
 });

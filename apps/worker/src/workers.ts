@@ -12,6 +12,7 @@ import {
 } from '@recast/core/model';
 import { guardedDispatcher, type UrlPolicy } from '@recast/core/net';
 import { type InferenceClient, RateLimitBackoff } from '@recast/core/provider';
+import { queueTelemetry } from '@recast/core/telemetry';
 import { type Job, Worker } from 'bullmq';
 import { startArchiving } from './archive.js';
 import type { WorkerConfig } from './config.js';
@@ -139,6 +140,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     prefix: keys.bullPrefix,
     autorun: false,
     limiter: { max: 1_000_000_000, duration: 1000 },
+    // Traced (when this process traces): each step's span continues the trace of its enqueue.
+    ...queueTelemetry(),
   };
   let dispatchWorker: Worker | undefined;
   let settleWorker: Worker | undefined;

@@ -1,11 +1,9 @@
 import type { Context } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { CancelledSchema } from '../schemas.js';
 
 export async function cancel(ctx: Context, id: string): Promise<number> {
-  const res = await ctx.client.json(CancelledSchema, `/v1/batches/${encodeURIComponent(id)}/cancel`, {
-    method: 'POST',
-  });
+  const { api } = ctx.client;
+  const res = await api.send(api.api.POST('/v1/batches/{id}/cancel', { params: { path: { id } } }));
   if (ctx.config.json) {
     ctx.out.data(res);
     return EXIT.OK;

@@ -1,7 +1,5 @@
-import { Readable } from 'node:stream';
 import type { Context } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { ApiKeySchema, CreatedKeySchema, KeyListSchema } from '../schemas.js';
 
 export interface CreateKeyOptions {
   name: string;
@@ -11,11 +9,10 @@ export interface CreateKeyOptions {
 
 /** Mint a key (admin keys only): the key itself is printed once, on stdout, and never again. */
 export async function createKey(ctx: Context, opts: CreateKeyOptions): Promise<number> {
-  const created = await ctx.client.json(CreatedKeySchema, '/v1/admin/keys', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: Readable.from([JSON.stringify({ name: opts.name, role: opts.role, tenant: opts.tenant })]),
-  });
+  const { api } = ctx.client;
+  const created = await api.send(
+    api.api.POST('/v1/admin/keys', { body: { name: opts.name, role: opts.role, tenant: opts.tenant } }),
+  );
   if (ctx.config.json) {
     ctx.out.data(created);
     return EXIT.OK;
@@ -28,7 +25,8 @@ export async function createKey(ctx: Context, opts: CreateKeyOptions): Promise<n
 }
 
 export async function listKeys(ctx: Context): Promise<number> {
-  const list = await ctx.client.json(KeyListSchema, '/v1/admin/keys');
+  const { api } = ctx.client;
+  const list = await api.send(api.api.GET('/v1/admin/keys'));
   if (ctx.config.json) {
     ctx.out.data(list);
     return EXIT.OK;
@@ -41,9 +39,8 @@ export async function listKeys(ctx: Context): Promise<number> {
 }
 
 export async function revokeKey(ctx: Context, id: string): Promise<number> {
-  const revoked = await ctx.client.json(ApiKeySchema, `/v1/admin/keys/${encodeURIComponent(id)}`, {
-    method: 'DELETE',
-  });
+  const { api } = ctx.client;
+  const revoked = await api.send(api.api.DELETE('/v1/admin/keys/{id}', { params: { path: { id } } }));
   if (ctx.config.json) ctx.out.data(revoked);
   else ctx.out.line(`revoked ${revoked.id} (${revoked.name}) at ${revoked.revoked_at}`);
   return EXIT.OK;

@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Context } from '../context.js';
 import { EXIT, UnreachableError } from '../exit-codes.js';
 
@@ -12,10 +14,15 @@ export interface ResultsOptions {
  * `recast results b > out.jsonl` works for any batch size. A closed pipe (`| head`) ends quietly.
  */
 export async function results(ctx: Context, id: string, opts: ResultsOptions): Promise<number> {
-  const body = await ctx.client.stream(`/v1/batches/${encodeURIComponent(id)}/results`, {
-    query: { only: opts.failed ? 'failed' : undefined },
-    headers: { accept: opts.csv ? 'text/csv' : 'application/x-ndjson' },
-  });
+  const { api } = ctx.client;
+  const web = await api.send(
+    api.api.GET('/v1/batches/{id}/results', {
+      params: { path: { id }, query: opts.failed ? { only: 'failed' } : {} },
+      headers: { accept: opts.csv ? 'text/csv' : 'application/x-ndjson' },
+      parseAs: 'stream',
+    }),
+  );
+  const body = Readable.fromWeb(web as unknown as NodeReadableStream<Uint8Array>);
   const stdout = ctx.out.streams.stdout;
   let failure: NodeJS.ErrnoException | undefined;
   const onError = (err: NodeJS.ErrnoException) => {

@@ -1,6 +1,5 @@
 import type { Context } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { RetriedSchema } from '../schemas.js';
 import { watchBatch } from './watch.js';
 
 export interface RetryOptions {
@@ -9,10 +8,12 @@ export interface RetryOptions {
 }
 
 export async function retry(ctx: Context, id: string, opts: RetryOptions): Promise<number> {
-  const res = await ctx.client.json(RetriedSchema, `/v1/batches/${encodeURIComponent(id)}/retry`, {
-    method: 'POST',
-    query: { include_cancelled: opts.includeCancelled ? 'true' : undefined },
-  });
+  const { api } = ctx.client;
+  const res = await api.send(
+    api.api.POST('/v1/batches/{id}/retry', {
+      params: { path: { id }, query: opts.includeCancelled ? { include_cancelled: 'true' } : {} },
+    }),
+  );
   const what = opts.includeCancelled ? 'failed or cancelled' : 'failed';
   if (opts.watch) {
     ctx.out.note(`batch ${res.id}: ${res.retry.retried} ${what} rows queued again`);

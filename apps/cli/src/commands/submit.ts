@@ -5,14 +5,7 @@ import type { Readable } from 'node:stream';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { ApiError, EXIT, RowsError, UsageError } from '../exit-codes.js';
-import {
-  AcceptedSchema,
-  type Limits,
-  LimitsSchema,
-  type Quote,
-  QuoteSchema,
-  type RowError,
-} from '../schemas.js';
+import type { Limits, BatchQuote as Quote, RowError } from '../schemas.js';
 import { rewriteCsv, scanCsvLocalPaths } from '../uploads/csv-paths.js';
 import { checkLocalPaths } from '../uploads/local-paths.js';
 import { type LocalRefs, rewriteManifest, scanLocalPaths } from '../uploads/manifest-paths.js';
@@ -53,7 +46,8 @@ export function contentTypeOf(path: string, format?: 'jsonl' | 'csv'): string {
 
 /** What the deployment accepts; undefined for one without GET /v1/limits (it answers for itself). */
 async function readLimits(ctx: Context): Promise<Limits | undefined> {
-  return ctx.client.json(LimitsSchema, '/v1/limits').catch((err: unknown) => {
+  const { api } = ctx.client;
+  return api.send(api.api.GET('/v1/limits')).catch((err: unknown) => {
     if (err instanceof ApiError && err.status === 404) return undefined;
     throw err;
   });
@@ -133,9 +127,6 @@ async function checkBeforeSending(
   if (!ctx.config.json) ctx.out.rowErrors(rows, false, rows.length);
 }
 
-/** How long validating (and probing) a large manifest may take before the API answers. */
-const UPLOAD_ANSWER_TIMEOUT_MS = 15 * 60_000;
-
 export async function submit(ctx: Context, manifest: string, opts: SubmitOptions): Promise<number> {
   const contentType = contentTypeOf(manifest, opts.format);
   const size = await stat(manifest).then(
@@ -150,7 +141,8 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
   const limits = await readLimits(ctx);
   refuseIfTooLarge(limits, manifest, size);
   let body: Readable | undefined;
-  let headers: Record<string, string> = { 'content-type': contentType, 'content-length': String(size) };
+  // The length is sent when the bytes are the file's own (the API can refuse an oversize one at once).
+  let length: number | undefined = size;
   // Local files named in `video` / `images` are uploaded first (once per content, resumable),
   // and the rows sent with their uris instead.
   const baseDir = dirname(resolve(manifest));
@@ -160,28 +152,28 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
   if (refs && refs.size > 0) {
     const uris = await uploadLocalFiles(ctx, manifest, refs);
     body = csv ? rewriteCsv(manifest, baseDir, uris) : rewriteManifest(manifest, baseDir, uris);
-    headers = { 'content-type': contentType };
+    length = undefined;
   }
   // Streamed from disk: a manifest of any size is never held in memory.
   body ??= createReadStream(manifest);
+  const { api, longFetch } = ctx.client;
   const request = {
-    method: 'POST' as const,
-    query: {
-      name: opts.name,
-      mode: opts.mode,
-      max_cost_usd: opts.maxCostUsd,
-      defaults: opts.defaults,
-      callback_url: opts.callbackUrl,
-      metadata: opts.metadata,
-      dry_run: opts.dryRun ? 'true' : undefined,
+    format: csv ? ('csv' as const) : ('jsonl' as const),
+    params: {
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+      // A decimal string as typed: the API reads it exactly (and names it when it is not one).
+      ...(opts.maxCostUsd !== undefined ? { max_cost_usd: opts.maxCostUsd as unknown as number } : {}),
+      ...(opts.defaults !== undefined ? { defaults: opts.defaults } : {}),
+      ...(opts.callbackUrl !== undefined ? { callback_url: opts.callbackUrl } : {}),
+      ...(opts.metadata !== undefined ? { metadata: opts.metadata } : {}),
     },
-    body,
-    headers,
-    headersTimeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
+    ...(length !== undefined ? { size: length } : {}),
+    fetch: longFetch,
   };
 
   if (opts.dryRun) {
-    const quote = await ctx.client.json(QuoteSchema, '/v1/batches', request);
+    const quote = await api.quoteManifest(body, request);
     if (ctx.config.json) ctx.out.data(quote);
     else printQuote(ctx, manifest, quote);
     // What a real submit would do: atomic refuses any bad row, partial needs one good row.
@@ -189,10 +181,11 @@ export async function submit(ctx: Context, manifest: string, opts: SubmitOptions
     return refused ? EXIT.VALIDATION : EXIT.OK;
   }
 
-  const batch = await ctx.client.json(AcceptedSchema, '/v1/batches', request);
-  if (batch.errors.length > 0) {
+  const batch = await api.submitManifest(body, request);
+  const errors = batch.errors ?? [];
+  if (errors.length > 0) {
     ctx.out.note(`${batch.rows.invalid} invalid rows skipped (partial mode):`);
-    if (!ctx.config.json) ctx.out.rowErrors(batch.errors, batch.errors_truncated, batch.rows.invalid);
+    if (!ctx.config.json) ctx.out.rowErrors(errors, batch.errors_truncated === true, batch.rows.invalid);
   }
   if (opts.watch) {
     ctx.out.note(

@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
-import { ApiError, EXIT, type ExitCode, UnreachableError } from '../exit-codes.js';
-import { type Batch, BatchSchema, doneOf, FINISHED_STATUSES, JobPageSchema } from '../schemas.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { type Batch, doneOf, FINISHED_STATUSES } from '../schemas.js';
 import { printBatch } from './show.js';
 
 /** Consecutive failed polls tolerated (a restarting API, a proxy hiccup) before giving up. */
@@ -18,7 +17,7 @@ export function outcome(batch: Batch): ExitCode {
 }
 
 export function getBatch(ctx: Context, id: string): Promise<Batch> {
-  return ctx.client.json(BatchSchema, `/v1/batches/${encodeURIComponent(id)}`);
+  return ctx.client.api.getBatch(id);
 }
 
 /** `batch:bat_…|lifetime` → what a person calls it, with the batch's cap when that is the one. */
@@ -45,10 +44,13 @@ function usdToMicro(decimal: string): number {
 export async function describeProgress(ctx: Context, batch: Batch): Promise<string> {
   const waiting = batch.counts.waiting_budget ?? 0;
   if (waiting === 0) return batch.status;
-  const page = await ctx.client
-    .json(JobPageSchema, `/v1/batches/${encodeURIComponent(batch.id)}/jobs`, {
-      query: { state: 'waiting_budget', limit: '1' },
-    })
+  const { api } = ctx.client;
+  const page = await api
+    .send(
+      api.api.GET('/v1/batches/{id}/jobs', {
+        params: { path: { id: batch.id }, query: { state: 'waiting_budget', limit: 1 } },
+      }),
+    )
     .catch(() => undefined);
   const blockedBy = page?.data.find((job) => job.budget?.blocked_by)?.budget?.blocked_by;
   const why = blockedBy ? ` (${budgetName(blockedBy, batch)})` : '';
@@ -72,54 +74,41 @@ export async function watchBatch(ctx: Context, id: string): Promise<number> {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
+  let started = false;
   let last = '';
-  let failures = 0;
   try {
-    for (;;) {
-      let batch: Batch;
-      try {
-        batch = await getBatch(ctx, id);
-        failures = 0;
-      } catch (err) {
-        const transient = err instanceof UnreachableError || (err instanceof ApiError && err.status >= 500);
-        if (!transient || ++failures >= MAX_POLL_FAILURES) throw err;
-        ctx.out.note(`(poll failed, retrying: ${err.message})`);
-        if (!(await pause(ctx))) return interrupted(ctx, id, bar);
-        continue;
-      }
-      const payload = {
-        status: await describeProgress(ctx, batch),
-        spent: usd(batch.cost.spent_micro_usd),
-        estimated: usd(batch.cost.estimated_micro_usd),
-      };
-      if (bar) {
-        if (last === '') bar.start(batch.rows.total, doneOf(batch), payload);
-        else bar.update(doneOf(batch), payload);
-        last = 'started';
-      } else {
-        const line = `${payload.status}: ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}`;
-        if (line !== last) ctx.out.note(line);
-        last = line;
-      }
-      if (isFinished(batch.status)) {
-        bar?.stop();
-        if (ctx.config.json) ctx.out.data(batch);
-        else printBatch(ctx, batch);
-        return outcome(batch);
-      }
-      if (!(await pause(ctx))) return interrupted(ctx, id, bar);
-    }
+    // Polled with If-None-Match: an unchanged batch costs the API no read and redraws nothing.
+    const batch = await ctx.client.api.waitForBatch(id, {
+      intervalMs: ctx.pollMs,
+      maxFailures: MAX_POLL_FAILURES,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onRetry: (err) => ctx.out.note(`(poll failed, retrying: ${err.message})`),
+      onUpdate: async (batch) => {
+        const payload = {
+          status: await describeProgress(ctx, batch),
+          spent: usd(batch.cost.spent_micro_usd),
+          estimated: usd(batch.cost.estimated_micro_usd),
+        };
+        if (bar) {
+          if (!started) bar.start(batch.rows.total, doneOf(batch), payload);
+          else bar.update(doneOf(batch), payload);
+          started = true;
+        } else {
+          const line = `${payload.status}: ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}`;
+          if (line !== last) ctx.out.note(line);
+          last = line;
+        }
+      },
+    });
+    bar?.stop();
+    if (ctx.config.json) ctx.out.data(batch);
+    else printBatch(ctx, batch);
+    return outcome(batch);
+  } catch (err) {
+    if (ctx.signal?.aborted) return interrupted(ctx, id, bar);
+    throw err;
   } finally {
     bar?.stop();
-  }
-}
-
-async function pause(ctx: Context): Promise<boolean> {
-  try {
-    await sleep(ctx.pollMs, undefined, ctx.signal ? { signal: ctx.signal } : {});
-    return true;
-  } catch {
-    return false;
   }
 }
 

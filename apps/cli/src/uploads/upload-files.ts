@@ -1,16 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, openAsBlob } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { z } from 'zod';
 import type { Context } from '../context.js';
 import { ApiError, UnreachableError, UsageError } from '../exit-codes.js';
 import type { LocalRefs } from './manifest-paths.js';
-
-const UploadedSchema = z.object({ uri: z.string(), sha256: z.string(), deduped: z.boolean().optional() });
 
 /**
  * What earlier runs uploaded, next to the manifest: the uri of each content hash (for this API,
@@ -37,7 +34,6 @@ type State = z.infer<typeof StateSchema>;
  */
 const ATTEMPTS = 10;
 const MAX_BACKOFF_MS = 30_000;
-const UPLOAD_ANSWER_TIMEOUT_MS = 15 * 60_000;
 
 export function statePathOf(manifest: string): string {
   return `${manifest}.uploads.json`;
@@ -157,7 +153,8 @@ async function askApi(
   size: number,
 ): Promise<State['files'][string] | undefined> {
   try {
-    const found = await ctx.client.json(UploadedSchema, `/v1/files/${sha256}`);
+    const { api } = ctx.client;
+    const found = await api.send(api.api.GET('/v1/files/{sha256}', { params: { path: { sha256 } } }));
     return { uri: found.uri, size, uploaded_at: new Date().toISOString() };
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return undefined;
@@ -185,34 +182,16 @@ async function uploadWithRetries(
   }
 }
 
-/** One `POST /v1/files`: a multipart body of one `file` part, streamed from disk. */
-function uploadOnce(ctx: Context, path: string, size: number, progress: (bytes: number) => void) {
-  const boundary = `recast-${randomBytes(16).toString('hex')}`;
+/**
+ * One `POST /v1/files`: a multipart body of one `file` part, streamed from disk (a file-backed
+ * Blob is read as it is sent), the bytes counted as they go.
+ */
+async function uploadOnce(ctx: Context, path: string, _size: number, progress: (bytes: number) => void) {
   const name = basename(path).replace(/[^\w.-]+/g, '_');
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  const body = Readable.from(
-    (async function* () {
-      yield head;
-      let read = 0;
-      for await (const chunk of createReadStream(path)) {
-        read += (chunk as Buffer).length;
-        progress(read);
-        yield chunk as Buffer;
-      }
-      yield tail;
-    })(),
-  );
-  return ctx.client.json(UploadedSchema, '/v1/files', {
-    method: 'POST',
-    body,
-    headers: {
-      'content-type': `multipart/form-data; boundary=${boundary}`,
-      'content-length': String(head.length + size + tail.length),
-    },
-    headersTimeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
+  const file = await openAsBlob(path);
+  return ctx.client.api.uploadFile(file, {
+    filename: name,
+    onProgress: progress,
+    fetch: ctx.client.longFetch,
   });
 }

@@ -9,6 +9,7 @@ import {
   type NotifyQueue,
 } from '@recast/core/model';
 import type { LookupFn, UrlPolicy } from '@recast/core/net';
+import { queueTelemetry } from '@recast/core/telemetry';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createNotifyProcessor } from './processor.js';
@@ -64,7 +65,13 @@ export async function startNotifyWorker(options: StartNotifyWorkerOptions): Prom
   const worker = new Worker<NotifyPayload>(
     NOTIFY_QUEUE,
     createNotifyProcessor({ store: options.store, batchView: options.batchView, sender, logger }),
-    { connection, prefix: keys.bullPrefix, concurrency: options.concurrency, autorun: false },
+    {
+      connection,
+      prefix: keys.bullPrefix,
+      concurrency: options.concurrency,
+      autorun: false,
+      ...queueTelemetry(),
+    },
   );
   worker.on('error', (err) => logger.error({ err: err.message, queue: NOTIFY_QUEUE }, 'worker error'));
   void worker.run();

@@ -3,6 +3,7 @@ import { batchCallbackBody, type CallbackSender, jobCallbackBody, redactUrl } fr
 import { assertNever } from '@recast/core/errors';
 import type { Logger } from '@recast/core/infra';
 import { type JobStore, type NotifyPayload, NotifyPayloadSchema } from '@recast/core/model';
+import { inJobSpan, SpanKind, tracingActive } from '@recast/core/telemetry';
 import { type Job, UnrecoverableError } from 'bullmq';
 
 export interface NotifyDeps {
@@ -20,6 +21,17 @@ export interface NotifyDeps {
  * attempt (a terminal record does not change), signed with a fresh timestamp.
  */
 export function createNotifyProcessor(deps: NotifyDeps) {
+  const step = deliver(deps);
+  return async (job: Job) => {
+    // A job's callback joins the job's trace (its delivery is the span's outbound request).
+    const jobId = job.data?.kind === 'job' ? (job.data.jobId as string) : undefined;
+    if (!tracingActive() || !jobId) return step(job);
+    const kept = await deps.store.traceOf(jobId).catch(() => ({}));
+    return inJobSpan('recast.callback', { jobId, ...kept, kind: SpanKind.CLIENT }, () => step(job));
+  };
+}
+
+function deliver(deps: NotifyDeps) {
   return async (job: Job) => {
     try {
       return await notify(deps, job);

@@ -391,6 +391,19 @@ export const LimitsSchema = z
   })
   .meta({ id: 'Limits' });
 
+/** Who the key is: what a client shows (a viewer's page offers no actions; the API refuses them anyway). */
+export const PrincipalViewSchema = z
+  .strictObject({
+    object: z.literal('principal'),
+    key_id: z.string(),
+    role: z.enum(ROLES),
+    tenant: z.string().describe("the tenant this request acts for (an admin's X-Tenant, else the key's own)"),
+    all_tenants: z.boolean().describe('reads and acts across tenants (admin keys)'),
+    can_write: z.boolean().describe('may submit, cancel and retry (admin and submitter keys)'),
+    can_admin: z.boolean().describe('may set budgets, weights and keys (admin keys)'),
+  })
+  .meta({ id: 'Principal' });
+
 /** The error answers a route can give, by status, each with the one error body. */
 export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBodySchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema]));

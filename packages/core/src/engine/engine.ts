@@ -10,6 +10,13 @@ import type { SettlePayload } from '../model/catalog.js';
 import type { JobRecord } from '../model/record.js';
 import { InferenceError } from '../provider/inference-error.js';
 import type { RateLimitBackoff } from '../provider/rate-limit.js';
+import {
+  currentTraceparent,
+  inJobSpan,
+  jobAttributes,
+  SpanKind,
+  tracingActive,
+} from '../telemetry/tracing.js';
 import { auditRecentBooks } from './books.js';
 import { type CancelStepResult, cancelAtProvider } from './cancel.js';
 import type { EngineContext, ProviderBinding, StepOutcome } from './context.js';
@@ -72,9 +79,32 @@ export class Engine {
     const intake = this.options.intake;
     if (!intake) throw new Error('this engine has no intake options: jobs are submitted through the API');
     const { redis, keys, store, creator, prices } = this.services;
-    return this.services.durable(() =>
-      submitJob({ ...intake, redis, keys, store, creator, prices }, request),
-    );
+    const deps = { ...intake, redis, keys, store, creator, prices };
+    if (!tracingActive()) return this.services.durable(() => submitJob(deps, request));
+    return inJobSpan('recast.submit', { tenant: request.tenant }, async (span) => {
+      const traceparent = currentTraceparent();
+      const result = await this.services.durable(() =>
+        submitJob(deps, { ...request, ...(traceparent ? { traceparent } : {}) }),
+      );
+      span.setAttributes(jobAttributes({ jobId: result.job.id, batchId: result.job.batch_id }));
+      span.setAttribute('recast.created', result.created);
+      return result;
+    });
+  }
+
+  /**
+   * Run a step of a job in its span, in the trace the job keeps (see telemetry/); a job that has
+   * none yet (a manifest's row) keeps this step's, so the rest of its attempt joins it.
+   */
+  private async traced<T>(name: string, jobId: string, kind: SpanKind, step: () => Promise<T>): Promise<T> {
+    if (!tracingActive()) return step();
+    const kept = await this.services.store.traceOf(jobId).catch(() => ({}) as { traceparent?: string });
+    return inJobSpan(name, { jobId, ...kept, kind }, async () => {
+      const traceparent = currentTraceparent();
+      if (!kept.traceparent && traceparent)
+        await this.services.store.keepTrace(jobId, traceparent).catch(() => {});
+      return step();
+    });
   }
 
   /** Cancel a job: at once when not yet at the provider, else `cancelling` and a provider cancel step. */
@@ -123,16 +153,22 @@ export class Engine {
 
   /** A provider webhook (its token checked by the caller): queue its settle. */
   acceptWebhook(hint: WebhookHint): Promise<void> {
-    return this.services.durable(() => acceptWebhook(this.ctx, hint));
+    return this.traced('recast.webhook', hint.jobId, SpanKind.SERVER, () =>
+      this.services.durable(() => acceptWebhook(this.ctx, hint)),
+    );
   }
 
   dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
     // The submit claim is replicated inside the step (before the POST), not after it.
-    return this.replicated(() => dispatch(this.ctx, step), false);
+    return this.traced('recast.dispatch', step.jobId, SpanKind.CONSUMER, () =>
+      this.replicated(() => dispatch(this.ctx, step), false),
+    );
   }
 
   settle(payload: SettlePayload): Promise<StepOutcome<SettleResult>> {
-    return this.replicated(() => this.throttled(() => settle(this.ctx, payload)));
+    return this.traced('recast.settle', payload.jobId, SpanKind.CONSUMER, () =>
+      this.replicated(() => this.throttled(() => settle(this.ctx, payload))),
+    );
   }
 
   cancelAtProvider(payload: unknown): Promise<StepOutcome<CancelStepResult>> {

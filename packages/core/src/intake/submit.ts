@@ -57,6 +57,8 @@ export interface SubmitRequest {
    * (once per content) only after the body has validated; the caller removes the temp files.
    */
   files?: PendingFiles;
+  /** The trace the job's later steps join (see telemetry/): kept on the record from its creation. */
+  traceparent?: string;
 }
 
 export interface SubmitResult {
@@ -208,6 +210,7 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     estimate_source: estimate.source,
     estimate_micro_usd: costOf(deps.prices, input.resolution, estimate.seconds).microUsd,
     ...(estimate.probe_error ? { estimate_probe_error: estimate.probe_error } : {}),
+    ...(request.traceparent ? { traceparent: request.traceparent } : {}),
   };
   try {
     await deps.creator.create(record);

@@ -1,6 +1,7 @@
 import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
 import { z } from 'zod';
 import type { Keys } from '../infra/keys.js';
+import { queueTelemetry } from '../telemetry/tracing.js';
 
 /**
  * The one job catalog: every BullMQ job Recast enqueues, with its queue, payload schema and
@@ -113,6 +114,7 @@ const EVENT_STREAM = { events: { maxLen: 1_000 } };
 /** The notify queue alone (a process that only sends or counts callbacks). */
 export function createNotifyQueue(connection: ConnectionOptions, keys: Keys): NotifyQueue {
   return new Queue<NotifyPayload>(NOTIFY_QUEUE, {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     streams: EVENT_STREAM,
@@ -225,18 +227,21 @@ function withRetention(options: DefaultJobOptions, queue: QueueOptions): Default
 /** Producer-side queues sharing one connection (fail-fast: see infra/redis.ts). */
 export function createQueues(connection: ConnectionOptions, keys: Keys, options: QueueOptions = {}): Queues {
   const dispatch = new Queue<DispatchPayload>('dispatch', {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     streams: EVENT_STREAM,
     defaultJobOptions: withRetention(JOB_CATALOG['job.dispatch'].options, options),
   });
   const settle = new Queue<SettlePayload | CancelPayload | WatchPayload>('settle', {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     streams: EVENT_STREAM,
     defaultJobOptions: withRetention(JOB_CATALOG['job.settle'].options, options),
   });
   const retain = new Queue<RetainPayload>('retain', {
+    ...queueTelemetry(),
     connection,
     prefix: keys.bullPrefix,
     streams: EVENT_STREAM,

@@ -54,6 +54,7 @@ interface JobRedis extends Redis {
     now: string,
   ): Promise<number>;
   recastDuplicate(key: string, taskId: string, microUsd: string, now: string): Promise<number>;
+  recastKeepTrace(key: string, traceparent: string): Promise<number>;
 }
 
 /**
@@ -90,6 +91,7 @@ export class JobStore {
       redis.defineCommand('recastAnnotate', loadLua(new URL('./lua/annotate-1.lua', import.meta.url)));
       redis.defineCommand('recastClaim', loadLua(new URL('./lua/claim-1.lua', import.meta.url)));
       redis.defineCommand('recastDuplicate', loadLua(new URL('./lua/duplicate-1.lua', import.meta.url)));
+      redis.defineCommand('recastKeepTrace', loadLua(new URL('./lua/keep-trace-1.lua', import.meta.url)));
     }
     this.redis = redis as JobRedis;
   }
@@ -151,6 +153,26 @@ export class JobStore {
   /** Drop a job from the reconciliation index (it is not waiting on the provider). */
   async forgetReconcile(jobId: string): Promise<void> {
     await this.redis.zrem(this.keys.reconcile(), this.keys.job(jobId));
+  }
+
+  /** Keep the job's trace context (see keep-trace-1.lua): the first one kept stays. */
+  async keepTrace(jobId: string, traceparent: string): Promise<void> {
+    await this.redis.recastKeepTrace(this.keys.job(jobId), traceparent);
+  }
+
+  /** What a job's spans need from its record: its kept trace context and its ids. */
+  async traceOf(jobId: string): Promise<{ traceparent?: string; tenant?: string; batchId?: string }> {
+    const [traceparent, tenant, batchId] = await this.redis.hmget(
+      this.keys.job(jobId),
+      'traceparent',
+      'tenant',
+      'batch_id',
+    );
+    return {
+      ...(traceparent ? { traceparent } : {}),
+      ...(tenant ? { tenant } : {}),
+      ...(batchId ? { batchId } : {}),
+    };
   }
 
   async exists(jobId: string): Promise<boolean> {

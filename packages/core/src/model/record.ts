@@ -46,6 +46,11 @@ export const JobRecordSchema = z.object({
   retried_cost_micro_usd: z.number().int().optional(),
   /** The provider task whose failure was retried last (so a retried settle can finish its charge). */
   failed_task_id: z.string().optional(),
+  /**
+   * The W3C traceparent of the trace the job's spans join (its submit's, or its first dispatch's),
+   * kept only while this deployment traces: not a secret, and never shown in a view.
+   */
+  traceparent: z.string().optional(),
   /** Submit attempts so far; the webhook URL of an attempt carries its number. */
   attempt: z.number().int(),
   /** The BullMQ dispatch job that claimed the current attempt: only it may resume the submit. */

@@ -158,7 +158,31 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
           ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503),
         },
       },
-      config: { access: 'write' },
+      config: {
+        access: 'write',
+        requestBodies: {
+          'application/x-ndjson': {
+            schema: { type: 'string', description: 'the manifest: one job (JSON) a line' },
+          },
+          'text/csv': {
+            schema: { type: 'string', description: 'the manifest: a header row, then one job a row' },
+          },
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              required: ['file'],
+              description: 'the query parameters may also be sent as form fields, before the file',
+              properties: {
+                file: {
+                  type: 'string',
+                  format: 'binary',
+                  description: 'the manifest (.jsonl, .ndjson or .csv)',
+                },
+              },
+            },
+          },
+        },
+      },
     },
     async (request, reply) => {
       let result: Awaited<ReturnType<typeof ingest>>;

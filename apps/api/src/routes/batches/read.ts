@@ -75,6 +75,12 @@ export default async function batchReadRoutes(app: FastifyInstance) {
         tags: ['batches'],
         summary: 'Get a batch: status, counts by state, cost, seconds (O(1))',
         params: IdParams,
+        headers: z.object({
+          'if-none-match': z
+            .string()
+            .optional()
+            .describe('the ETag of the version you have: 304 while it is current'),
+        }),
         response: { 200: BatchViewSchema, 304: NotModified, ...errorResponses(401, 404, 429) },
       },
     },

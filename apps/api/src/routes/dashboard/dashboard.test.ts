@@ -23,6 +23,7 @@ describe('GET /dashboard', () => {
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
+        "media-src 'self' blob:",
         "connect-src 'self'",
       ]) {
         expect(csp).toContain(directive);
@@ -74,7 +75,8 @@ describe('GET /dashboard/contract.js', () => {
       `export const BATCH_STATUSES = Object.freeze(${JSON.stringify(BATCH_STATUSES)});`,
     );
     const page = await app.inject({ method: 'GET', url: '/dashboard/dashboard.js' });
-    expect(page.body).toContain("import { JOB_STATES } from './contract.js';");
+    expect(page.body).toContain("import { FINISHED_BATCH_STATUSES, JOB_STATES } from './contract.js';");
     expect(page.body).not.toMatch(/const JOB_STATES = \[/);
+    expect(page.body).not.toMatch(/const FINISHED_BATCH_STATUSES = \[/);
   });
 });

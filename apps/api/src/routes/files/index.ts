@@ -58,7 +58,24 @@ export default async function fileRoutes(app: FastifyInstance) {
     '/v1/files',
     {
       // An upload writes (disk, the provider's file API, the tenant's dedupe index): not for viewers.
-      config: { access: 'write' },
+      config: {
+        access: 'write',
+        requestBodies: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              required: ['file'],
+              properties: {
+                file: {
+                  type: 'string',
+                  format: 'binary',
+                  description: 'one MP4/MOV video or JPEG/PNG/WebP image (the bytes are sniffed)',
+                },
+              },
+            },
+          },
+        },
+      },
       schema: {
         tags: ['files'],
         summary: 'Upload one file for use in jobs and manifests (once per content)',

@@ -40,6 +40,12 @@ const ListSchema = z.strictObject({
 });
 
 const IdParams = z.strictObject({ id: z.string().describe('job id (job_…)') });
+const ConditionalHeaders = z.object({
+  'if-none-match': z
+    .string()
+    .optional()
+    .describe('the ETag of the version you have: 304 while it is current'),
+});
 const NotModified = z.null().describe('not modified: the If-None-Match tag is current');
 
 /**
@@ -93,7 +99,32 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
     '/v1/jobs',
     {
       bodyLimit: options.jsonBodyLimit,
-      config: { access: 'write' },
+      config: {
+        access: 'write',
+        requestBodies: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              required: ['job'],
+              properties: {
+                job: {
+                  type: 'string',
+                  contentMediaType: 'application/json',
+                  description:
+                    'the job as JSON: the fields of an application/json body, without the files sent as parts',
+                },
+                video: { type: 'string', format: 'binary', description: 'the source video (MP4/MOV)' },
+                'images[]': {
+                  type: 'array',
+                  items: { type: 'string', format: 'binary' },
+                  description: 'reference images (JPEG/PNG/WebP), after any `images` URLs in `job`',
+                },
+              },
+            },
+            encoding: { job: { contentType: 'application/json' } },
+          },
+        },
+      },
       schema: {
         tags: ['jobs'],
         summary: 'Submit a job',
@@ -198,6 +229,7 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
         description:
           'Strong ETag from the record version: If-None-Match answers 304 without reading the record.',
         params: IdParams,
+        headers: ConditionalHeaders,
         response: { 200: JobViewSchema, 304: NotModified, ...errorResponses(401, 404, 429) },
       },
     },

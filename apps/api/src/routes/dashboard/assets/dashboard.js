@@ -1,7 +1,7 @@
 // Recast dashboard: one plain ES module, no build step, no framework. Everything the API says goes
 // into the page through textContent and attributes, never as markup, so no value can inject any.
 // The enums (job states, batch statuses) come from the API's contract, served as contract.js.
-import { JOB_STATES } from './contract.js';
+import { FINISHED_BATCH_STATUSES, JOB_STATES } from './contract.js';
 
 const KEY_ITEM = 'recast.dashboard.key';
 const TENANT_ITEM = 'recast.dashboard.tenant';
@@ -16,6 +16,9 @@ const STREAM_RETRY_MS = [2000, 5000, 10_000, 30_000];
 const STREAM_IDLE_MS = 45_000;
 const BATCH_LIMIT = 20;
 const FAILURE_LIMIT = 10;
+/** Jobs of a batch read at a time in its drill-down (More reads the next page). */
+const JOB_PAGE = 10;
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const SVG = 'http://www.w3.org/2000/svg';
 
 const $ = (id) => document.getElementById(id);
@@ -90,6 +93,217 @@ async function api(s, path) {
 
 const tenantQuery = (s) => (s.tenant ? `&tenant=${encodeURIComponent(s.tenant)}` : '');
 
+/** A POST with the key (an action); its answer, or an ApiError with the API's code and message. */
+async function post(s, path) {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: headers(s, { accept: 'application/json' }),
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  return res.json();
+}
+
+/** A PUT of a JSON body with the key (an admin's action). */
+async function put(s, path, body) {
+  const res = await fetch(path, {
+    method: 'PUT',
+    headers: headers(s, { accept: 'application/json', 'content-type': 'application/json' }),
+    body: JSON.stringify(body),
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  return res.json();
+}
+
+const HOUR_MS = 3600_000;
+
+/**
+ * Jobs finished and dollars spent per hour over the last 24 hours, by resolution: the ledger's
+ * line items of yesterday and today (one per billed run), bucketed by the hour they were charged.
+ */
+async function loadActivity(s) {
+  const now = Date.now();
+  const since = now - 24 * HOUR_MS;
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const query = new URLSearchParams({ from: day(since), to: day(now) });
+  if (s.tenant) query.set('tenant', s.tenant);
+  const res = await fetch(`/v1/costs/items?${query}`, {
+    headers: headers(s, { accept: 'application/x-ndjson' }),
+    cache: 'no-store',
+    signal: s.abort.signal,
+  });
+  if (res.status === 401) throw new AuthError(await errorOf(res));
+  if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+  const first = Math.floor(since / HOUR_MS) + 1;
+  const hours = Array.from({ length: 24 }, (_, i) => ({ start: (first + i) * HOUR_MS, byRes: new Map() }));
+  const totals = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    if (!line.trim()) continue;
+    const item = JSON.parse(line);
+    const at = Date.parse(item.charged_at);
+    if (!(at >= first * HOUR_MS && at < (first + 24) * HOUR_MS)) continue;
+    const hour = hours[Math.floor(at / HOUR_MS) - first];
+    for (const map of [hour.byRes, totals]) {
+      const t = map.get(item.resolution) ?? { jobs: 0, micro: 0 };
+      // Jobs finished: the run that ended each job (retried failures and duplicates cost, but end none).
+      if (item.kind === 'run') t.jobs += 1;
+      t.micro += item.micro_usd;
+      map.set(item.resolution, t);
+    }
+  }
+  s.activity = { hours, totals };
+  renderActivity(s);
+}
+
+function renderActivity(s) {
+  const { hours, totals } = s.activity;
+  const resolutions = [...totals.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const sum = [...totals.values()].reduce((a, t) => ({ jobs: a.jobs + t.jobs, micro: a.micro + t.micro }), {
+    jobs: 0,
+    micro: 0,
+  });
+  $('activity-summary').textContent = `(${sum.jobs} jobs · ${usd(sum.micro)})`;
+  $('activity-by-resolution').replaceChildren(
+    ...resolutions.map((r) =>
+      h(
+        'li',
+        { class: 'state', 'data-resolution': r },
+        h('span', { class: 'state-name' }, r),
+        h('strong', {}, `${totals.get(r).jobs} jobs · ${usd(totals.get(r).micro)}`),
+      ),
+    ),
+  );
+  const width = 960;
+  const height = 160;
+  const bottom = 22;
+  const max = Math.max(1, ...hours.map((hr) => [...hr.byRes.values()].reduce((a, t) => a + t.micro, 0)));
+  const chart = svg('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    role: 'img',
+    'aria-label': 'Dollars spent per hour over the last 24 hours, by resolution',
+  });
+  chart.append(svg('line', { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, class: 'axis' }));
+  const slot = width / 24;
+  hours.forEach((hour, i) => {
+    let y = height - bottom;
+    const x = i * slot + 2;
+    resolutions.forEach((r, k) => {
+      const t = hour.byRes.get(r);
+      if (!t) return;
+      const tall = Math.max(1, Math.round((t.micro / max) * (height - bottom - 10)));
+      y -= tall;
+      const rect = svg('rect', {
+        x,
+        y,
+        width: slot - 4,
+        height: tall,
+        class: `bar-res-${k % 3}`,
+        'data-hour': i,
+      });
+      rect.append(
+        svg(
+          'title',
+          {},
+          `${new Date(hour.start).toLocaleTimeString()} ${r}: ${t.jobs} jobs, ${usd(t.micro)}`,
+        ),
+      );
+      chart.append(rect);
+    });
+    if (i % 3 === 0) {
+      const label = new Date(hour.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      chart.append(svg('text', { x: x + slot / 2, y: height - 6, class: 'label' }, label));
+    }
+  });
+  $('activity-chart').replaceChildren(chart);
+}
+
+/** At most this many waiting jobs are read to say what is parked behind each budget. */
+const PARKED_LIMIT = 500;
+
+/** Every limit with its reserved and spent, and the jobs parked behind it (and what they would cost). */
+async function loadBudgets(s) {
+  const [budgets, waiting] = await Promise.all([
+    api(s, '/v1/budgets'),
+    api(s, `/v1/jobs?state=waiting_budget&limit=${PARKED_LIMIT}${tenantQuery(s)}`),
+  ]);
+  const parked = new Map();
+  for (const job of waiting.data) {
+    const key = job.budget.blocked_by;
+    if (!key) continue;
+    const p = parked.get(key) ?? { jobs: 0, micro: 0 };
+    p.jobs += 1;
+    p.micro += job.estimate?.micro_usd ?? 0;
+    parked.set(key, p);
+  }
+  s.budgets = { rows: budgets.data, parked, more: waiting.next_cursor !== null };
+  renderBudgets(s);
+}
+
+function renderBudgets(s) {
+  const { rows, parked, more } = s.budgets;
+  const admin = Boolean(s.me?.can_admin);
+  $('budget-actions-head').hidden = !admin;
+  $('budgets').replaceChildren(
+    ...rows.map((b) => {
+      const key = `${b.scope}|${b.window}`;
+      const p = parked.get(key) ?? { jobs: 0, micro: 0 };
+      const cells = [
+        h('td', {}, b.scope),
+        h('td', {}, b.window),
+        h('td', { class: 'limit' }, usd(b.limit_micro_usd)),
+        h('td', {}, usd(b.reserved_micro_usd)),
+        h('td', {}, usd(b.spent_micro_usd)),
+        h('td', {}, usd(b.available_micro_usd)),
+        h(
+          'td',
+          { class: 'parked' },
+          p.jobs ? `${p.jobs}${more ? '+' : ''} jobs · est. ${usd(p.micro)}` : 'none',
+        ),
+      ];
+      if (admin) {
+        const raise = h('button', { type: 'button', 'data-action': 'raise' }, 'Raise');
+        raise.addEventListener('click', () => void raiseBudget(s, b, p));
+        cells.push(h('td', {}, h('div', { class: 'actions' }, raise)));
+      }
+      return h('tr', { 'data-budget': key }, ...cells);
+    }),
+  );
+  $('budgets-empty').hidden = rows.length > 0;
+}
+
+/** Raise a limit (admin keys), after a confirmation with the money involved. */
+async function raiseBudget(s, budget, parked) {
+  const answer = window.prompt(
+    `New ${budget.window} limit for ${budget.scope}, in dollars (now ${usd(budget.limit_micro_usd)})`,
+    (budget.limit_micro_usd / 1e6).toFixed(2),
+  );
+  if (answer === null) return;
+  const dollars = Number(answer);
+  if (!Number.isFinite(dollars) || dollars < 0) return showError(`Not an amount in dollars: ${answer}`);
+  const micro = Math.round(dollars * 1e6);
+  const question =
+    `Raise ${budget.scope} (${budget.window}) from ${usd(budget.limit_micro_usd)} to ${usd(micro)}? ` +
+    `That is ${usd(micro - budget.limit_micro_usd)} more to spend; ${usd(budget.spent_micro_usd)} is spent and ` +
+    `${usd(budget.reserved_micro_usd)} reserved. ${parked.jobs} parked jobs (est. ${usd(parked.micro)}) wait behind it.`;
+  if (!window.confirm(question)) return;
+  try {
+    await put(s, `/v1/budgets/${encodeURIComponent(budget.scope)}`, {
+      window: budget.window,
+      limit_usd: dollars,
+    });
+    showError('');
+    await settle(s, [loadBudgets(s)]);
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    showError(`Raising ${budget.scope} refused: ${err.message}`);
+  }
+}
+
 async function loadStats(s) {
   s.stats = await api(s, '/v1/stats');
   renderStats(s);
@@ -151,7 +365,8 @@ async function settle(s, reads) {
   showError(failed.length ? failed.map((e) => e.message).join('; ') : '');
 }
 
-const refreshAll = (s) => settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s)]);
+const refreshAll = (s) =>
+  settle(s, [loadStats(s), loadCosts(s), loadBatches(s), loadFailures(s), loadBudgets(s), loadActivity(s)]);
 
 // ---- live: the event stream, and polling when it is down ----
 
@@ -219,6 +434,9 @@ function onEvent(s, type, raw) {
     return;
   }
   if (typeof data.batch === 'string' && data.batch !== '') markBatch(s, data.batch);
+  // The open drill-down follows its batch and its job too.
+  if (s.detail && data.batch === s.detail.batchId) s.refreshDetail();
+  if (s.jobId && data.job === s.jobId) s.refreshJob();
   s.refreshFigures();
 }
 
@@ -404,7 +622,52 @@ function progressOf(batch) {
   return { total, done, pct: total ? Math.floor((done / total) * 100) : 100, completed, failed, cancelled };
 }
 
-function batchRow(batch) {
+/**
+ * Act on a batch (keys that may write only; the API checks the role regardless), after a
+ * confirmation that says what is at stake; the answer is the batch as it is now, and the events
+ * that follow move the row on.
+ */
+async function act(s, batch, action) {
+  const p = progressOf(batch);
+  const cost = batch.cost;
+  const name = batch.name ?? batch.id;
+  const question =
+    action === 'cancel'
+      ? `Cancel batch ${name}? ${p.total - p.done} of ${p.total} rows are not finished. ` +
+        `Spent so far: ${usd(cost.spent_micro_usd)} of ${usd(cost.estimated_micro_usd)} estimated; ` +
+        `rows already at the provider are billed for what ran.`
+      : `Run the ${p.failed} failed rows of batch ${name} again? ` +
+        `Each run is charged on its own (up to about ${usd((cost.estimated_micro_usd / Math.max(1, p.total)) * p.failed)} more).`;
+  if (!window.confirm(question)) return;
+  const seq = ++s.seq;
+  try {
+    const answer = await post(s, `/v1/batches/${encodeURIComponent(batch.id)}/${action}`);
+    applyBatch(s, answer, seq);
+    renderBatches(s);
+    showError('');
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    showError(`${action === 'cancel' ? 'Cancel' : 'Retry'} of ${name} refused: ${err.message}`);
+  }
+}
+
+function actionsOf(s, batch) {
+  const finished = FINISHED_BATCH_STATUSES.includes(batch.status);
+  const buttons = [];
+  if (!finished && batch.status !== 'cancelling') {
+    const cancel = h('button', { type: 'button', class: 'danger', 'data-action': 'cancel' }, 'Cancel');
+    cancel.addEventListener('click', () => act(s, batch, 'cancel'));
+    buttons.push(cancel);
+  }
+  if (finished && batch.counts.failed > 0) {
+    const retry = h('button', { type: 'button', 'data-action': 'retry' }, 'Retry failed');
+    retry.addEventListener('click', () => act(s, batch, 'retry'));
+    buttons.push(retry);
+  }
+  return h('td', {}, h('div', { class: 'actions' }, ...buttons));
+}
+
+function batchRow(s, batch) {
   const p = progressOf(batch);
   const bar = h('div', {
     class: 'progress',
@@ -427,7 +690,7 @@ function batchRow(batch) {
   return h(
     'tr',
     { 'data-batch-id': batch.id },
-    h('td', {}, h('div', { class: 'name' }, batch.name ?? '(unnamed)'), h('div', { class: 'id' }, batch.id)),
+    h('td', {}, h('div', { class: 'name' }, openButton(s, batch)), h('div', { class: 'id' }, batch.id)),
     h('td', {}, h('span', { class: `status status-${batch.status}` }, batch.status.replaceAll('_', ' '))),
     h('td', {}, bar, h('div', { class: 'progress-label' }, `${p.done} / ${p.total} · ${p.pct}%`)),
     h('td', {}, h('div', { class: 'counts' }, ...counts)),
@@ -441,12 +704,194 @@ function batchRow(batch) {
         `est. ${usd(cost.estimated_micro_usd)}${cost.max_cost_usd === null ? '' : ` · cap $${Number(cost.max_cost_usd).toFixed(2)}`}`,
       ),
     ),
+    // Viewers get no actions at all (not disabled ones): the column is not there.
+    ...(s.me?.can_write ? [actionsOf(s, batch)] : []),
   );
+}
+
+function openButton(s, batch) {
+  const open = h(
+    'button',
+    { type: 'button', class: 'open', 'data-open-batch': batch.id },
+    batch.name ?? '(unnamed)',
+  );
+  open.addEventListener('click', () => void openBatch(s, batch.id));
+  return open;
+}
+
+// ---- drill-down: a batch's jobs, and a job ----
+
+async function openBatch(s, id) {
+  s.detail = { batchId: id, state: $('job-state').value, jobs: [], next: null };
+  $('batch-detail').hidden = false;
+  await settle(s, [loadBatchJobs(s, false)]);
+}
+
+/** The batch's jobs in row order: the first page (or as many as shown), or the next one (More). */
+async function loadBatchJobs(s, more) {
+  const d = s.detail;
+  if (!d) return;
+  const limit = more ? JOB_PAGE : Math.min(500, Math.max(JOB_PAGE, d.jobs.length));
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (d.state) query.set('state', d.state);
+  if (more && d.next) query.set('cursor', d.next);
+  const page = await api(s, `/v1/batches/${encodeURIComponent(d.batchId)}/jobs?${query}`);
+  if (s.detail !== d) return;
+  d.jobs = more ? [...d.jobs, ...page.data] : page.data;
+  d.next = page.next_cursor;
+  renderBatchJobs(s);
+}
+
+function renderBatchJobs(s) {
+  const d = s.detail;
+  const batch = s.batches.get(d.batchId);
+  $('batch-detail-name').textContent = batch?.name ?? d.batchId;
+  $('batch-detail-status').textContent = batch ? batch.status.replaceAll('_', ' ') : '';
+  $('batch-jobs').replaceChildren(
+    ...d.jobs.map((job) => {
+      const open = h('button', { type: 'button', class: 'open', 'data-open-job': job.id }, job.id);
+      open.addEventListener('click', () => void openJob(s, job.id));
+      return h(
+        'tr',
+        { 'data-job-id': job.id },
+        h('td', {}, job.custom_id ?? String(job.line ?? '')),
+        h('td', {}, open),
+        h('td', {}, h('span', { class: `count state-${job.state}` }, job.state.replace('_', ' '))),
+        h('td', { class: 'estimate' }, job.estimate?.micro_usd == null ? '–' : usd(job.estimate.micro_usd)),
+        h('td', { class: 'billed' }, job.cost ? usd(job.cost.micro_usd) : '–'),
+        h('td', { class: 'code' }, job.error?.code ?? ''),
+      );
+    }),
+  );
+  $('batch-jobs-empty').hidden = d.jobs.length > 0;
+  $('batch-jobs-more').hidden = !d.next;
+}
+
+async function openJob(s, id) {
+  s.jobId = id;
+  $('job-detail').hidden = false;
+  await settle(s, [loadJob(s)]);
+}
+
+async function loadJob(s) {
+  const id = s.jobId;
+  if (!id) return;
+  const job = await api(s, `/v1/jobs/${encodeURIComponent(id)}`);
+  if (s.jobId === id) renderJob(s, job);
+}
+
+const seconds = (n) => (n == null ? '–' : `${Number(n).toFixed(1)} s`);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
+
+function renderJob(s, job) {
+  $('job-detail-id').textContent = job.id;
+  $('job-detail-state').textContent = job.state.replace('_', ' ');
+  const estimate = job.estimate;
+  const billed = job.cost;
+  const diff = estimate?.micro_usd != null && billed ? billed.micro_usd - estimate.micro_usd : undefined;
+  const facts = [
+    ['Batch', job.batch_id ? `${job.batch_id} (row ${job.custom_id ?? job.line})` : 'none'],
+    ['Created', when(job.created_at)],
+    ['Submitted', when(job.submitted_at)],
+    ['Finished', when(job.finished_at)],
+    ['Attempt', String(job.attempt)],
+    [
+      'Provider task',
+      job.provider ? `${job.provider.task_id} (${job.provider.status ?? 'no status yet'})` : 'none yet',
+    ],
+    [
+      'Estimate',
+      estimate
+        ? `${seconds(estimate.seconds)} (${estimate.source ?? 'unknown'}) · ${estimate.micro_usd == null ? '–' : usd(estimate.micro_usd)}`
+        : '–',
+    ],
+    [
+      'Billed',
+      billed
+        ? `${seconds(billed.seconds)} at ${billed.resolution} · ${usd(billed.micro_usd)}${diff === undefined ? '' : ` (${diff >= 0 ? '+' : '−'}${usd(Math.abs(diff))} against the estimate)`}`
+        : 'nothing yet',
+    ],
+    ['Output', job.output?.video_url ?? 'none'],
+    ['Kept copy', job.output?.recast_url ?? 'none'],
+    ['Error', job.error ? `${job.error.code}: ${job.error.message}` : 'none'],
+  ];
+  $('job-facts').replaceChildren(
+    ...facts.flatMap(([name, value]) => [h('dt', {}, name), h('dd', { 'data-fact': name }, value)]),
+  );
+  showKept(s, job);
+  const actions = [];
+  if (s.me?.can_write && !TERMINAL.has(job.state) && job.state !== 'cancelling') {
+    const cancel = h(
+      'button',
+      { type: 'button', class: 'danger', 'data-action': 'cancel-job' },
+      'Cancel job',
+    );
+    cancel.addEventListener('click', () => void cancelJob(s, job));
+    actions.push(cancel);
+  }
+  $('job-actions').replaceChildren(...actions);
+}
+
+/**
+ * The kept output, played in the page: read with the key (a video element cannot send one) into
+ * a blob, once per job; none while the copy is not stored.
+ */
+async function showKept(s, job) {
+  const stored = job.output?.recast_url && job.output.retention?.status === 'stored';
+  if (!stored) {
+    if (s.kept?.jobId !== job.id) {
+      if (s.kept) URL.revokeObjectURL(s.kept.url);
+      s.kept = undefined;
+      $('job-video').replaceChildren();
+    }
+    return;
+  }
+  if (s.kept?.jobId === job.id) return;
+  if (s.kept) URL.revokeObjectURL(s.kept.url);
+  s.kept = { jobId: job.id, url: '' };
+  $('job-video').replaceChildren();
+  try {
+    const res = await fetch(job.output.recast_url, {
+      headers: headers(s),
+      cache: 'no-store',
+      signal: s.abort.signal,
+    });
+    if (!res.ok) throw new ApiError(res.status, await errorOf(res));
+    const url = URL.createObjectURL(await res.blob());
+    if (s.kept?.jobId !== job.id) return URL.revokeObjectURL(url);
+    s.kept.url = url;
+    $('job-video').replaceChildren(
+      h('video', { controls: '', preload: 'metadata', src: url, 'data-kept': job.id }),
+    );
+  } catch (err) {
+    showError(`The kept output of ${job.id} could not be read: ${err.message}`);
+  }
+}
+
+async function cancelJob(s, job) {
+  const held = job.budget.reserved_micro_usd;
+  const question =
+    `Cancel job ${job.id}? ` +
+    (job.provider
+      ? 'It is at the provider: what already ran is billed.'
+      : `Nothing was spent on it yet${held ? `; ${usd(held)} held for it is released` : ''}.`);
+  if (!window.confirm(question)) return;
+  try {
+    renderJob(s, await post(s, `/v1/jobs/${encodeURIComponent(job.id)}/cancel`));
+    showError('');
+  } catch (err) {
+    if (err instanceof AuthError) return logout(err.message);
+    showError(`Cancel of ${job.id} refused: ${err.message}`);
+  }
 }
 
 function renderBatches(s) {
   const ids = [...s.batches.keys()].sort().reverse();
-  $('batches').replaceChildren(...ids.map((id) => batchRow(s.batches.get(id))));
+  $('actions-head').hidden = !s.me?.can_write;
+  $('batches').replaceChildren(...ids.map((id) => batchRow(s, s.batches.get(id))));
+  // The drill-down's heading follows its batch as the list does.
+  const open = s.detail && s.batches.get(s.detail.batchId);
+  if (open) $('batch-detail-status').textContent = open.status.replaceAll('_', ' ');
   $('batches-empty').hidden = ids.length > 0;
 }
 
@@ -510,11 +955,19 @@ async function begin(key, tenant) {
     streamFailures: 0,
     lastEventId: undefined,
   };
-  s.refreshFigures = throttle(s, () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s)]), THROTTLE_MS);
+  s.refreshFigures = throttle(
+    s,
+    () => settle(s, [loadStats(s), loadCosts(s), loadFailures(s), loadBudgets(s), loadActivity(s)]),
+    THROTTLE_MS,
+  );
+  s.refreshDetail = throttle(s, () => settle(s, [loadBatchJobs(s, false)]), BATCH_FLUSH_MS);
+  s.refreshJob = throttle(s, () => settle(s, [loadJob(s)]), BATCH_FLUSH_MS);
   current = s;
   setMode('connecting');
   try {
     await loadStats(s);
+    // What this key may do decides which actions the page offers.
+    s.me = await api(s, '/v1/me');
   } catch (err) {
     if (!s.closed) logout(err.message);
     return;
@@ -522,6 +975,8 @@ async function begin(key, tenant) {
   sessionStorage.setItem(KEY_ITEM, key);
   sessionStorage.setItem(TENANT_ITEM, tenant);
   $('login').hidden = true;
+  $('batch-detail').hidden = true;
+  $('job-detail').hidden = true;
   $('board').hidden = false;
   $('logout').hidden = false;
   showError('');
@@ -538,6 +993,21 @@ $('login').addEventListener('submit', (event) => {
   void begin(key, tenant);
 });
 $('logout').addEventListener('click', () => logout());
+$('job-state').append(...JOB_STATES.map((state) => h('option', { value: state }, state.replace('_', ' '))));
+$('job-state').addEventListener('change', () => {
+  if (current?.detail) void openBatch(current, current.detail.batchId);
+});
+$('batch-jobs-more').addEventListener('click', () => {
+  if (current) void settle(current, [loadBatchJobs(current, true)]);
+});
+$('batch-detail-close').addEventListener('click', () => {
+  if (current) current.detail = undefined;
+  $('batch-detail').hidden = true;
+});
+$('job-detail-close').addEventListener('click', () => {
+  if (current) current.jobId = undefined;
+  $('job-detail').hidden = true;
+});
 
 const saved = sessionStorage.getItem(KEY_ITEM);
 if (saved) void begin(saved, sessionStorage.getItem(TENANT_ITEM) ?? '');
