@@ -206,6 +206,11 @@ export async function describeFailures(system: ChaosSystem, result: Audit): Prom
     ...result.doubleSubmitted.slice(0, 4).map((d) => d.jobId),
     ...result.perJobMismatches.slice(0, 3).map((m) => m.jobId),
   ];
+  if (result.lost.length > 0) parts.push(await system.whereAre(result.lost.slice(0, 10).map((r) => r.id)));
+  // Reservations still held once everything is terminal: whose, and where those jobs are.
+  const reserved = await system.client.hkeys(system.keys.reservations());
+  if (reserved.length > 0) parts.push(`reserved: ${await system.whereAre(reserved.slice(0, 10))}`);
+  needles.push(...reserved.slice(0, 3));
   if (needles.length > 0) parts.push(await system.evidence([...new Set(needles)]));
   return parts.join('\n');
 }

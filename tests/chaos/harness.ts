@@ -634,6 +634,45 @@ export class ChaosSystem {
     };
   }
 
+  /**
+   * Where each job is in the machinery, for a report on jobs that never ended: its record's
+   * fields, its place in a tenant's line or in the feeder's hand-over set, and every BullMQ step
+   * (dispatch or settle) that names it, with its state.
+   */
+  async whereAre(jobIds: string[]): Promise<string> {
+    const out: string[] = [];
+    const fair = this.keys.fairPrefix();
+    const lines = await this.client.keys(`${fair}line:*`);
+    const feeding = await this.client.zrange(`${fair}feeding`, 0, -1);
+    const steps = new Map<string, string[]>();
+    for (const queue of [this.queues.dispatch, this.queues.settle]) {
+      for (const state of ['wait', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const) {
+        for (const job of await queue.getJobs([state], 0, 5_000)) {
+          const id = (job?.data as { jobId?: string } | undefined)?.jobId;
+          if (!id || !jobIds.includes(id)) continue;
+          const seen = steps.get(id) ?? [];
+          seen.push(`${queue.name}:${job.id}:${state}${job.failedReason ? `(${job.failedReason})` : ''}`);
+          steps.set(id, seen);
+        }
+      }
+    }
+    for (const id of jobIds) {
+      const record = await this.client.hgetall(this.keys.job(id));
+      const inLines: string[] = [];
+      for (const line of lines) if ((await this.client.lpos(line, id)) !== null) inLines.push(line);
+      const fields = Object.entries(record)
+        .filter(([k]) => !['input', 'metadata', 'estimate', 'trace'].includes(k))
+        .map(([k, v]) => `${k}=${v.slice(0, 80)}`)
+        .join(' ');
+      out.push(
+        `${id}: ${fields || '(no record)'} | lines=[${inLines.join(',')}] feeding=[${feeding
+          .filter((m) => m.startsWith(`${id}|`))
+          .join(',')}] steps=[${(steps.get(id) ?? []).join(',')}]`,
+      );
+    }
+    return out.join('\n');
+  }
+
   /** Lines of every log that mention one of `needles`, at most `perNeedle` each. */
   async evidence(needles: string[], perNeedle = 12): Promise<string> {
     const { readdir, readFile } = await import('node:fs/promises');

@@ -213,6 +213,46 @@ describe('a failover that lost a job', () => {
     // A live job's reservation is its own until it settles.
     expect(await s.ledger.reservationOf(kept.id)).toBe(1_000);
   });
+
+  it('releases a reservation made again after the job was charged (a claim redone late)', async () => {
+    const { engine, services: s } = await engineWith(() => ({ status: 500 }));
+    const finishedAt = new Date(Date.now() - 5_000).toISOString();
+    const record = queuedJobRecord({ estimate_micro_usd: 3_000 });
+    await s.store.create(record);
+    const owner = { jobId: record.id, tenant: record.tenant };
+    expect((await s.ledger.reserve(owner, 3_000)).ok).toBe(true);
+    const charge = {
+      ...owner,
+      taskId: 'task_A',
+      attempt: 1,
+      kind: 'run' as const,
+      day: finishedAt.slice(0, 10),
+      resolution: '720p' as const,
+      ms: 4_000,
+      microUsd: 120_000,
+      priceVersion: s.prices.version,
+    };
+    expect(await s.ledger.charge(charge)).toBe(true);
+    for (const to of ['submitting', 'completed'] as const)
+      expect(
+        (
+          await s.store.transition(record.id, to, {
+            attempt: 1,
+            task_id: 'task_A',
+            ...(to === 'completed'
+              ? { billed_ms: 4_000, cost_micro_usd: 120_000, finished_at: finishedAt }
+              : {}),
+          })
+        ).ok,
+      ).toBe(true);
+    // A dispatch that read the job before the failover redoes its claim's reservation now.
+    expect((await s.ledger.reserve(owner, 3_000)).ok).toBe(true);
+    expect(await engine.sweepMoney(1_000)).toBe(1);
+    expect(await s.ledger.reservationOf(record.id)).toBeUndefined();
+    // Charged once: the sweep released the money and charged nothing more.
+    expect(await s.ledger.chargesOf(record.id, [record.id])).toHaveLength(1);
+    expect(await engine.sweepMoney(1_000)).toBe(0);
+  });
 });
 
 describe('a second task for one job', () => {

@@ -1,7 +1,8 @@
 import type { Logger } from '../infra/logger.js';
 import type { JobRecord } from '../model/record.js';
+import { isTerminalState } from '../model/states.js';
 import type { EngineContext } from './context.js';
-import { ownerOf } from './terminal.js';
+import { ownerOf, releaseLeftover } from './terminal.js';
 
 /**
  * The provider accepted this dispatch's task, but the job is back in `queued` on an attempt
@@ -42,5 +43,8 @@ export async function redoLostClaim(
   );
   if (claimed.ok)
     log.warn({ attempt: record.attempt }, 'submit claim lost by Redis (failover): redone for the task sent');
+  // The job moved on between the read and the claim: settled by the task's own update (charged
+  // before our reservation), or cancelled. What was reserved here is nobody's.
+  else if (isTerminalState(claimed.state)) await releaseLeftover(ctx, now);
   return claimed.ok;
 }

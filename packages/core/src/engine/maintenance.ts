@@ -1,3 +1,4 @@
+import type { JobRecord } from '../model/record.js';
 import { isTerminalState } from '../model/states.js';
 import type { EngineContext } from './context.js';
 import { chargeBilled, ownerOf, releaseUnbilled } from './terminal.js';
@@ -75,8 +76,9 @@ export async function sweepMoney(ctx: EngineContext, olderThanMs: number): Promi
       }
       if (!isTerminalState(record.state)) continue;
       if (Date.now() - Date.parse(record.finished_at ?? record.updated_at) < olderThanMs) continue;
+      let moved: boolean;
       if (record.billed_ms !== undefined && record.cost_micro_usd !== undefined) {
-        await chargeBilled(ctx, {
+        moved = await chargeBilled(ctx, {
           ...ownerOf(record),
           ...(record.reruns ? { chargeId: `${record.id}#rerun-${record.reruns}` } : {}),
           ...(record.task_id ? { taskId: record.task_id } : {}),
@@ -88,9 +90,14 @@ export async function sweepMoney(ctx: EngineContext, olderThanMs: number): Promi
           microUsd: record.cost_micro_usd,
           priceVersion: record.price_version ?? ctx.prices.version,
         });
+        // Charged already, and a reservation is held all the same: a step of this job that a
+        // Redis failover made redo its claim reserved again after the charge (or the charge's
+        // release was lost with the old primary). The job is over: nothing will ever settle it.
+        if (!moved) moved = await releaseIfStillFinished(ctx, record);
       } else {
-        await releaseUnbilled(ctx, record);
+        moved = await releaseUnbilled(ctx, record);
       }
+      if (!moved) continue;
       settled++;
       ctx.logger.warn(
         { jobId, tenant: record.tenant, state: record.state },
@@ -99,6 +106,16 @@ export async function sweepMoney(ctx: EngineContext, olderThanMs: number): Promi
     }
   } while (cursor !== '0');
   return settled;
+}
+
+/**
+ * Release a finished job's reservation, unless the job moved since `record` was read (a rerun of
+ * a failed row is queued again, and its dispatch reserves anew: that money is not stale).
+ */
+async function releaseIfStillFinished(ctx: EngineContext, record: JobRecord): Promise<boolean> {
+  const now = await ctx.store.get(record.id);
+  if (!now || now.version !== record.version || !isTerminalState(now.state)) return false;
+  return ctx.ledger.release(ownerOf(record));
 }
 
 /**

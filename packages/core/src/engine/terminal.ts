@@ -38,11 +38,15 @@ async function afterTerminal(ctx: Ctx, jobId: string, moneyFreed: boolean): Prom
   if (moneyFreed) await ctx.parking.wake();
 }
 
-/** A job that ended without a bill (failed, refused, cancelled before spend): release its money. */
-export async function releaseUnbilled(ctx: Ctx, record: JobRecord): Promise<void> {
+/**
+ * A job that ended without a bill (failed, refused, cancelled before spend): release its money.
+ * Answers whether a reservation was released by this call.
+ */
+export async function releaseUnbilled(ctx: Ctx, record: JobRecord): Promise<boolean> {
   const released = await ctx.ledger.release(ownerOf(record));
   await afterTerminal(ctx, record.id, released);
   await notifyTerminal(ctx, record.id);
+  return released;
 }
 
 /** A billed job: charge the actual cost once, moving its reservation to spent. */

@@ -95,4 +95,26 @@ describe('JobStore', () => {
     expect(after?.error_code).toBeUndefined();
     await expect(store.transition(newJobId(), 'submitting')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
+
+  it('keeps a job waiting on the provider in the reconciliation index, whatever a stale reader asks', async () => {
+    const inIndex = async (id: string) => (await redis.zscore(keys.reconcile(), keys.job(id))) !== null;
+    const job = record();
+    await store.create(job);
+    await store.transition(job.id, 'submitting', { attempt: 1 });
+    await store.transition(job.id, 'submitted', { task_id: 'task_1' });
+    expect(await inIndex(job.id)).toBe(true);
+    // A reconcile pass read the job terminal on a primary that then died: its removal comes to a
+    // primary where the job still waits on the provider, and changes nothing.
+    expect(await store.forgetReconcile(job.id)).toBe(false);
+    expect(await inIndex(job.id)).toBe(true);
+    // A job that no longer waits (its index entry left behind by hand here) is dropped.
+    await store.transition(job.id, 'completed', { finished_at: new Date().toISOString() });
+    await redis.zadd(keys.reconcile(), Date.now(), keys.job(job.id));
+    expect(await store.forgetReconcile(job.id)).toBe(true);
+    expect(await inIndex(job.id)).toBe(false);
+    // And one with no record at all.
+    const gone = newJobId();
+    await redis.zadd(keys.reconcile(), Date.now(), keys.job(gone));
+    expect(await store.forgetReconcile(gone)).toBe(true);
+  });
 });

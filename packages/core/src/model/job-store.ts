@@ -55,6 +55,7 @@ interface JobRedis extends Redis {
   ): Promise<number>;
   recastDuplicate(key: string, taskId: string, microUsd: string, now: string): Promise<number>;
   recastKeepTrace(key: string, traceparent: string): Promise<number>;
+  recastForgetReconcile(index: string, job: string, ...waitingStates: string[]): Promise<number>;
 }
 
 /**
@@ -92,6 +93,10 @@ export class JobStore {
       redis.defineCommand('recastClaim', loadLua(new URL('./lua/claim-1.lua', import.meta.url)));
       redis.defineCommand('recastDuplicate', loadLua(new URL('./lua/duplicate-1.lua', import.meta.url)));
       redis.defineCommand('recastKeepTrace', loadLua(new URL('./lua/keep-trace-1.lua', import.meta.url)));
+      redis.defineCommand(
+        'recastForgetReconcile',
+        loadLua(new URL('./lua/forget-reconcile-2.lua', import.meta.url)),
+      );
     }
     this.redis = redis as JobRedis;
   }
@@ -150,9 +155,16 @@ export class JobStore {
     await this.redis.zadd(this.keys.reconcile(), 'XX', now + delayMs, this.keys.job(jobId));
   }
 
-  /** Drop a job from the reconciliation index (it is not waiting on the provider). */
-  async forgetReconcile(jobId: string): Promise<void> {
-    await this.redis.zrem(this.keys.reconcile(), this.keys.job(jobId));
+  /**
+   * Drop a job from the reconciliation index: it is not waiting on the provider, as its record
+   * says in Redis at the time of the removal (forget-reconcile-2.lua), whatever the caller read.
+   * Answers whether it was dropped.
+   */
+  async forgetReconcile(jobId: string): Promise<boolean> {
+    const waiting = Object.keys(this.reconcileDelays);
+    return (
+      (await this.redis.recastForgetReconcile(this.keys.reconcile(), this.keys.job(jobId), ...waiting)) === 1
+    );
   }
 
   /** Keep the job's trace context (see keep-trace-1.lua): the first one kept stays. */

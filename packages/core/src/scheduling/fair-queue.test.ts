@@ -117,4 +117,23 @@ describe('FairQueue', () => {
     const jobs = await queues.dispatch.getWaiting();
     expect(jobs.map((j) => [j.id, j.data.jobId])).toEqual([['lost-1-7', 'lost-1']]);
   });
+
+  it('keeps a pick for recover() when its BullMQ add was lost (a failover between the add and its removal)', async () => {
+    const keys = createKeys(uniquePrefix('fair'));
+    const queues = createQueues(redis, keys);
+    closers.push(() => queues.close());
+    const fair = new FairQueue(redis, keys, queues, { buffer: 10 });
+    const feeding = `${keys.fairPrefix()}feeding`;
+    // Two picks; the add of one of them never reached the primary that now answers.
+    const picked = Date.now() - 60_000;
+    await redis.zadd(feeding, picked, 'kept-1|3', picked, 'lost-2|4');
+    await queues.dispatch.add('job.dispatch', { jobId: 'kept-1' }, { jobId: 'kept-1-3' });
+    expect(await fair.handedOver(['kept-1|3', 'lost-2|4'])).toBe(1);
+    expect(await redis.zrange(feeding, 0, -1)).toEqual(['lost-2|4']);
+    // recover() hands it over again, and only then is it out of `feeding`.
+    expect(await fair.recover(10_000)).toBe(1);
+    expect(await redis.zcard(feeding)).toBe(0);
+    const jobs = await queues.dispatch.getWaiting();
+    expect(jobs.map((j) => j.data.jobId).sort()).toEqual(['kept-1', 'lost-2']);
+  });
 });

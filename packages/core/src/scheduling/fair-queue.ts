@@ -13,6 +13,7 @@ interface FairRedis extends Redis {
     ...args: string[]
   ): Promise<number>;
   recastFairPick(...keysAndArgs: string[]): Promise<string[]>;
+  recastFairHanded(numKeys: number, ...keysAndArgs: string[]): Promise<number>;
 }
 
 export interface FairQueueOptions {
@@ -33,7 +34,8 @@ export interface FairQueueOptions {
  * and one that queues 10 a minute later alternate (by weight) from the next pick on; the newcomer
  * waits at most for the buffer already handed over.
  * Durability: a job's line entry is written in the same MULTI as its record; a picked job is in
- * `feeding` until its BullMQ job exists, and recover() re-adds any that a crash left there.
+ * `feeding` until its BullMQ job exists (checked in Redis, not assumed from the add's answer: see
+ * fair-handed-n.lua), and recover() re-adds any that a crash or a failover left there.
  */
 export class FairQueue {
   private readonly redis: FairRedis;
@@ -49,6 +51,7 @@ export class FairQueue {
     if (!('recastFairPush' in redis)) {
       redis.defineCommand('recastFairPush', loadLua(new URL('./lua/fair-push-4.lua', import.meta.url)));
       redis.defineCommand('recastFairPick', loadLua(new URL('./lua/fair-pick-7.lua', import.meta.url)));
+      redis.defineCommand('recastFairHanded', loadLua(new URL('./lua/fair-handed-n.lua', import.meta.url)));
     }
     this.redis = redis as FairRedis;
   }
@@ -136,13 +139,24 @@ export class FairQueue {
   private async handOver(members: string[]): Promise<void> {
     // The queue's defaults (the catalog's, with the deployment's retention); only the attempts differ.
     const options = this.options.dispatchAttempts ? { attempts: this.options.dispatchAttempts } : {};
-    await this.queues.dispatch.addBulk(
-      members.map((member) => {
-        const [jobId, seq] = member.split('|') as [string, string];
-        return { name: 'job.dispatch', data: { jobId }, opts: { ...options, jobId: bullJobId(jobId, seq) } };
-      }),
-    );
-    await this.redis.zrem(this.k('feeding'), ...members);
+    const steps = members.map((member) => {
+      const [jobId, seq] = member.split('|') as [string, string];
+      return { name: 'job.dispatch', data: { jobId }, opts: { ...options, jobId: bullJobId(jobId, seq) } };
+    });
+    await this.queues.dispatch.addBulk(steps);
+    await this.handedOver(members);
+  }
+
+  /**
+   * Take members out of `feeding` whose BullMQ job exists (fair-handed-n.lua: after a failover
+   * the add may be lost while this runs on the new primary); the others stay for recover().
+   */
+  async handedOver(members: string[]): Promise<number> {
+    const stepKeys = members.map((member) => {
+      const [jobId, seq] = member.split('|') as [string, string];
+      return this.queues.dispatch.toKey(bullJobId(jobId, seq));
+    });
+    return this.redis.recastFairHanded(1 + members.length, this.k('feeding'), ...stepKeys, ...members);
   }
 
   /**
