@@ -64,6 +64,9 @@ describe('@recast/client against a running Recast', () => {
     expect(seen.at(-1)).toBe('completed');
     // Each version is heard once: unchanged polls are 304s, not repeats.
     expect(new Set(seen).size).toBe(seen.length);
+    const timeline = await client.getJobTimeline(done.id);
+    expect(timeline.states.map((entry) => entry.state).at(-1)).toBe('completed');
+    expect(timeline.provider?.task_id).toBe(done.provider?.task_id);
 
     // The ETag it polls with is the API's: a conditional read of the current version is a 304.
     const current = await client.sendFull(

@@ -385,6 +385,13 @@ describe('dashboard in a real Chromium', () => {
       await expect.poll(() => page.textContent('#job-detail-state'), { timeout: 10_000 }).toBe('failed');
       expect(await fact('Error')).toMatch(/^[A-Z_]+: ./);
       expect(await fact('Provider task')).not.toBe('none yet');
+      // Its timeline: Recast's states, and the provider's moves and logs of its task.
+      const states = () =>
+        page.locator('#job-timeline li').evaluateAll((els) => els.map((el) => el.dataset.state));
+      await expect.poll(async () => (await states()).at(-1), { timeout: 10_000 }).toBe('failed');
+      expect((await states())[0]).toBe('queued');
+      expect(await page.locator('#job-provider-events li').last().getAttribute('data-status')).toBe('failed');
+      expect(await page.locator('#job-logs li').count()).toBeGreaterThan(0);
 
       // A completed one: what it was estimated at against what the provider billed.
       await page.selectOption('#job-state', 'completed');
@@ -397,6 +404,14 @@ describe('dashboard in a real Chromium', () => {
       );
       expect(await fact('Error')).toBe('none');
       expect(await page.locator('#job-actions button').count()).toBe(0);
+      await expect.poll(async () => (await states()).at(-1), { timeout: 10_000 }).toBe('completed');
+      expect(await states()).toEqual(
+        expect.arrayContaining(['queued', 'submitting', 'submitted', 'completed']),
+      );
+      expect(await page.locator('#job-logs li').allTextContents()).toEqual(
+        expect.arrayContaining([expect.stringContaining('Prediction completed successfully')]),
+      );
+      expect(await page.textContent('#job-provider-note')).toMatch(/^Task \S+: completed \(read /);
 
       // A job waiting for money: cancelled from its page after a confirmation, followed live.
       await page.selectOption('#job-state', '');
@@ -414,6 +429,10 @@ describe('dashboard in a real Chromium', () => {
       await page.click('#job-actions button[data-action=cancel-job]');
       await expect.poll(() => page.textContent('#job-detail-state'), { timeout: 10_000 }).toBe('cancelled');
       expect(questions[0]).toMatch(/^Cancel job job_\w+\? Nothing was spent on it yet/);
+      // The timeline follows the cancel live; the job never reached the provider.
+      await expect.poll(async () => (await states()).at(-1), { timeout: 10_000 }).toBe('cancelled');
+      expect(await states()).toEqual(['queued', 'waiting_budget', 'cancelled']);
+      expect(await page.textContent('#job-provider-note')).toBe('No task at the provider yet.');
       // The batch's list follows it (an event of the batch), and so does its row.
       await expect
         .poll(() => jobRows.locator('td:nth-child(3)').textContent(), { timeout: 10_000 })
@@ -430,6 +449,9 @@ describe('dashboard in a real Chromium', () => {
 
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'dashboard-drilldown.png'), fullPage: true });
+      // Every element id names one element (a repeated id sends a view to the wrong place).
+      const ids = await page.locator('[id]').evaluateAll((els) => els.map((el) => el.id));
+      expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
       expect(problems).toEqual([]);
     },
     120_000,

@@ -120,10 +120,17 @@ describe('the history: PostgreSQL keeps what has finished', () => {
       results: await get(s, `/v1/batches/${batchId}/results`, acme),
       resultsCsv: await get(s, `/v1/batches/${batchId}/results`, { ...acme, accept: 'text/csv' }),
       otherTenant: await get(s, `/v1/jobs/${singles[0]}`, globex),
+      // Its timeline is archived with the record (the provider's part is the API's cached read).
+      timelines: await Promise.all(
+        singles.map((id, i) => get(s, `/v1/jobs/${id}/timeline`, i === 3 ? globex : acme)),
+      ),
     });
     const live = await read();
     expect(live.jobs.every((r) => r.status === 200 && r.etag)).toBe(true);
     expect(live.otherTenant.status).toBe(404);
+    expect(live.timelines.map((r) => JSON.parse(r.text).states.at(-1).state)).toEqual(
+      live.jobs.map((r) => JSON.parse(r.text).state),
+    );
     expect(JSON.parse(live.batch.text).counts.completed).toBe(7);
 
     await leftRedis(s, [...singles, ...batchJobs], batchId);

@@ -21,6 +21,7 @@ import type {
   Job,
   JobRequest,
   JobsQuery,
+  JobTimeline,
   UploadedFile,
 } from './types.js';
 
@@ -182,6 +183,13 @@ export class RecastClient {
 
   getJob(id: string, options: CallOptions = {}): Promise<Job> {
     return this.send(this.api.GET('/v1/jobs/{id}', { params: { path: { id } }, ...this.init(options) }));
+  }
+
+  /** The states a job entered, and its provider task's status moves and logs. */
+  getJobTimeline(id: string, options: CallOptions = {}): Promise<JobTimeline> {
+    return this.send(
+      this.api.GET('/v1/jobs/{id}/timeline', { params: { path: { id } }, ...this.init(options) }),
+    );
   }
 
   getBatch(id: string, options: CallOptions = {}): Promise<Batch> {

@@ -4,6 +4,7 @@ type Schemas = components['schemas'];
 
 /** A job as the API shows it (GET /v1/jobs/:id). */
 export type Job = Schemas['Job'];
+export type JobTimeline = Schemas['JobTimeline'];
 export type Batch = Schemas['Batch'];
 /** A created batch: the batch, with the rows refused in partial mode. */
 export type BatchAccepted = Schemas['BatchAccepted'];

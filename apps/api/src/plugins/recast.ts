@@ -11,7 +11,7 @@ import type { Logger } from '@recast/core/infra';
 import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
 import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits } from '@recast/core/model';
 import type { LookupFn, UrlPolicy } from '@recast/core/net';
-import { createInferenceClient, type InferenceClient } from '@recast/core/provider';
+import { createInferenceClient, type InferenceClient, TaskTrails } from '@recast/core/provider';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ApiConfig } from '../config.js';
@@ -31,6 +31,8 @@ export interface RecastDeps extends Services {
   outputs: OutputStore | undefined;
   /** The provider, when the API has a key (file inputs, the audit of the books). */
   provider: InferenceClient | undefined;
+  /** The provider's events and logs of a job's task (cached reads), when the API has a key. */
+  trails: TaskTrails | undefined;
   /** The history database is migrated (readiness says so while it is not). */
   migrated(): boolean;
 }
@@ -116,6 +118,7 @@ export const recastPlugin = fp(
       files: uploader ? { uploader, limits: fileLimits } : undefined,
       outputs: config.OUTPUT_STORE ? createOutputStore(config.OUTPUT_STORE) : undefined,
       provider,
+      trails: provider ? new TaskTrails(provider) : undefined,
       migrated: () => migration.done,
     } satisfies RecastDeps);
     app.addHook('onClose', async () => {

@@ -440,6 +440,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A job's timeline: its states, and its provider task's events and logs
+         * @description Every state the job entered, with when; and the current attempt's task as the provider reports it (status moves and logs, read with `GET /tasks/{id}` and cached a few seconds per API process). A provider that cannot be read gives `provider.error`, not a failed request.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description job id (job_…) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobTimeline"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}/output": {
         parameters: {
             query?: never;
@@ -2558,6 +2627,43 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        JobTimelineInput: {
+            /** @constant */
+            object: "job.timeline";
+            job_id: string;
+            /** @enum {string} */
+            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+            /** @description every state the job entered, oldest first, written with each move (a job created before timelines were kept has none) */
+            states: {
+                /** @enum {string} */
+                state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+                /** @description ISO-8601 UTC */
+                at: string;
+            }[];
+            /** @description the current attempt's provider task; null while the job has none */
+            provider: {
+                task_id: string;
+                /** @description as the provider reported it at read_at */
+                status: ("unknown" | "received" | "queued" | "dispatched" | "preparing" | "serving" | "setting_up" | "running" | "cancelling" | "uploading" | "completed" | "failed" | "cancelled") | null;
+                /** @description the task's status moves at the provider */
+                events: {
+                    /** @enum {string} */
+                    status: "unknown" | "received" | "queued" | "dispatched" | "preparing" | "serving" | "setting_up" | "running" | "cancelling" | "uploading" | "completed" | "failed" | "cancelled";
+                    at: string | null;
+                }[];
+                /** @description the task's logs at the provider */
+                logs: {
+                    at: string | null;
+                    /** @description build, run, serve, setup or task */
+                    type: string;
+                    content: string;
+                }[];
+                /** @description why the task could not be read (events and logs are then empty) */
+                error: string | null;
+                /** @description when this was read from the provider (reads are cached for a few seconds) */
+                read_at: string;
+            } | null;
+        };
         ErrorInput: {
             error: {
                 /** @description stable SCREAMING_SNAKE code: VALIDATION_FAILED, NOT_FOUND, ... */
@@ -3296,6 +3402,43 @@ export interface components {
                 /** @description integer micro-dollars */
                 ledger_micro_usd: number;
             }[];
+        };
+        JobTimeline: {
+            /** @constant */
+            object: "job.timeline";
+            job_id: string;
+            /** @enum {string} */
+            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+            /** @description every state the job entered, oldest first, written with each move (a job created before timelines were kept has none) */
+            states: {
+                /** @enum {string} */
+                state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+                /** @description ISO-8601 UTC */
+                at: string;
+            }[];
+            /** @description the current attempt's provider task; null while the job has none */
+            provider: {
+                task_id: string;
+                /** @description as the provider reported it at read_at */
+                status: ("unknown" | "received" | "queued" | "dispatched" | "preparing" | "serving" | "setting_up" | "running" | "cancelling" | "uploading" | "completed" | "failed" | "cancelled") | null;
+                /** @description the task's status moves at the provider */
+                events: {
+                    /** @enum {string} */
+                    status: "unknown" | "received" | "queued" | "dispatched" | "preparing" | "serving" | "setting_up" | "running" | "cancelling" | "uploading" | "completed" | "failed" | "cancelled";
+                    at: string | null;
+                }[];
+                /** @description the task's logs at the provider */
+                logs: {
+                    at: string | null;
+                    /** @description build, run, serve, setup or task */
+                    type: string;
+                    content: string;
+                }[];
+                /** @description why the task could not be read (events and logs are then empty) */
+                error: string | null;
+                /** @description when this was read from the provider (reads are cached for a few seconds) */
+                read_at: string;
+            } | null;
         };
         Error: {
             error: {

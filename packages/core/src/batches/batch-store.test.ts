@@ -48,7 +48,12 @@ describe('BatchStore', () => {
     await batches.stage(staged(id));
     const jobs = rowsOf(id, 3);
     await batches.addJobs(id, jobs);
-    expect(await store.get(jobs[1]!.id)).toMatchObject({ state: 'queued', line: 2, batch_id: id });
+    expect(await store.get(jobs[1]!.id)).toMatchObject({
+      state: 'queued',
+      line: 2,
+      batch_id: id,
+      timeline: [{ state: 'queued', at: jobs[1]!.created_at }],
+    });
     expect(await redis.zrange(keys.batchJobs(id), 0, -1)).toEqual(jobs.map((j) => j.id));
     expect((await batches.get(id))?.counts.queued).toBe(3);
     // The same ids again: refused, and nothing counted twice.

@@ -14,5 +14,6 @@ export {
   TERMINAL_STATES,
 } from '../model/states.js';
 export { BUDGET_WINDOWS, type BudgetWindow } from '../money/scopes.js';
+export * from './job-timeline.js';
 export * from './job-view.js';
 export * from './responses.js';

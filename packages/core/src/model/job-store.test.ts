@@ -37,8 +37,47 @@ describe('JobStore', () => {
   it('round-trips a record through its Redis hash', async () => {
     const job = record({ metadata: { team: 'a', n: 1 }, duration_seconds: 7.5 });
     await store.create(job);
-    expect(await store.get(job.id)).toEqual(job);
+    // The creation starts the job's timeline (create-1.lua).
+    expect(await store.get(job.id)).toEqual({ ...job, timeline: [{ state: 'queued', at: job.created_at }] });
     expect(await store.get(newJobId())).toBeUndefined();
+  });
+
+  it('keeps a timeline of every state the job entered, written with each move', async () => {
+    const job = record();
+    await store.create(job);
+    await store.transition(job.id, 'submitting', { attempt: 1 });
+    await store.transition(job.id, 'submitted', { task_id: 'task_t' });
+    // A refused move is not a move: it leaves no entry.
+    expect((await store.transition(job.id, 'waiting_budget', {})).ok).toBe(false);
+    await store.transition(job.id, 'running', {});
+    await store.transition(job.id, 'completed', {});
+    const after = await store.get(job.id);
+    expect(after?.timeline?.map((entry) => entry.state)).toEqual([
+      'queued',
+      'submitting',
+      'submitted',
+      'running',
+      'completed',
+    ]);
+    // Each entry's time is the updated_at its move wrote: the last one is the record's.
+    expect(after?.timeline?.at(-1)?.at).toBe(after?.updated_at);
+    const times = after!.timeline!.map((entry) => Date.parse(entry.at));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+  });
+
+  it('bounds the timeline of a job moved without end, keeping its creation and its latest moves', async () => {
+    const job = record();
+    await store.create(job);
+    for (let i = 0; i < 150; i++) {
+      await store.transition(job.id, 'waiting_budget', {});
+      await store.transition(job.id, 'queued', {});
+    }
+    const hash = await redis.hget(keys.job(job.id), 'timeline');
+    expect(hash!.length).toBeLessThanOrEqual(4000);
+    const timeline = (await store.get(job.id))!.timeline!;
+    expect(timeline[0]).toEqual({ state: 'queued', at: job.created_at });
+    expect(timeline.at(-1)?.state).toBe('queued');
+    expect(timeline.length).toBeGreaterThan(50);
   });
 
   it('refuses to overwrite an existing record', async () => {

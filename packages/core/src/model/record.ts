@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { ReplaceInputSchema } from './schema.js';
 import { JOB_STATES } from './states.js';
 
+/** One move of a job: the state it entered, and when (ISO-8601 UTC). */
+export const TimelineEntrySchema = z.object({ state: z.enum(JOB_STATES), at: z.string() });
+export type TimelineEntry = z.infer<typeof TimelineEntrySchema>;
+
 /**
  * Recast's own record of a job, kept in a Redis hash that outlives the BullMQ job. What users read.
  * Money in integer micro-dollars, durations in integer milliseconds, times ISO-8601 UTC.
@@ -51,6 +55,11 @@ export const JobRecordSchema = z.object({
    * kept only while this deployment traces: not a secret, and never shown in a view.
    */
   traceparent: z.string().optional(),
+  /**
+   * Every state the job entered, oldest first, written by the Lua step that made each move
+   * (infra/lua/job-timeline.lua; kept in the hash as `state@at,state@at`).
+   */
+  timeline: z.array(TimelineEntrySchema).optional(),
   /** Submit attempts so far; the webhook URL of an attempt carries its number. */
   attempt: z.number().int(),
   /** The BullMQ dispatch job that claimed the current attempt: only it may resume the submit. */
@@ -122,15 +131,28 @@ export function encodeFields(fields: Partial<JobRecord>): Record<string, string>
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    out[key] = JSON_FIELDS.has(key) ? JSON.stringify(value) : String(value);
+    if (key === 'timeline') out[key] = encodeTimeline(value as TimelineEntry[]);
+    else out[key] = JSON_FIELDS.has(key) ? JSON.stringify(value) : String(value);
   }
   return out;
+}
+
+function encodeTimeline(entries: TimelineEntry[]): string {
+  return entries.map((entry) => `${entry.state}@${entry.at}`).join(',');
+}
+
+function decodeTimeline(value: string): { state: string; at: string }[] {
+  return value.split(',').map((entry) => {
+    const at = entry.indexOf('@');
+    return { state: entry.slice(0, at), at: entry.slice(at + 1) };
+  });
 }
 
 export function decodeRecord(hash: Record<string, string>): JobRecord {
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(hash)) {
-    if (JSON_FIELDS.has(key)) raw[key] = JSON.parse(value);
+    if (key === 'timeline') raw[key] = decodeTimeline(value);
+    else if (JSON_FIELDS.has(key)) raw[key] = JSON.parse(value);
     else if (NUMBER_FIELDS.has(key)) raw[key] = Number(value);
     else raw[key] = value;
   }

@@ -53,6 +53,7 @@ export {
   type TaskStatusInfo,
   taskError,
 } from './task.js';
+export { type TaskTrail, type TaskTrailOptions, TaskTrails } from './task-trail.js';
 export {
   parseWebhookPayload,
   type WebhookEnvelope,

@@ -1,5 +1,13 @@
 import multipart from '@fastify/multipart';
-import { errorResponses, JOB_STATES, JobListSchema, JobViewSchema, jobView } from '@recast/core/contract';
+import {
+  errorResponses,
+  JOB_STATES,
+  JobListSchema,
+  JobTimelineSchema,
+  JobViewSchema,
+  jobTimelineView,
+  jobView,
+} from '@recast/core/contract';
 import { AppError, parseOrThrow } from '@recast/core/errors';
 import {
   firstDataUriField,
@@ -259,6 +267,41 @@ export default async function jobRoutes(app: FastifyInstance, options: JobRoutes
       const job = tenant ? await app.recast.store.get(id) : await app.recast.records.job(id);
       if (!job || (!tenant && !(await visible(request, job)))) throw missing();
       return sendCacheable(request, reply, jobView(job), jobEtag(id, job.version, job.notes, job.updated_at));
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id/timeline',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "A job's timeline: its states, and its provider task's events and logs",
+        description:
+          "Every state the job entered, with when; and the current attempt's task as the provider reports it (status moves and logs, read with `GET /tasks/{id}` and cached a few seconds per API process). A provider that cannot be read gives `provider.error`, not a failed request.",
+        params: IdParams,
+        response: { 200: JobTimelineSchema, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const job = isJobId(id) ? await app.recast.records.job(id) : undefined;
+      if (!job || !(await visible(request, job))) {
+        throw new AppError('NOT_FOUND', `job ${id} not found`, { statusCode: 404 });
+      }
+      const { trails } = app.recast;
+      const trail = !job.task_id
+        ? undefined
+        : trails
+          ? await trails.read(job.task_id)
+          : {
+              task_id: job.task_id,
+              status: null,
+              events: [],
+              logs: [],
+              error: 'this API process has no INFERENCE_API_KEY: the provider task is not read',
+              read_at: new Date().toISOString(),
+            };
+      return jobTimelineView(job, trail);
     },
   );
 

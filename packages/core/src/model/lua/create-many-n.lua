@@ -8,8 +8,10 @@
   ARGV[2..]   per job, in KEYS order: its line, its job id, the number of field/value strings
               that follow, then those strings
   Returns the number created; a job whose key already holds a record is skipped (not overwritten,
-  not indexed, not counted). All keys share the queue's hash tag.
+  not indexed, not counted). All keys share the queue's hash tag. Each job's timeline starts with
+  ARGV[1] at its created_at.
 ]]
+--@include job-timeline
 local created = 0
 local i = 2
 for k = 3, #KEYS do
@@ -18,6 +20,7 @@ for k = 3, #KEYS do
   local n = tonumber(ARGV[i + 2])
   if redis.call('EXISTS', KEYS[k]) == 0 then
     redis.call('HSET', KEYS[k], unpack(ARGV, i + 3, i + 2 + n))
+    append_timeline(KEYS[k], ARGV[1], redis.call('HGET', KEYS[k], 'created_at'))
     redis.call('ZADD', KEYS[1], line, id)
     created = created + 1
   end

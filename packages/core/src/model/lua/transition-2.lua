@@ -21,7 +21,8 @@
   - a job of a batch moves the batch's per-state counters (O(1) to read, always exact), and its
     started / finished times;
   - a listed job (field `indexed`) moves between the by-state listing indexes (see keys.ts);
-  - the move is appended to the tenant's event stream (and a batch's start and finish too), which
+  - the move is appended to the job's timeline (kept with the record, archived with it) and to
+    the tenant's event stream (and a batch's start and finish too), which
     is trimmed by age as it grows;
   - the outbox: a job that becomes terminal (and a batch that finishes) is queued for archiving
     in PostgreSQL in this very step, so a final state is never lost between Redis and the books;
@@ -31,6 +32,7 @@
 --@include job-listing
 --@include server-now
 --@include terminal-state
+--@include job-timeline
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
   return {-1}
@@ -56,6 +58,7 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3], 'version', version)
 write_fields(KEYS[1], 8)
+append_timeline(KEYS[1], ARGV[1], ARGV[3])
 local base, jobId = job_key_parts(KEYS[1])
 local fields = redis.call('HMGET', KEYS[1], 'tenant', 'batch_id', 'indexed')
 local tenant, batch = fields[1], fields[2]

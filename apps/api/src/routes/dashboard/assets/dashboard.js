@@ -776,8 +776,36 @@ async function openJob(s, id) {
 async function loadJob(s) {
   const id = s.jobId;
   if (!id) return;
-  const job = await api(s, `/v1/jobs/${encodeURIComponent(id)}`);
-  if (s.jobId === id) renderJob(s, job);
+  const path = `/v1/jobs/${encodeURIComponent(id)}`;
+  const [job, timeline] = await Promise.all([api(s, path), api(s, `${path}/timeline`)]);
+  if (s.jobId !== id) return;
+  renderJob(s, job);
+  renderTimeline(timeline);
+}
+
+const stamp = (iso) => h('time', { datetime: iso ?? '' }, iso ? new Date(iso).toLocaleTimeString() : '–');
+
+/** The job's states with their times, and its provider task's status moves and logs. */
+function renderTimeline(t) {
+  $('job-timeline').replaceChildren(
+    ...t.states.map((entry) =>
+      h('li', { 'data-state': entry.state }, stamp(entry.at), entry.state.replace('_', ' ')),
+    ),
+  );
+  const p = t.provider;
+  $('job-provider-note').textContent = !p
+    ? 'No task at the provider yet.'
+    : p.error
+      ? `Task ${p.task_id} could not be read: ${p.error}`
+      : `Task ${p.task_id}: ${p.status ?? 'no status'} (read ${new Date(p.read_at).toLocaleTimeString()})`;
+  $('job-provider-events').replaceChildren(
+    ...(p?.events ?? []).map((event) =>
+      h('li', { 'data-status': event.status }, stamp(event.at), event.status),
+    ),
+  );
+  $('job-logs').replaceChildren(
+    ...(p?.logs ?? []).map((log) => h('li', { 'data-log': log.type }, stamp(log.at), log.content)),
+  );
 }
 
 const seconds = (n) => (n == null ? '–' : `${Number(n).toFixed(1)} s`);
