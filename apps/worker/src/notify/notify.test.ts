@@ -89,7 +89,8 @@ async function finishedJob(path: string, overrides: Partial<JobRecord> = {}): Pr
     ...overrides,
   });
   await store.create(record);
-  return record;
+  // As stored: with this deployment's defaults (its deadline) filled in.
+  return (await store.get(record.id))!;
 }
 
 async function settled(record: JobRecord) {

@@ -239,6 +239,7 @@ export interface paths {
                         /** @enum {string} */
                         on_budget_exceeded?: "park" | "reject";
                         max_provider_retries?: number;
+                        timeout_seconds?: number;
                     };
                     "multipart/form-data": {
                         /** @description the job as JSON: the fields of an application/json body, without the files sent as parts */
@@ -2788,6 +2789,15 @@ export interface components {
                 /** @enum {string} */
                 on_exceeded: "park" | "reject";
             };
+            /** @description past the deadline the task is cancelled at the provider and the job fails DEADLINE_EXCEEDED */
+            deadline: {
+                /** @description how long the provider may take with the task */
+                timeout_seconds: number | null;
+                /** @description when the current task's deadline falls (set once it is at the provider) */
+                at: string | null;
+                /** @description when the deadline was passed (the task was then cancelled) */
+                exceeded_at: string | null;
+            };
             error: {
                 code: string;
                 message: string;
@@ -3563,6 +3573,15 @@ export interface components {
                 blocked_by: string | null;
                 /** @enum {string} */
                 on_exceeded: "park" | "reject";
+            };
+            /** @description past the deadline the task is cancelled at the provider and the job fails DEADLINE_EXCEEDED */
+            deadline: {
+                /** @description how long the provider may take with the task */
+                timeout_seconds: number | null;
+                /** @description when the current task's deadline falls (set once it is at the provider) */
+                at: string | null;
+                /** @description when the deadline was passed (the task was then cancelled) */
+                exceeded_at: string | null;
             };
             error: {
                 code: string;

@@ -129,7 +129,7 @@ export class BatchStore {
     const args: string[] = ['queued'];
     for (const job of jobs) {
       keys.push(this.keys.job(job.id));
-      const fields = Object.entries(encodeFields(job)).flat();
+      const fields = Object.entries(encodeFields(this.store.withDefaults(job))).flat();
       args.push(String(job.line ?? 0), job.id, String(fields.length), ...fields);
     }
     const created = await this.redis.recastCreateMany(keys.length, ...keys, ...args);

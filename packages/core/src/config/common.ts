@@ -73,6 +73,12 @@ export const CommonConfigShape = {
   RECONCILE_SUBMITTED_AFTER_MS: envInt(100).optional(),
   RECONCILE_RUNNING_AFTER_MS: envInt(100).optional(),
   RECONCILE_CANCELLING_AFTER_MS: envInt(100).optional(),
+  /**
+   * How long the provider may take with a job's task, from its submit, unless the job gives
+   * `timeout_seconds`: past it the task is cancelled and the job fails with DEADLINE_EXCEEDED
+   * (the provider's app has no deadline of its own). 0: no default deadline.
+   */
+  JOB_TIMEOUT_SECONDS: envInt(0, 7 * 24 * 3600).default(3600),
   /** A job stuck in `submitting` this long (its dispatch died) is checked for an orphan task. */
   ORPHAN_AFTER_MS: envInt(100).default(120_000),
   /** How long job and batch events stay in a tenant's stream (GET /v1/events resumes within it). */

@@ -80,6 +80,12 @@ export function jobView(job: JobRecord) {
       blocked_by: job.state === 'waiting_budget' ? (job.budget_blocked_by ?? null) : null,
       on_exceeded: job.on_budget_exceeded ?? 'park',
     },
+    /** The task's deadline at the provider: past it, the task is cancelled and the job fails. */
+    deadline: {
+      timeout_seconds: job.timeout_seconds ?? null,
+      at: job.deadline_ms === undefined ? null : new Date(job.deadline_ms).toISOString(),
+      exceeded_at: job.deadline_exceeded_at ?? null,
+    },
     error: job.error_code ? { code: job.error_code, message: job.error_message ?? '' } : null,
   };
 }

@@ -108,6 +108,17 @@ export const JobViewSchema = z
       blocked_by: z.string().nullable(),
       on_exceeded: z.enum(['park', 'reject']),
     }),
+    deadline: z
+      .strictObject({
+        timeout_seconds: z.int().nullable().describe('how long the provider may take with the task'),
+        at: time
+          .nullable()
+          .describe("when the current task's deadline falls (set once it is at the provider)"),
+        exceeded_at: time.nullable().describe('when the deadline was passed (the task was then cancelled)'),
+      })
+      .describe(
+        'past the deadline the task is cancelled at the provider and the job fails DEADLINE_EXCEEDED',
+      ),
     error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
   })
   .meta({ id: 'Job' });

@@ -1,5 +1,5 @@
 import type { Logger } from '../infra/logger.js';
-import { enqueueSettle } from '../model/catalog.js';
+import { enqueueCancel, enqueueSettle } from '../model/catalog.js';
 import type { JobRecord } from '../model/record.js';
 import { InferenceError } from '../provider/inference-error.js';
 import { isTerminalStatus } from '../provider/status.js';
@@ -37,11 +37,18 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcilePass> {
       continue;
     }
     const log = jobLogger(ctx, record);
-    // Push the next look out first, so a slow pass and the next one do not both take this job.
-    await ctx.store.reconcileLater(jobId, provider.reconcile.againAfterMs);
+    const now = Date.now();
+    const waiting = record.task_id && (record.state === 'submitted' || record.state === 'running');
+    // Push the next look out first, so a slow pass and the next one do not both take this job; a
+    // task is looked at by its deadline at the latest.
+    const untilDeadline =
+      waiting && record.deadline_ms !== undefined ? Math.max(0, record.deadline_ms - now) : Infinity;
+    await ctx.store.reconcileLater(jobId, Math.min(provider.reconcile.againAfterMs, untilDeadline), now);
     try {
       polled++;
-      if (record.task_id && ['submitted', 'running', 'cancelling'].includes(record.state)) {
+      if (waiting && record.deadline_ms !== undefined && record.deadline_ms <= now) {
+        await exceedDeadline(ctx, record, log);
+      } else if (record.task_id && ['submitted', 'running', 'cancelling'].includes(record.state)) {
         await pollTask(ctx, provider, record, log);
       } else if (record.state === 'submitting' || record.state === 'cancelling') {
         await recoverSubmit(ctx, provider, record, log);
@@ -57,6 +64,33 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcilePass> {
     }
   }
   return { due: due.length, polled };
+}
+
+/**
+ * The task is past its deadline at the provider (the app has none of its own, so a task can sit in
+ * `running` for ever): cancel it there as a user's cancel would, marked so that settle ends the job
+ * `failed` with DEADLINE_EXCEEDED. Its money settles as the provider reports it (released when the
+ * task is not billed), and its slot and reservation are freed when it does. A task that completes
+ * before the cancel takes completes the job (it was billed, and its output exists).
+ */
+async function exceedDeadline(ctx: EngineContext, record: JobRecord, log: Logger) {
+  const taskId = record.task_id as string;
+  const moved = await ctx.store.transition(
+    record.id,
+    'cancelling',
+    {
+      deadline_exceeded_at: new Date().toISOString(),
+      error_code: 'DEADLINE_EXCEEDED',
+      error_message: `the provider did not finish task ${taskId} within ${record.timeout_seconds} s (timeout_seconds)`,
+    },
+    { from: ['submitted', 'running'], attempt: record.attempt, task: taskId },
+  );
+  if (!moved.ok) return;
+  await enqueueCancel(ctx.queues, record.id);
+  log.warn(
+    { taskId, timeoutSeconds: record.timeout_seconds, deadlineMs: record.deadline_ms },
+    'deadline exceeded: cancelling the task at the provider',
+  );
 }
 
 async function pollTask(ctx: EngineContext, provider: ProviderBinding, record: JobRecord, log: Logger) {

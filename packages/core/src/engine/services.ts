@@ -101,7 +101,13 @@ export async function createServices(options: ServicesOptions): Promise<Services
   const queues = createQueues(redis, keys, {
     completedRetentionSeconds: config.REDIS_JOB_RETENTION_MS / 1000,
   });
-  const store = new JobStore(redis, keys, reconcileDelaysOf(config), config.EVENTS_RETENTION_MS);
+  const store = new JobStore(
+    redis,
+    keys,
+    reconcileDelaysOf(config),
+    config.EVENTS_RETENTION_MS,
+    config.JOB_TIMEOUT_SECONDS,
+  );
   const ledger = new Ledger(redis, keys);
   const durability = new Durability({
     replicas: config.REDIS_WAIT_REPLICAS,

@@ -127,7 +127,13 @@ async function settleTerminal(
       });
     }
   }
-  if (to === 'failed') {
+  // A task cancelled for its deadline (or failed while being cancelled for it) fails the job.
+  const deadline = record.state === 'cancelling' && record.deadline_exceeded_at !== undefined;
+  if (deadline && to === 'cancelled') to = 'failed';
+  if (to === 'failed' && deadline) {
+    fields.error_code = 'DEADLINE_EXCEEDED';
+    fields.error_message = record.error_message ?? 'the provider did not finish the task in time';
+  } else if (to === 'failed') {
     fields.error_code = 'PROVIDER_TASK_FAILED';
     fields.error_message = taskError(task) ?? 'the provider reported the task as failed';
   }
@@ -168,7 +174,7 @@ async function settleTerminal(
     microUsd,
     priceVersion: settled?.price_version ?? ctx.prices.version,
   });
-  if (charged && record.state === 'cancelling' && record.batch_id) {
+  if (charged && record.state === 'cancelling' && !deadline && record.batch_id) {
     // Billed although being cancelled; counted once (`charged` is true only for the settle that
     // wrote the charge).
     await ctx.batches.countCancelBilled(record.batch_id, to === 'cancelled');

@@ -195,7 +195,7 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     if (idemKey) await deps.redis.del(idemKey).catch(() => {});
     throw err;
   }
-  const record: JobRecord = {
+  const record: JobRecord = deps.store.withDefaults({
     id: jobId,
     tenant: request.tenant,
     state: 'queued',
@@ -211,7 +211,7 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     estimate_micro_usd: costOf(deps.prices, input.resolution, estimate.seconds).microUsd,
     ...(estimate.probe_error ? { estimate_probe_error: estimate.probe_error } : {}),
     ...(request.traceparent ? { traceparent: request.traceparent } : {}),
-  };
+  });
   try {
     await deps.creator.create(record);
   } catch (err) {

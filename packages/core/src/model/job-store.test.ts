@@ -65,6 +65,36 @@ describe('JobStore', () => {
     expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
 
+  it("starts a task's deadline when it waits on the provider, looks at it by then, and clears it for a new attempt", async () => {
+    const timed = new JobStore(redis, keys, undefined, undefined, 30);
+    const job = record();
+    await timed.create(job);
+    expect((await timed.get(job.id))?.timeout_seconds).toBe(30);
+    await timed.transition(job.id, 'submitting', { attempt: 1 });
+    expect((await timed.get(job.id))?.deadline_ms).toBeUndefined();
+    const before = Date.now();
+    await timed.transition(job.id, 'submitted', { task_id: 'task_d' });
+    const deadline = (await timed.get(job.id))!.deadline_ms!;
+    expect(deadline).toBeGreaterThanOrEqual(before + 30_000 - 1_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 30_000 + 1_000);
+    // The default look (5 min) is later than the deadline: the deadline is the look.
+    expect(Number(await redis.zscore(keys.reconcile(), keys.job(job.id)))).toBe(deadline);
+    // Running keeps the deadline of the task (it does not restart).
+    await timed.transition(job.id, 'running', {});
+    expect((await timed.get(job.id))?.deadline_ms).toBe(deadline);
+    // Back in line for a new attempt: the next task gets a deadline of its own.
+    await timed.transition(job.id, 'queued', {});
+    expect((await timed.get(job.id))?.deadline_ms).toBeUndefined();
+    // A job that gives its own timeout keeps it; without a default, a job has no deadline.
+    const own = record({ timeout_seconds: 5 });
+    await timed.create(own);
+    expect((await timed.get(own.id))?.timeout_seconds).toBe(5);
+    const none = record();
+    await store.create(none);
+    await store.transition(none.id, 'submitted', { task_id: 'task_n' });
+    expect((await store.get(none.id))?.deadline_ms).toBeUndefined();
+  });
+
   it('bounds the timeline of a job moved without end, keeping its creation and its latest moves', async () => {
     const job = record();
     await store.create(job);

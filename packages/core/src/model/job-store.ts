@@ -84,6 +84,8 @@ export class JobStore {
     private readonly keys: Keys,
     private readonly reconcileDelays: ReconcileDelays = DEFAULT_RECONCILE_DELAYS,
     private readonly eventRetentionMs: number = DEFAULT_EVENT_RETENTION_MS,
+    /** The deadline of a job that gives no `timeout_seconds` (JOB_TIMEOUT_SECONDS); 0: none. */
+    private readonly jobTimeoutSeconds = 0,
   ) {
     if (!('recastTransition' in redis)) {
       redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-2.lua', import.meta.url)));
@@ -111,8 +113,15 @@ export class JobStore {
     (multi as unknown as JobRedis).recastCreate(
       this.keys.job(record.id),
       this.eventsMinId(),
-      ...Object.entries(encodeFields(record)).flat(),
+      ...Object.entries(encodeFields(this.withDefaults(record))).flat(),
     );
+  }
+
+  /** A new record with this deployment's defaults filled in (its deadline), as it is stored. */
+  withDefaults(record: JobRecord): JobRecord {
+    return record.timeout_seconds === undefined && this.jobTimeoutSeconds > 0
+      ? { ...record, timeout_seconds: this.jobTimeoutSeconds }
+      : record;
   }
 
   /** Queue the listing of jobs created unlisted (a committed batch's rows; see index-n.lua). */
@@ -131,7 +140,7 @@ export class JobStore {
   }
 
   async create(record: JobRecord): Promise<void> {
-    const fields = Object.entries(encodeFields(record)).flat();
+    const fields = Object.entries(encodeFields(this.withDefaults(record))).flat();
     // One round trip, and a colliding id can never overwrite another job's record.
     const created = await this.redis.recastCreate(this.keys.job(record.id), this.eventsMinId(), ...fields);
     if (created === 0) throw new AppError('CONFLICT', `job ${record.id} already exists`, { statusCode: 409 });

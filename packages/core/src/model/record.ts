@@ -48,6 +48,15 @@ export const JobRecordSchema = z.object({
   provider_failures: z.number().int().optional(),
   /** Every billed attempt that did not end the job, in micro-dollars (a failed-then-retried task). */
   retried_cost_micro_usd: z.number().int().optional(),
+  /**
+   * The deadline of the job's task at the provider (JOB_TIMEOUT_SECONDS unless the job gave one),
+   * when it falls (ms since the epoch, the Redis server's clock: set by transition-2.lua when the
+   * task first waits on the provider, cleared when the job goes back in line for a new attempt),
+   * and when it was passed (the task is then cancelled and the job fails with DEADLINE_EXCEEDED).
+   */
+  timeout_seconds: z.number().int().optional(),
+  deadline_ms: z.number().int().optional(),
+  deadline_exceeded_at: z.string().optional(),
   /** The provider task whose failure was retried last (so a retried settle can finish its charge). */
   failed_task_id: z.string().optional(),
   /**
@@ -124,6 +133,8 @@ const NUMBER_FIELDS = new Set([
   'output_bytes',
   'output_retention_attempts',
   'duplicate_cost_micro_usd',
+  'timeout_seconds',
+  'deadline_ms',
 ]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */

@@ -138,8 +138,20 @@ export function createRecastFieldsShape(limits: JobSchemaLimits) {
       .min(0, 'must be at least 0')
       .max(5, 'must be at most 5')
       .optional(),
+    /**
+     * How long the provider may take with the job's task, from its submit: past it the task is
+     * cancelled there and the job fails with DEADLINE_EXCEEDED (default JOB_TIMEOUT_SECONDS).
+     */
+    timeout_seconds: z
+      .int({ message: 'must be an integer number of seconds' })
+      .min(1, 'must be at least 1')
+      .max(MAX_TIMEOUT_SECONDS, `must be at most ${MAX_TIMEOUT_SECONDS} (7 days)`)
+      .optional(),
   };
 }
+
+/** The longest `timeout_seconds` a job may ask for: 7 days. */
+export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
 
 /** The body of `POST /v1/jobs`: the app's input plus Recast's fields; unknown fields are refused. */
 export function createJobRequestSchema(limits: JobSchemaLimits = DEFAULT_JOB_SCHEMA_LIMITS) {
@@ -161,10 +173,18 @@ export function splitJobRequest(request: JobRequest): {
     callback_url?: string;
     on_budget_exceeded?: 'park' | 'reject';
     max_provider_retries?: number;
+    timeout_seconds?: number;
   };
 } {
   const input = Object.fromEntries(REPLACE_INPUT_KEYS.map((k) => [k, request[k]])) as ReplaceInput;
-  const { duration_seconds, metadata, callback_url, on_budget_exceeded, max_provider_retries } = request;
+  const {
+    duration_seconds,
+    metadata,
+    callback_url,
+    on_budget_exceeded,
+    max_provider_retries,
+    timeout_seconds,
+  } = request;
   return {
     input,
     recast: {
@@ -173,6 +193,7 @@ export function splitJobRequest(request: JobRequest): {
       ...(callback_url !== undefined ? { callback_url } : {}),
       ...(on_budget_exceeded !== undefined ? { on_budget_exceeded } : {}),
       ...(max_provider_retries !== undefined ? { max_provider_retries } : {}),
+      ...(timeout_seconds !== undefined ? { timeout_seconds } : {}),
     },
   };
 }

@@ -6,7 +6,8 @@
   ARGV[2]  comma-separated states the job may be in for the move to happen
   ARGV[3]  now (ISO-8601 UTC), written to updated_at
   ARGV[4]  attempt guard: '' for none, else the move only happens when the record's attempt equals it
-  ARGV[5]  reconcile at (ms) when the new state waits on the provider, '' to leave the index
+  ARGV[5]  reconcile at (ms) when the new state waits on the provider, '' to leave the index (the
+           task's deadline, when sooner, is used instead: see below)
   ARGV[6]  events older than this (ms) may be trimmed from the tenant's event stream
   ARGV[7]  task guard: '' for none, else the move only happens when the record holds no task id
            or this one (a task attached by a faster update is never replaced by another)
@@ -98,8 +99,25 @@ if is_terminal(ARGV[1]) then
 elseif is_terminal(current) then
   redis.call('ZREM', base .. 'archived:jobs', jobId)
 end
-if ARGV[5] ~= '' then
-  redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])
+-- The task's deadline: it starts when the task first waits on the provider (submitted or running,
+-- the job's timeout_seconds from now), holds while it is cancelled, and is cleared when the job
+-- goes back in line for a new attempt. The reconciler looks at the job by its deadline at the latest.
+local reconcileAt = ARGV[5]
+if ARGV[1] == 'submitted' or ARGV[1] == 'running' then
+  local deadline = redis.call('HGET', KEYS[1], 'deadline_ms')
+  local timeout = redis.call('HGET', KEYS[1], 'timeout_seconds')
+  if not deadline and timeout then
+    deadline = tostring(server_now() + tonumber(timeout) * 1000)
+    redis.call('HSET', KEYS[1], 'deadline_ms', deadline)
+  end
+  if deadline and reconcileAt ~= '' and tonumber(deadline) < tonumber(reconcileAt) then
+    reconcileAt = deadline
+  end
+elseif ARGV[1] == 'queued' or ARGV[1] == 'waiting_budget' or ARGV[1] == 'submitting' then
+  redis.call('HDEL', KEYS[1], 'deadline_ms', 'deadline_exceeded_at')
+end
+if reconcileAt ~= '' then
+  redis.call('ZADD', KEYS[2], reconcileAt, KEYS[1])
 else
   redis.call('ZREM', KEYS[2], KEYS[1])
 end
