@@ -247,8 +247,11 @@ describe('a failover that lost a job', () => {
       ).toBe(true);
     // A dispatch that read the job before the failover redoes its claim's reservation now.
     expect((await s.ledger.reserve(owner, 3_000)).ok).toBe(true);
+    await s.redis.del(s.keys.unparkWake());
     expect(await engine.sweepMoney(1_000)).toBe(1);
     expect(await s.ledger.reservationOf(record.id)).toBeUndefined();
+    // The freed money may let a parked job go: the parking lot is woken.
+    expect(await s.redis.exists(s.keys.unparkWake())).toBe(1);
     // Charged once: the sweep released the money and charged nothing more.
     expect(await s.ledger.chargesOf(record.id, [record.id])).toHaveLength(1);
     expect(await engine.sweepMoney(1_000)).toBe(0);

@@ -115,7 +115,11 @@ export async function sweepMoney(ctx: EngineContext, olderThanMs: number): Promi
 async function releaseIfStillFinished(ctx: EngineContext, record: JobRecord): Promise<boolean> {
   const now = await ctx.store.get(record.id);
   if (!now || now.version !== record.version || !isTerminalState(now.state)) return false;
-  return ctx.ledger.release(ownerOf(record));
+  if (!(await ctx.ledger.release(ownerOf(record)))) return false;
+  // The charge above woke the parking lot before this money was free: a pass that ran in between
+  // found no room, and nothing else would wake it again for this release.
+  await ctx.parking.wake();
+  return true;
 }
 
 /**
