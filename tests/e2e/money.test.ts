@@ -51,6 +51,19 @@ async function states(s: System, ids: string[]) {
   return counts;
 }
 
+/** The jobs holding a reservation: their state, attempt and charge (for a failure's message). */
+async function heldBy(s: System): Promise<string> {
+  const held = await s.redis.hgetall(s.keys.reservations());
+  const rows = await Promise.all(
+    Object.entries(held).map(async ([id, entry]) => {
+      const [state, attempt, task] = await s.redis.hmget(s.keys.job(id), 'state', 'attempt', 'task_id');
+      const charged = await s.redis.hget(s.keys.ledgerCharged(), id);
+      return { id, entry, state, attempt, task, charged };
+    }),
+  );
+  return `reservations held: ${JSON.stringify(rows)}`;
+}
+
 describe('budgets under concurrency (8 worker processes, real Redis, emulator)', () => {
   it('never lets reserved + spent pass the limit; exactly the jobs that fit run; raising it releases the rest', async () => {
     const s = await start({
@@ -92,7 +105,8 @@ describe('budgets under concurrency (8 worker processes, real Redis, emulator)',
     // Nothing more moves while the budget is full.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await states(s, ids)).toEqual({ completed: 100, waiting_budget: 900 });
-    expect(await s.budgets.usage('global', 'daily')).toEqual({
+    // Should money be left held, the message says by which jobs, in what state, charged or not.
+    expect(await s.budgets.usage('global', 'daily'), await heldBy(s)).toEqual({
       reserved_micro_usd: 0,
       spent_micro_usd: limit,
     });
@@ -122,14 +136,15 @@ describe('budgets under concurrency (8 worker processes, real Redis, emulator)',
         seen = print;
         moved = Date.now();
       }
-      if (Date.now() - moved > 60_000) throw new Error(`released jobs stopped moving: ${print}`);
+      if (Date.now() - moved > 60_000)
+        throw new Error(`released jobs stopped moving: ${print}; ${await heldBy(s)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     sampling = false;
     await sampler;
     expect(samples).toBeGreaterThan(100);
     expect(worst).toBeLessThanOrEqual(60_000_000);
-    expect(await s.budgets.usage('global', 'daily')).toEqual({
+    expect(await s.budgets.usage('global', 'daily'), await heldBy(s)).toEqual({
       reserved_micro_usd: 0,
       spent_micro_usd: 60_000_000,
     });

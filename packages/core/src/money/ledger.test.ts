@@ -211,6 +211,28 @@ describe('Ledger: budgets', () => {
     expect(await ledger.reservationOf('j1')).toBeUndefined();
   });
 
+  it('charges in full when the reservation changes between its read and its script', async () => {
+    const { ledger, budgets, keys } = fresh();
+    await budgets.setLimit('tenant:acme', 'daily', 500_000);
+    await ledger.reserve({ jobId: 'j1', tenant: 'acme' }, 90_000, at);
+    const usageKeys = ((await redis.hget(keys.reservations(), 'j1')) ?? '').split(' ').slice(1);
+    expect(usageKeys.length).toBeGreaterThan(0);
+    // On the same connection, between the charge's read of the reservation and its script (sent
+    // only once the read is answered): the reservation is released and made again, smaller.
+    const charged = ledger.charge({ ...charge('j1'), taskId: 'task-1' }, at);
+    const change = redis.multi().hdel(keys.reservations(), 'j1');
+    for (const key of usageKeys) change.hincrby(key, 'reserved', -30_000);
+    void change.hset(keys.reservations(), 'j1', ['60000', ...usageKeys].join(' ')).exec();
+    expect(await charged).toBe(true);
+    // The first script saw the change and wrote nothing; the retry charged and moved the new one.
+    expect(await budgets.usage('tenant:acme', 'daily', at)).toEqual({
+      reserved_micro_usd: 0,
+      spent_micro_usd: 150_000,
+    });
+    expect(await ledger.reservationOf('j1')).toBeUndefined();
+    expect(await ledger.charge({ ...charge('j1'), taskId: 'task-1' }, at)).toBe(false);
+  });
+
   it('releases an unbilled job once, and lists limits with their usage', async () => {
     const { ledger, budgets } = fresh();
     await budgets.setLimit('tenant:acme', 'lifetime', 500_000);

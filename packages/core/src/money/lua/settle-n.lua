@@ -42,12 +42,25 @@ if charging then
   if ARGV[10] ~= '' and redis.call('HEXISTS', KEYS[8], ARGV[10]) == 1 then
     return 0
   end
+  if redis.call('HEXISTS', KEYS[2], ARGV[9]) == 1 then
+    return 0
+  end
+end
+-- Every check before the first write: a script that fails half-way keeps what it wrote (Redis
+-- does not roll a script back), and a charge recorded without its reservation moved to spent
+-- would leave the reservation held and the spend uncounted (its retry finds the charge and stops).
+local reservation = false
+if mode ~= 'duplicate' then
+  reservation = redis.call('HGET', KEYS[1], ARGV[1])
+  if reservation and reservation ~= ARGV[8] then
+    return redis.error_reply('RESERVATION_CHANGED the reservation of ' .. ARGV[1] .. ' changed while settling')
+  end
+end
+if charging then
   local now = server_now()
   local entry = ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' ..
     ARGV[10] .. '|' .. ARGV[11] .. '|' .. ARGV[12] .. '|' .. now
-  if redis.call('HSETNX', KEYS[2], ARGV[9], entry) == 0 then
-    return 0
-  end
+  redis.call('HSET', KEYS[2], ARGV[9], entry)
   redis.call('ZADD', KEYS[9], now, ARGV[9])
   if ARGV[10] ~= '' then
     redis.call('HSET', KEYS[8], ARGV[10], ARGV[9])
@@ -79,11 +92,7 @@ if mode == 'duplicate' then
   end
   return 1
 end
-local reservation = redis.call('HGET', KEYS[1], ARGV[1])
 if reservation then
-  if reservation ~= ARGV[8] then
-    return redis.error_reply('RESERVATION_CHANGED the reservation of ' .. ARGV[1] .. ' changed while settling')
-  end
   local amount = tonumber(string.match(reservation, '^(%d+)'))
   for i = 10, #KEYS do
     redis.call('HINCRBY', KEYS[i], 'reserved', string.format('%d', -amount))
