@@ -114,7 +114,7 @@ describe('a job end to end (emulator + api + worker, real Redis)', () => {
         s.submit({ video: s.fixture('clip-2s-faststart.mp4'), images: [s.fixture('person-a.png')], seed: i }),
       ),
     );
-    const done = await Promise.all(jobs.map((j) => s.waitTerminal(j.id, 45_000)));
+    const done = await Promise.all(jobs.map((j) => s.waitTerminal(j.id, 75_000)));
     expect(done.map((j) => j.state)).toEqual(Array(12).fill('completed'));
     const state = await s.emulatorState();
     expect(state.requests.some((r) => r.status === 429)).toBe(true);
@@ -122,8 +122,10 @@ describe('a job end to end (emulator + api + worker, real Redis)', () => {
     expect(state.bill.total_micro_usd).toBe(12 * 60_000);
     expect((await spendByResolution(s))['720p']).toMatchObject({ count: 12, micro_usd: 12 * 60_000 });
     // A 5xx on a submit may hide an accepted task: the retry first waits ORPHAN_GRACE_MS (5 s) and
-    // looks for it, so a few of them take the test past the default 30 s on a loaded machine.
-  }, 90_000);
+    // looks for it (a search that may get a 5xx of its own, retried after 2 s, then 4 s). One job in
+    // 12 meeting three of them in a row (about one run in ten) takes 20-30 s of waits by design, and
+    // more on a loaded machine: the bound is for a job that stopped, not for a slow one.
+  }, 120_000);
 
   it('applies a duplicated and a reordered webhook once: one transition, one cost entry', async () => {
     const s = await start({ emulator: { faults: { webhookDuplicateRate: 1, webhookReorderRate: 1 } } });
