@@ -75,6 +75,9 @@ function providerBinding(config: WorkerConfig, client: InferenceClient): Provide
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { config, logger } = options;
   const services = await createServices({ config, logger, role: 'worker', name: 'recast-worker-producer' });
+  // Every read of a task (settles, polls, orphan searches, cancels) waits its turn in the quota
+  // all processes share.
+  options.client.useAdmission(services.admission);
   // The history schema: brought up to date before archiving starts, or in the background while
   // PostgreSQL is down (the live path does not wait for it).
   const migration = keepMigrating(config.DATABASE_URL, logger);

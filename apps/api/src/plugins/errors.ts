@@ -50,7 +50,12 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       error = new AppError('INTERNAL', 'internal error', { statusCode: 500, cause: err });
     }
     if (error.statusCode >= 500) request.log.error({ err }, 'request failed');
-    if (error.retryable && error.statusCode >= 500) void reply.header('retry-after', '1');
+    if (error.retryable && error.statusCode >= 500) {
+      // A provider quota with no room says when it has: the client need not guess.
+      const after = (error.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      const seconds = typeof after === 'number' && after > 0 ? Math.ceil(after / 1000) : 1;
+      void reply.header('retry-after', String(seconds));
+    }
     return reply.status(error.statusCode).send({ error: error.toJSON() });
   });
   app.setNotFoundHandler((request, reply) =>

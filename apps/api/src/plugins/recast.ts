@@ -74,6 +74,8 @@ export const recastPlugin = fp(
           requestTimeoutMs: config.INFERENCE_TIMEOUT_MS,
           connections: 4,
           logger,
+          // Uploads (POST /files) and timeline reads wait their turn in the quotas every process shares.
+          admission: services.admission,
         })
       : undefined;
     const fileLimits: FileInputLimits = {

@@ -59,7 +59,18 @@ export const CommonConfigShape = {
   /** Submits (POST /apps/run) allowed per window, across all workers; 0 = no limit. The
    * provider documents 100 runs per minute. The API reads these too, to report them. */
   PROVIDER_SUBMITS_PER_WINDOW: envInt(0).default(100),
+  /** The window of all three provider quotas (submits, task reads, uploads). */
   PROVIDER_RATE_WINDOW_MS: envInt(1).default(60_000),
+  /** Task reads (GET /tasks/{id}, /status, /tasks/list, cancels) per window, across every
+   * process: settle confirmations, reconcile polls, orphan searches, timelines; 0 = no limit. The
+   * provider documents 1,000 a minute. */
+  PROVIDER_READS_PER_WINDOW: envInt(0).default(1000),
+  /** Uploads (POST /files) per window, across every API process; 0 = no limit. The provider
+   * documents 50 a minute. */
+  PROVIDER_UPLOADS_PER_WINDOW: envInt(0).default(50),
+  /** How long a read or an upload waits for its turn in its quota before it is refused (a worker
+   * step is put back; an upload answers 503 with Retry-After). */
+  PROVIDER_QUOTA_MAX_WAIT_MS: envInt(0).default(15_000),
   /** Tasks in flight at the provider (submitted, not yet terminal), across all workers; 0 = no cap. */
   PROVIDER_MAX_IN_FLIGHT: envInt(0).default(100),
   /** One provider request's deadline (a submit still unanswered after it may yet have reached the provider). */

@@ -161,7 +161,7 @@ export class Engine {
   dispatch(step: DispatchStep): Promise<StepOutcome<DispatchResult>> {
     // The submit claim is replicated inside the step (before the POST), not after it.
     return this.traced('recast.dispatch', step.jobId, SpanKind.CONSUMER, () =>
-      this.replicated(() => dispatch(this.ctx, step), false),
+      this.replicated(() => this.readsLimited(() => dispatch(this.ctx, step)), false),
     );
   }
 
@@ -225,6 +225,19 @@ export class Engine {
     } catch (err) {
       if (!isAppError(err) || err.code !== 'REDIS_NOT_REPLICATED') throw err;
       return { kind: 'delay', ms: 1_000, reason: err.message };
+    }
+  }
+
+  /**
+   * A read of a dispatch (an orphan search) refused by the reads quota or a 429: the step is put
+   * back until there is room, without using up an attempt (a submit's own 429 is handled inside).
+   */
+  private async readsLimited<T>(step: () => Promise<StepOutcome<T>>): Promise<StepOutcome<T>> {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof InferenceError) || err.code !== 'PROVIDER_RATE_LIMITED') throw err;
+      return { kind: 'delay', ms: err.retryAfterMs ?? 1_000, reason: err.message };
     }
   }
 

@@ -57,6 +57,9 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcilePass> {
       }
     } catch (err) {
       if (err instanceof InferenceError && err.code === 'PROVIDER_RATE_LIMITED') {
+        // This job is looked at again as soon as the reads quota has room, not a whole
+        // RECONCILE_AFTER_MS later; the rest of the pass waits for the next one.
+        await ctx.store.reconcileLater(jobId, err.retryAfterMs ?? 1_000);
         log.warn({ retryAfterMs: err.retryAfterMs }, 'provider rate limit: reconcile pass ends early');
         break;
       }

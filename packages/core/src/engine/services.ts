@@ -15,7 +15,9 @@ import { BillingChecks } from '../money/billing-checks.js';
 import { Budgets } from '../money/budgets.js';
 import { Ledger } from '../money/ledger.js';
 import { DEFAULT_PRICE_TABLE, type PriceTable, parsePriceTable } from '../money/price-table.js';
+import type { RequestAdmission } from '../provider/inference-client.js';
 import { ProviderGate } from '../provider/provider-gate.js';
+import { ProviderQuota, type QuotaGroup, quotaAdmission } from '../provider/provider-quota.js';
 import { FairQueue } from '../scheduling/fair-queue.js';
 import { BudgetParking } from '../scheduling/parking.js';
 
@@ -42,6 +44,10 @@ export interface Services {
   readonly parking: BudgetParking;
   readonly batches: BatchStore;
   readonly gate: ProviderGate;
+  /** The provider's other quotas (task reads, uploads), shared by every process. */
+  readonly quotas: Record<QuotaGroup, ProviderQuota>;
+  /** What a client of this process waits on before each request (InferenceClient.useAdmission). */
+  readonly admission: RequestAdmission;
   readonly events: EventLog;
   /** PostgreSQL, what has finished; undefined without DATABASE_URL (core's own tests). */
   readonly db: Database | undefined;
@@ -123,6 +129,17 @@ export async function createServices(options: ServicesOptions): Promise<Services
     : undefined;
   const batches = new BatchStore(redis, keys, store);
   const budgets = new Budgets(redis, keys);
+  const quota = (group: QuotaGroup, perWindow: number) =>
+    new ProviderQuota(redis, keys, group, {
+      perWindow,
+      windowMs: config.PROVIDER_RATE_WINDOW_MS,
+      pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
+      maxWaitMs: config.PROVIDER_QUOTA_MAX_WAIT_MS,
+    });
+  const quotas = {
+    reads: quota('reads', config.PROVIDER_READS_PER_WINDOW),
+    uploads: quota('uploads', config.PROVIDER_UPLOADS_PER_WINDOW),
+  };
   return {
     config,
     logger,
@@ -145,6 +162,8 @@ export async function createServices(options: ServicesOptions): Promise<Services
       // A submit still unanswered holds its place in the window until the client gives up on it.
       pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
     }),
+    quotas,
+    admission: quotaAdmission(quotas),
     events: new EventLog(redis, keys),
     db,
     records: new Records({ redis, keys, store, batches, budgets, ledger }, db),

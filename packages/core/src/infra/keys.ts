@@ -45,6 +45,9 @@ export interface Keys {
   limitsInFlight(): string;
   limitsRate(): string;
   limitsPause(): string;
+  /** A quota other than submits (task reads, uploads): its request log and its pause after a 429. */
+  limitsQuota(group: string): string;
+  limitsQuotaPause(group: string): string;
   /** Prefix of the per-tenant fair-share lists (the tenant id follows). */
   fairPrefix(): string;
   parkedPrefix(): string;
@@ -108,6 +111,8 @@ export function createKeys(prefix: string): Keys {
     limitsInFlight: () => `${prefix}:{limits}:in-flight`,
     limitsRate: () => `${prefix}:{limits}:rate`,
     limitsPause: () => `${prefix}:{limits}:pause-until`,
+    limitsQuota: (group) => `${prefix}:{limits}:quota:${group}`,
+    limitsQuotaPause: (group) => `${prefix}:{limits}:quota:${group}:pause-until`,
     fairPrefix: () => `{${prefix}}:fair:`,
     parkedPrefix: () => `{${prefix}}:parked:`,
     parkedSignatures: () => `{${prefix}}:parked-signatures`,

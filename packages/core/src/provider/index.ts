@@ -12,6 +12,8 @@ export {
   type ListFilter,
   type ListParams,
   type ProviderResponse,
+  type RequestAdmission,
+  type RequestTurn,
   type RunParams,
 } from './inference-client.js';
 export {
@@ -23,6 +25,13 @@ export {
   type ProviderErrorCode,
 } from './inference-error.js';
 export { type Admission, ProviderGate, type ProviderLimits } from './provider-gate.js';
+export {
+  ProviderQuota,
+  QUOTA_OF_ENDPOINT,
+  type QuotaGroup,
+  type QuotaLimits,
+  quotaAdmission,
+} from './provider-quota.js';
 export {
   DEFAULT_MAX_RETRY_AFTER_MS,
   RateLimitBackoff,

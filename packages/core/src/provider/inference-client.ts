@@ -8,6 +8,7 @@ import {
   errorFromEnvelope,
   errorFromResponse,
   errorFromTransport,
+  InferenceError,
   type RequestContext,
 } from './inference-error.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS, type RateLimitInfo, readRateLimit } from './rate-limit.js';
@@ -69,8 +70,22 @@ export interface ProviderResponse {
   ms: number;
 }
 
+/** A turn in a shared quota of the provider's, taken before one request; end() after its answer. */
+export interface RequestTurn {
+  /** The request ended; `rateLimited` when its answer was a 429 (the whole quota pauses). */
+  end(rateLimited: { retryAfterMs?: number | undefined } | undefined): Promise<void>;
+}
+
+/**
+ * Asked before every request: waits for the request's turn in the quota its endpoint counts
+ * against (undefined: none), or throws PROVIDER_RATE_LIMITED when the wait would be too long.
+ */
+export type RequestAdmission = (endpoint: InferenceEndpoint) => Promise<RequestTurn | undefined>;
+
 export interface InferenceClientOptions extends z.input<typeof InferenceClientConfigSchema> {
   logger?: Logger;
+  /** The shared quotas every request waits its turn in (see useAdmission). */
+  admission?: RequestAdmission;
   /** Called with the rate-limit headers of every answer that carries them (a shared limiter feeds on it). */
   onRateLimitInfo?: (info: RateLimitInfo) => void;
   /** Called once per exchange, answered or not (metrics count them by endpoint and status). */
@@ -131,9 +146,11 @@ export class InferenceClient {
   private readonly onRateLimitInfo: ((info: RateLimitInfo) => void) | undefined;
   private readonly onResponse: ((response: ProviderResponse) => void) | undefined;
   private latestRateLimit: RateLimitInfo | undefined;
+  private admission: RequestAdmission | undefined;
 
   constructor(options: InferenceClientOptions) {
-    const { logger, onRateLimitInfo, onResponse, ...rest } = options;
+    const { logger, onRateLimitInfo, onResponse, admission, ...rest } = options;
+    this.admission = admission;
     const parsed = InferenceClientConfigSchema.safeParse(rest);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
@@ -160,6 +177,14 @@ export class InferenceClient {
       keepAliveMaxTimeout: 120_000,
       maxResponseSize: this.config.maxResponseBytes,
     });
+  }
+
+  /**
+   * From now on every request waits its turn in the shared quotas (task reads, uploads) first:
+   * set once the process has its Redis (the client is made before it).
+   */
+  useAdmission(admission: RequestAdmission | undefined): void {
+    this.admission = admission;
   }
 
   /** The rate-limit headers of the latest answer that carried them. */
@@ -256,8 +281,34 @@ export class InferenceClient {
     throw badResponse(detail, answer.status, ctx, result.error);
   }
 
-  /** One HTTP exchange: send, read the whole body, map failures, unwrap the envelope. */
+  /** One request in its quota's turn (when it counts against one), then the exchange. */
   private async call(
+    ctx: RequestContext,
+    body: unknown,
+    options: { endpoint: InferenceEndpoint; ignoreBody?: boolean },
+  ): Promise<Answer> {
+    const turn = this.admission ? await this.admission(options.endpoint) : undefined;
+    if (!turn) return this.exchange(ctx, body, options);
+    let rateLimited: { retryAfterMs?: number | undefined } | undefined;
+    try {
+      return await this.exchange(ctx, body, options);
+    } catch (err) {
+      if (err instanceof InferenceError && err.httpStatus === 429)
+        rateLimited = { retryAfterMs: err.retryAfterMs };
+      throw err;
+    } finally {
+      await turn.end(rateLimited).catch((err: unknown) => {
+        // The quota's bookkeeping must never turn an answer into a failed call.
+        this.logger?.warn(
+          { err: (err as Error).message, endpoint: options.endpoint },
+          'quota turn not ended',
+        );
+      });
+    }
+  }
+
+  /** One HTTP exchange: send, read the whole body, map failures, unwrap the envelope. */
+  private async exchange(
     ctx: RequestContext,
     body: unknown,
     options: { endpoint: InferenceEndpoint; ignoreBody?: boolean },
