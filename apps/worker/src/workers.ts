@@ -2,7 +2,7 @@ import { loadBatchView } from '@recast/core/batches';
 import { createServices, Engine, type ProviderBinding } from '@recast/core/engine';
 import { createOutputStore, type OutputStore } from '@recast/core/files';
 import { keepMigrating } from '@recast/core/history';
-import { createRedis, type Logger, redisTargetOf } from '@recast/core/infra';
+import { createRedis, type Logger, onReconnect, redisTargetOf } from '@recast/core/infra';
 import type { Registry } from '@recast/core/metrics';
 import {
   AUDIT_SCHEDULER,
@@ -105,6 +105,18 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     callbacks: config.CALLBACK_SECRETS.length > 0,
     ...(store ? { retention: { attempts: config.OUTPUT_DOWNLOAD_ATTEMPTS } } : {}),
     ...(metrics ? { metrics: metrics.metrics } : {}),
+  });
+  // Webhooks that came while Redis was unreachable were refused, and the provider does not send
+  // them again: once it is back, every job waiting on the provider is looked at now.
+  const stopWatchingOutages = onReconnect(services.redis, () => {
+    engine
+      .afterRedisOutage()
+      .catch((err: unknown) =>
+        logger.error(
+          { err: (err as Error).message },
+          'could not bring the reconcile of in-flight jobs forward',
+        ),
+      );
   });
   // Signed callbacks to clients, when the deployment has signing secrets.
   const notifier =
@@ -264,6 +276,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     settle,
     engine,
     async close() {
+      stopWatchingOutages();
       await maintenance.stop();
       migration.stop();
       await archiving?.stop();

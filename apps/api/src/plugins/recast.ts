@@ -7,7 +7,7 @@ import {
   sweepStaleSpools,
 } from '@recast/core/files';
 import { keepMigrating } from '@recast/core/history';
-import type { Logger } from '@recast/core/infra';
+import { type Logger, onReconnect } from '@recast/core/infra';
 import { createDurationEstimator, type DurationEstimator } from '@recast/core/media';
 import { DEFAULT_JOB_SCHEMA_LIMITS, type JobSchemaLimits } from '@recast/core/model';
 import type { LookupFn, UrlPolicy } from '@recast/core/net';
@@ -123,7 +123,20 @@ export const recastPlugin = fp(
       trails: provider ? new TaskTrails(provider) : undefined,
       migrated: () => migration.done,
     } satisfies RecastDeps);
+    // The webhooks this process refused while Redis was unreachable are not sent again: once it is
+    // back, every job waiting on the provider is looked at now (the workers do the same).
+    const stopWatchingOutages = onReconnect(services.redis, () => {
+      engine
+        .afterRedisOutage()
+        .catch((err: unknown) =>
+          logger.error(
+            { err: (err as Error).message },
+            'could not bring the reconcile of in-flight jobs forward',
+          ),
+        );
+    });
     app.addHook('onClose', async () => {
+      stopWatchingOutages();
       migration.stop();
       await estimator.close();
       await uploader?.close();

@@ -184,6 +184,17 @@ export class Engine {
     return reconcile(this.ctx);
   }
 
+  /**
+   * Redis is reachable again after an outage: the provider's webhooks refused meanwhile (503) are
+   * not sent again, so every job waiting on the provider is looked at now rather than after its
+   * RECONCILE_AFTER_MS. Idempotent: every process that saw the outage may call it.
+   */
+  async afterRedisOutage(): Promise<number> {
+    const due = await this.ctx.store.reconcileAllNow();
+    this.ctx.logger.warn({ jobs: due }, 'Redis is back: every job waiting on the provider is looked at now');
+    return due;
+  }
+
   /** Check the books against the provider's task list over the last `windowMs` (see books.ts). */
   audit(windowMs: number) {
     return auditRecentBooks(this.ctx, windowMs);

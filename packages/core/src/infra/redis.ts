@@ -158,6 +158,30 @@ export async function waitForRedis(client: Redis, timeoutMs = 10_000): Promise<v
 }
 
 /**
+ * Call `back` each time the client is ready again after it lost its connection (not on the first
+ * connect): what happened while Redis could not be reached (webhooks refused) needs looking at.
+ * Returns a function that stops watching.
+ */
+export function onReconnect(client: Redis, back: () => void): () => void {
+  let wasReady = client.status === 'ready';
+  let lost = false;
+  const onReady = () => {
+    if (wasReady && lost) back();
+    wasReady = true;
+    lost = false;
+  };
+  const onClose = () => {
+    if (wasReady) lost = true;
+  };
+  client.on('ready', onReady);
+  client.on('close', onClose);
+  return () => {
+    client.off('ready', onReady);
+    client.off('close', onClose);
+  };
+}
+
+/**
  * Redis must not evict keys: an evicted BullMQ job or job record is a lost job. Managed Redis
  * often defaults to an LRU policy, so say so loudly at start. Returns the policy seen.
  */

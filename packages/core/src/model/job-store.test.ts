@@ -42,6 +42,26 @@ describe('JobStore', () => {
     expect(await store.get(newJobId())).toBeUndefined();
   });
 
+  it('brings every job waiting on the provider forward to now after an outage, never back', async () => {
+    const ownKeys = createKeys(uniquePrefix('store-outage'));
+    const own = new JobStore(redis, ownKeys);
+    const [a, b, c] = [record(), record(), record()];
+    for (const job of [a, b, c]) {
+      await own.create(job);
+      await own.transition(job.id, 'submitting', { attempt: 1 });
+      await own.transition(job.id, 'submitted', { task_id: `task_${job.id}` });
+    }
+    const now = Date.now();
+    await own.reconcileLater(a.id, 300_000, now);
+    await own.reconcileLater(b.id, 600_000, now);
+    await own.reconcileLater(c.id, -5_000, now); // overdue already: stays where it is
+    expect(await own.dueForReconcile(now, 10)).toEqual([c.id]);
+    expect(await own.reconcileAllNow(now)).toBe(2);
+    expect((await own.dueForReconcile(now, 10)).sort()).toEqual([a.id, b.id, c.id].sort());
+    expect(Number(await redis.zscore(ownKeys.reconcile(), ownKeys.job(c.id)))).toBe(now - 5_000);
+    expect(Number(await redis.zscore(ownKeys.reconcile(), ownKeys.job(a.id)))).toBe(now);
+  });
+
   it('keeps a timeline of every state the job entered, written with each move', async () => {
     const job = record();
     await store.create(job);

@@ -159,6 +159,23 @@ export class JobStore {
     return keys.map((k) => k.slice(prefix.length));
   }
 
+  /**
+   * Every job waiting on the provider is due now (only brought forward, never pushed back): after
+   * Redis was unreachable, the webhooks it refused meanwhile are not sent again, and a job must not
+   * sit out its whole RECONCILE_AFTER_MS for one. The reconcile passes take them in order, within
+   * the reads quota. Answers how many were brought forward.
+   */
+  async reconcileAllNow(now = Date.now()): Promise<number> {
+    const members = await this.redis.zrangebyscore(this.keys.reconcile(), `(${now}`, '+inf');
+    for (let i = 0; i < members.length; i += 500) {
+      const pipeline = this.redis.pipeline();
+      for (const member of members.slice(i, i + 500))
+        pipeline.zadd(this.keys.reconcile(), 'XX', 'LT', now, member);
+      await pipeline.exec();
+    }
+    return members.length;
+  }
+
   /** Look at a job again after `delayMs` (unless a transition moves it first). */
   async reconcileLater(jobId: string, delayMs: number, now = Date.now()): Promise<void> {
     await this.redis.zadd(this.keys.reconcile(), 'XX', now + delayMs, this.keys.job(jobId));
