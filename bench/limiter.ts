@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKeys } from '@recast/core/infra';
-import { ProviderGate, type ProviderLimits } from '@recast/core/provider';
+import { ProviderGate, type ProviderLimits, ProviderQuota, type QuotaGroup } from '@recast/core/provider';
 import { Pool } from 'undici';
 import { benchConnection, benchRedis, fmt, report } from './lib.js';
 
@@ -55,26 +55,7 @@ export async function benchLimiter(): Promise<{ utilisation: number; maxInWindow
   const redis = await benchRedis();
   const keys = createKeys(`bench-${Date.now().toString(36)}`);
 
-  // The stand-in provider: stamps a request on arrival, answers after 5-40 ms.
-  const arrivals: number[] = [];
-  const server = createServer((req, res) => {
-    arrivals.push(performance.now());
-    req.resume();
-    req.once('end', () => {
-      setTimeout(
-        () => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end('{"taskId":"t"}');
-        },
-        5 + Math.random() * 35,
-      );
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: WORKERS, pipelining: 1 });
-
+  const { arrivals, pool, close } = await standIn();
   const connections = Array.from({ length: WORKERS }, () => benchConnection(redis.url));
   const admissions: number[] = [];
   const refusals = { rate: 0, paused: 0, in_flight: 0 };
@@ -160,12 +141,104 @@ export async function benchLimiter(): Promise<{ utilisation: number; maxInWindow
         `limiter exceeded its limit of ${limit} per ${LIMITS.windowMs} ms: ${byArrival.max} by provider arrival, ${byAdmission.max} by admission`,
       );
     }
-    return { utilisation, maxInWindow: byArrival.max };
+    // The other two quotas, the same way: task reads and uploads (ProviderQuota, take-2.lua).
+    const quotas = [];
+    for (const [group, perWindow] of [
+      ['reads', 80],
+      ['uploads', 20],
+    ] as const) {
+      quotas.push(await benchQuota(connections, keys, group, perWindow));
+    }
+    return { utilisation, maxInWindow: Math.max(byArrival.max, ...quotas.map((q) => q.maxInWindow)) };
   } finally {
-    await pool.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
     await Promise.all(connections.map((c) => c.quit()));
     await redis.stop();
+  }
+}
+
+/** The stand-in provider: stamps a request on arrival, answers after 5-40 ms. */
+async function standIn() {
+  const arrivals: number[] = [];
+  const server = createServer((req, res) => {
+    arrivals.push(performance.now());
+    req.resume();
+    req.once('end', () => {
+      setTimeout(
+        () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"taskId":"t"}');
+        },
+        5 + Math.random() * 35,
+      );
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: WORKERS, pipelining: 1 });
+  return {
+    arrivals,
+    pool,
+    async close() {
+      await pool.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/**
+ * One of the other quotas under the same load: every process takes a turn, sends, ends the turn.
+ * Reported like the gate: the most arrivals in any window (never above the limit) and utilisation.
+ */
+async function benchQuota(
+  connections: ReturnType<typeof benchConnection>[],
+  keys: ReturnType<typeof createKeys>,
+  group: QuotaGroup,
+  perWindow: number,
+): Promise<{ maxInWindow: number }> {
+  const seconds = Math.max(5, Math.round(SECONDS / 3));
+  const limits = { perWindow, windowMs: 1000, pendingHoldMs: 30_000, maxWaitMs: 60_000 };
+  const { arrivals, pool, close } = await standIn();
+  try {
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    await Promise.all(
+      connections.map(async (connection) => {
+        const quota = new ProviderQuota(connection, keys, group, limits);
+        while (performance.now() < deadline) {
+          const turn = await quota.take();
+          if (performance.now() >= deadline) {
+            await turn?.end(undefined);
+            return;
+          }
+          try {
+            const res = await pool.request({ method: 'GET', path: `/${group}` });
+            await res.body.dump();
+          } finally {
+            await turn?.end(undefined);
+          }
+        }
+      }),
+    );
+    const stats = windowStats(arrivals, limits.windowMs, perWindow);
+    const ideal = (perWindow * 1000 * seconds) / limits.windowMs;
+    report(`limiter: ProviderQuota ${group}, ${perWindow} / ${fmt(limits.windowMs)} ms, ${WORKERS} workers`, [
+      ['run', `${fmt(seconds)} s`],
+      ['requests (provider arrivals)', fmt(arrivals.length)],
+      ['ideal: limit x seconds', fmt(ideal)],
+      ['utilisation: observed / ideal', fmt(arrivals.length / ideal, 3)],
+      [
+        'max in any window, by arrival',
+        `${stats.max}${stats.max > perWindow ? `  ** OVER THE LIMIT (${perWindow}) **` : ''}`,
+      ],
+      ['steady-state utilisation', fmt(limits.windowMs / stats.meanSpan, 3)],
+    ]);
+    if (stats.max > perWindow)
+      throw new Error(`${group} quota exceeded its limit of ${perWindow}: ${stats.max} in a window`);
+    return { maxInWindow: stats.max };
+  } finally {
+    await close();
   }
 }
