@@ -98,6 +98,7 @@ async function endToEnd(archive: boolean): Promise<RunResult> {
     PUBLIC_URL: api.url,
     SSRF_ALLOW_HOSTS: new URL(emulatorUrl).host,
     PROVIDER_SUBMITS_PER_WINDOW: '0',
+    PROVIDER_READS_PER_WINDOW: '0',
     PROVIDER_MAX_IN_FLIGHT: '0',
     DISPATCH_CONCURRENCY: '32',
     SETTLE_CONCURRENCY: '32',

@@ -47,7 +47,11 @@ describe('batches', () => {
       const s = await start({
         emulator: { stepMs: 1 },
         worker: {
+          // The emulator here has no rate limits: neither do the submits nor the reads (each
+          // settle confirms its task with one read; 10,000 of them at the documented 1,000 a
+          // minute would take ten minutes).
           PROVIDER_SUBMITS_PER_WINDOW: '0',
+          PROVIDER_READS_PER_WINDOW: '0',
           PROVIDER_MAX_IN_FLIGHT: '0',
           DISPATCH_CONCURRENCY: '16',
           SETTLE_CONCURRENCY: '32',
