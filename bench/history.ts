@@ -142,7 +142,7 @@ async function endToEnd(archive: boolean): Promise<RunResult> {
     failures.clear();
     for (const [, reply] of replies) {
       const [state, code] = reply as (string | null)[];
-      if (state && !['completed', 'failed', 'cancelled'].includes(state)) open++;
+      if (state && !['completed', 'failed', 'cancelled', 'expired'].includes(state)) open++;
       if (state === 'failed') failures.set(code ?? '?', (failures.get(code ?? '?') ?? 0) + 1);
     }
     if (open === 0) break;

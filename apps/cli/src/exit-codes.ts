@@ -25,7 +25,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   2   usage error (bad flags or arguments; local files a manifest may not name, or cannot be read)
   3   validation failed (400/415/422: the manifest or a parameter was rejected)
   4   not found (404: no such batch for this tenant)
-  5   the batch finished with errors (completed_with_errors or cancelled) under --watch
+  5   the batch finished with errors (completed_with_errors, cancelled or expired) under --watch
   6   server unreachable, timed out, or a 5xx answer
   7   payload too large (413: the manifest is over a byte, row or line limit)
   8   not allowed (401/403: no key, an unknown or revoked key, or a role that may not do this)

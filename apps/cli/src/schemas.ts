@@ -28,5 +28,5 @@ export { BATCH_STATUSES, FINISHED_BATCH_STATUSES as FINISHED_STATUSES } from '@r
 /** How many rows are over: the progress bar's value. */
 export function doneOf(batch: Batch): number {
   const c = batch.counts;
-  return (c.completed ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
+  return (c.completed ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) + (c.expired ?? 0);
 }

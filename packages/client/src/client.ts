@@ -48,11 +48,12 @@ export interface CallOptions {
   fetch?: FetchLike;
 }
 
-export const TERMINAL_JOB_STATES: readonly Job['state'][] = ['completed', 'failed', 'cancelled'];
+export const TERMINAL_JOB_STATES: readonly Job['state'][] = ['completed', 'failed', 'cancelled', 'expired'];
 export const FINISHED_BATCH_STATUSES: readonly Batch['status'][] = [
   'completed',
   'completed_with_errors',
   'cancelled',
+  'expired',
 ];
 
 type Result<D> = { data?: D; error?: unknown; response: Response };

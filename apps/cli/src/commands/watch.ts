@@ -58,7 +58,7 @@ export async function describeProgress(ctx: Context, batch: Batch): Promise<stri
 }
 
 /**
- * Poll a batch until it is completed, completed_with_errors or cancelled, with a progress bar on
+ * Poll a batch until it is completed, completed_with_errors, cancelled or expired, with a progress bar on
  * a terminal (a line per change otherwise). The exit code is the outcome: 0 only if every row
  * completed. Ctrl-C stops watching, not the batch.
  */

@@ -116,7 +116,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    state?: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+                    state?: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
                     batch?: string;
                     created_from?: string;
                     created_to?: string;
@@ -1236,7 +1236,7 @@ export interface paths {
                 query?: {
                     limit?: number;
                     cursor?: string;
-                    status?: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+                    status?: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
                 };
                 header?: never;
                 path?: never;
@@ -1302,6 +1302,8 @@ export interface paths {
                     defaults?: string;
                     max_cost_usd?: number;
                     callback_url?: string;
+                    /** @description How long rows may wait to be sent to the provider, from the batch creation (e.g. `24h`, `30m`; 1s to 30d). Rows not yet sent when it closes end `expired`, with no spend; rows already at the provider finish normally. */
+                    completion_window?: string;
                     mode?: "atomic" | "partial";
                     dry_run?: "true" | "false";
                 };
@@ -1510,7 +1512,7 @@ export interface paths {
                 query?: {
                     limit?: number;
                     cursor?: string;
-                    state?: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+                    state?: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
                 };
                 header?: never;
                 path: {
@@ -2633,11 +2635,11 @@ export interface components {
             object: "job.timeline";
             job_id: string;
             /** @enum {string} */
-            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
             /** @description every state the job entered, oldest first, written with each move (a job created before timelines were kept has none) */
             states: {
                 /** @enum {string} */
-                state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+                state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
                 /** @description ISO-8601 UTC */
                 at: string;
             }[];
@@ -2690,7 +2692,7 @@ export interface components {
             object: "job";
             tenant: string;
             /** @enum {string} */
-            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
             /** @description ISO-8601 UTC */
             created_at: string;
             /** @description ISO-8601 UTC */
@@ -2821,7 +2823,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -2836,6 +2838,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -2864,6 +2867,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -2881,7 +2888,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -2896,6 +2903,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -2924,6 +2932,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3002,7 +3014,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -3017,6 +3029,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -3045,6 +3058,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3067,7 +3084,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -3082,6 +3099,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -3110,6 +3128,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3234,6 +3256,7 @@ export interface components {
                     failed: number;
                     cancelling: number;
                     cancelled: number;
+                    expired: number;
                 };
                 total: number;
             };
@@ -3418,11 +3441,11 @@ export interface components {
             object: "job.timeline";
             job_id: string;
             /** @enum {string} */
-            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
             /** @description every state the job entered, oldest first, written with each move (a job created before timelines were kept has none) */
             states: {
                 /** @enum {string} */
-                state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+                state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
                 /** @description ISO-8601 UTC */
                 at: string;
             }[];
@@ -3475,7 +3498,7 @@ export interface components {
             object: "job";
             tenant: string;
             /** @enum {string} */
-            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled";
+            state: "queued" | "waiting_budget" | "submitting" | "submitted" | "running" | "completed" | "failed" | "cancelling" | "cancelled" | "expired";
             /** @description ISO-8601 UTC */
             created_at: string;
             /** @description ISO-8601 UTC */
@@ -3606,7 +3629,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -3621,6 +3644,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -3649,6 +3673,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3666,7 +3694,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -3681,6 +3709,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -3709,6 +3738,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3787,7 +3820,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -3802,6 +3835,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -3830,6 +3864,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3852,7 +3890,7 @@ export interface components {
             /** @enum {string} */
             mode: "atomic" | "partial";
             /** @enum {string} */
-            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled";
+            status: "validating" | "queued" | "in_progress" | "completed" | "completed_with_errors" | "cancelling" | "cancelled" | "expired";
             rows: {
                 total: number;
                 invalid: number;
@@ -3867,6 +3905,7 @@ export interface components {
                 failed: number;
                 cancelling: number;
                 cancelled: number;
+                expired: number;
             };
             /** @description after a cancel: rows cancelled before any spend, and rows billed although being cancelled */
             cancelled: {
@@ -3895,6 +3934,10 @@ export interface components {
                 };
             };
             callback_url: string | null;
+            /** @description as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired` */
+            completion_window: string | null;
+            /** @description when the completion_window closes */
+            expires_at: string | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -4019,6 +4062,7 @@ export interface components {
                     failed: number;
                     cancelling: number;
                     cancelled: number;
+                    expired: number;
                 };
                 total: number;
             };

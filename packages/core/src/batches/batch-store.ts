@@ -18,6 +18,9 @@ export interface BatchRecord {
   stored_status: 'validating' | 'queued' | 'cancelling';
   callback_url?: string;
   max_cost_micro_usd?: number;
+  /** As given (e.g. `24h`), and when it closes: rows not yet sent then end `expired`. */
+  completion_window?: string;
+  expires_at?: string;
   total: number;
   invalid_rows: number;
   estimated_micro_usd: number;
@@ -57,11 +60,13 @@ export interface CancelBills {
 
 /** The status users see: stored while uploading or cancelling, else derived from the counters. */
 export function batchStatus(batch: BatchRecord, counts: BatchCounts): BatchStatus {
-  const done = counts.completed + counts.failed + counts.cancelled;
+  const done = counts.completed + counts.failed + counts.cancelled + counts.expired;
   if (batch.stored_status === 'validating') return 'validating';
   if (batch.stored_status === 'cancelling') return done >= batch.total ? 'cancelled' : 'cancelling';
-  if (done >= batch.total)
+  if (done >= batch.total) {
+    if (counts.expired > 0) return 'expired';
     return counts.failed + counts.cancelled > 0 ? 'completed_with_errors' : 'completed';
+  }
   return done > 0 || counts.queued + counts.waiting_budget < batch.total ? 'in_progress' : 'queued';
 }
 
@@ -147,6 +152,8 @@ export class BatchStore {
       throw uploadExpired(batchId);
     }
     const multi = this.redis.multi().zadd(this.keys.tenantBatches(tenant), 0, batchId);
+    const expiresAt = (await this.redis.hget(this.keys.batch(batchId), 'expires_at')) ?? undefined;
+    if (expiresAt) multi.zadd(this.keys.batchesExpiring(), Date.parse(expiresAt), batchId);
     this.store.eventIn(multi, tenant, {
       type: 'batch.created',
       batch: batchId,
@@ -329,6 +336,16 @@ export class BatchStore {
       0,
       100,
     );
+  }
+
+  /** Batches whose completion_window closed by `now` and whose rows have not been swept yet. */
+  async expiring(now = Date.now()): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.batchesExpiring(), '-inf', now, 'LIMIT', 0, 20);
+  }
+
+  /** The batch's rows still in line were swept: it is off the list. */
+  async expiredSwept(batchId: string): Promise<void> {
+    await this.redis.zrem(this.keys.batchesExpiring(), batchId);
   }
 
   /** Committed batches still lining up after `olderThanMs` (their API process died half-way). */

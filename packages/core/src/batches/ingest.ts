@@ -18,6 +18,7 @@ import type { BudgetWindow } from '../money/scopes.js';
 import type { UrlPolicy } from '../net/ssrf.js';
 import type { FairQueue } from '../scheduling/fair-queue.js';
 import type { BatchRecord, BatchStore } from './batch-store.js';
+import { parseCompletionWindow } from './expire.js';
 
 export interface IngestDeps {
   batches: BatchStore;
@@ -38,6 +39,8 @@ export interface BatchParams {
   defaults?: Record<string, unknown>;
   max_cost_micro_usd?: number;
   callback_url?: string;
+  /** How long rows may wait to be sent (e.g. `24h`, see parseCompletionWindow); none by default. */
+  completion_window?: string;
   mode: 'atomic' | 'partial';
   dry_run: boolean;
 }
@@ -184,6 +187,11 @@ export async function ingestBatch(
     }
     await assertUrlFields([['callback_url', params.callback_url]], deps.urlPolicy ?? { allowHosts: [] });
   }
+  // Read before anything is written: a bad window is a 400 that creates nothing.
+  const expiresAt =
+    params.completion_window === undefined
+      ? undefined
+      : new Date(now.getTime() + parseCompletionWindow(params.completion_window)).toISOString();
   const staging = !params.dry_run;
   let writing = staging;
   if (staging) {
@@ -201,6 +209,7 @@ export async function ingestBatch(
       ...(params.metadata ? { metadata: params.metadata } : {}),
       ...(params.callback_url ? { callback_url: params.callback_url } : {}),
       ...(params.max_cost_micro_usd !== undefined ? { max_cost_micro_usd: params.max_cost_micro_usd } : {}),
+      ...(expiresAt ? { completion_window: params.completion_window, expires_at: expiresAt } : {}),
     };
     await deps.batches.stage(batch);
   }
@@ -237,6 +246,7 @@ export async function ingestBatch(
       ...recast,
       batch_id: batchId,
       line,
+      ...(expiresAt ? { expires_at: expiresAt } : {}),
       ...(custom_id !== null ? { custom_id } : {}),
       attempt: 0,
       estimate_seconds: estimate.seconds,

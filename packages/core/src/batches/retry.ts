@@ -42,6 +42,8 @@ export async function retryBatch(
         billed_ms: null,
         cost_micro_usd: null,
         provider_failures: 0,
+        // A run asked for by an operator: the batch's completion_window no longer holds it back.
+        expires_at: null,
       },
       { from: [job.state] },
     );

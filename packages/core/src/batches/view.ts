@@ -54,6 +54,8 @@ export function batchView(
       billed: money.billed_seconds,
     },
     callback_url: batch.callback_url ?? null,
+    completion_window: batch.completion_window ?? null,
+    expires_at: batch.expires_at ?? null,
     created_at: batch.created_at,
     started_at: batch.started_at ?? null,
     finished_at: batch.finished_at ?? null,

@@ -20,6 +20,8 @@ export function jobCallbackEvent(state: JobState): JobCallbackEvent | undefined 
       return 'job.failed';
     case 'cancelled':
       return 'job.cancelled';
+    case 'expired':
+      return 'job.expired';
     default:
       return undefined;
   }
@@ -65,6 +67,8 @@ export function batchCallbackEvent(status: string): BatchCallbackEvent | undefin
       return 'batch.completed_with_errors';
     case 'cancelled':
       return 'batch.cancelled';
+    case 'expired':
+      return 'batch.expired';
     default:
       return undefined;
   }

@@ -171,6 +171,11 @@ export const BatchViewSchema = z
       billed: z.record(z.string(), z.number()),
     }),
     callback_url: z.string().nullable(),
+    completion_window: z
+      .string()
+      .nullable()
+      .describe('as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired`'),
+    expires_at: time.nullable().describe('when the completion_window closes'),
     created_at: time,
     started_at: time.nullable(),
     finished_at: time.nullable(),

@@ -1,3 +1,4 @@
+import { windowClosed } from '../batches/expire.js';
 import { isAppError } from '../errors/app-error.js';
 import type { Logger } from '../infra/logger.js';
 import { enqueueSettle } from '../model/catalog.js';
@@ -18,6 +19,7 @@ import {
 } from './context.js';
 import { followDuplicate } from './duplicates.js';
 import { redoLostClaim } from './lost-claim.js';
+import { expireAtDispatch } from './maintenance.js';
 import { adoptOrphan, findOrphan, orphanSearchFrom } from './orphans.js';
 import { submitFailed } from './submit-errors.js';
 import { notifyTerminal, ownerOf, releaseLeftover, releaseUnbilled } from './terminal.js';
@@ -66,6 +68,11 @@ export async function dispatch(ctx: EngineContext, step: DispatchStep): Promise<
     return done({ skipped: record.state });
   }
 
+  // Its batch's completion_window has closed: a row not yet sent is not sent any more.
+  if (windowClosed(record)) {
+    if (await expireAtDispatch(ctx, record)) log.info({ expiresAt: record.expires_at }, 'row expired');
+    return done({ skipped: 'expired' });
+  }
   const amount = record.estimate_micro_usd ?? 0;
   const reserved = await ctx.ledger.reserve(ownerOf(record), amount);
   if (!reserved.ok) return done(await overBudget(ctx, record, reserved, log));

@@ -216,6 +216,11 @@ export class Engine {
     return maintenance.sweepBatches(this.ctx, abandonedUploadMs);
   }
 
+  /** Rows still in line when their batch's completion_window closed end `expired`. */
+  expireBatches(): Promise<number> {
+    return maintenance.expireBatches(this.ctx);
+  }
+
   sweepMoney(olderThanMs: number): Promise<number> {
     return maintenance.sweepMoney(this.ctx, olderThanMs);
   }

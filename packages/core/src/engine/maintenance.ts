@@ -1,7 +1,8 @@
+import { expireBatches as expireClosedBatches, expireRow } from '../batches/expire.js';
 import type { JobRecord } from '../model/record.js';
 import { isTerminalState } from '../model/states.js';
 import type { EngineContext } from './context.js';
-import { chargeBilled, ownerOf, releaseUnbilled } from './terminal.js';
+import { chargeBilled, notifyTerminal, ownerOf, releaseUnbilled } from './terminal.js';
 
 /**
  * Background duties of a job's life, each safe to run on every worker at once (all writes are
@@ -24,7 +25,7 @@ export async function sweepInFlight(ctx: EngineContext, olderThanMs: number): Pr
   let recovered = 0;
   for (const jobId of await ctx.gate.heldSince(olderThanMs)) {
     const job = await ctx.store.get(jobId);
-    if (!job || ['completed', 'failed', 'cancelled', 'queued', 'waiting_budget'].includes(job.state)) {
+    if (!job || isTerminalState(job.state) || job.state === 'queued' || job.state === 'waiting_budget') {
       if (await ctx.gate.release(jobId)) {
         recovered++;
         ctx.logger.warn({ jobId, state: job?.state }, 'recovered a lost in-flight slot');
@@ -45,6 +46,30 @@ export async function sweepBatches(ctx: EngineContext, abandonedUploadMs: number
       ctx.logger.warn({ batchId }, 'removed a manifest upload that never committed');
   }
   for (const batchId of await ctx.batches.unlined(60_000)) await ctx.batches.lineUp(batchId, ctx.fair);
+}
+
+/** What expiring a row needs from the engine: its moves, its line, its money, its callbacks. */
+export function expireDeps(ctx: EngineContext) {
+  return {
+    store: ctx.store,
+    fair: ctx.fair,
+    ledger: ctx.ledger,
+    batches: ctx.batches,
+    onMoneyFreed: () => ctx.parking.wake(),
+    onTerminal: (job: JobRecord) => notifyTerminal(ctx, job.id),
+  };
+}
+
+/** Batches whose completion_window closed: their rows still in line (queued, parked) end `expired`. */
+export async function expireBatches(ctx: EngineContext): Promise<number> {
+  const expired = await expireClosedBatches(expireDeps(ctx));
+  if (expired > 0) ctx.logger.info({ expired }, 'expired batch rows still in line when their window closed');
+  return expired;
+}
+
+/** One row met at dispatch after its window closed (put back in line after a refused submit, say). */
+export function expireAtDispatch(ctx: EngineContext, record: JobRecord): Promise<boolean> {
+  return expireRow(expireDeps(ctx), record);
 }
 
 /**

@@ -66,6 +66,8 @@ export interface Keys {
   /** Batches being uploaded (invisible), and committed batches whose jobs are still being lined up. */
   batchesStaging(): string;
   batchesLining(): string;
+  /** Committed batches with a completion_window, by when it closes (ms; removed once swept). */
+  batchesExpiring(): string;
   /** API keys: id -> record (JSON), and a key's SHA-256 -> its id. */
   apiKeys(): string;
   apiKeyHash(sha256: string): string;
@@ -125,6 +127,7 @@ export function createKeys(prefix: string): Keys {
     tenantBatches: (tenant) => `{${prefix}}:batches:${tenant}`,
     batchesStaging: () => `{${prefix}}:batches-staging`,
     batchesLining: () => `{${prefix}}:batches-lining`,
+    batchesExpiring: () => `{${prefix}}:batches-expiring`,
     apiKeys: () => `${prefix}:apikeys`,
     apiKeyHash: (sha256) => `${prefix}:apikey:${sha256}`,
     // Derived in Lua from a job key too (transition-2.lua): keep the two spellings in step.

@@ -59,7 +59,7 @@ const retention: Pick<DefaultJobOptions, 'removeOnComplete' | 'removeOnFail'> = 
 export const NOTIFY_QUEUE = 'notify';
 export const JOB_NOTIFY_NAME = 'job.notify';
 
-export const JOB_CALLBACK_EVENTS = ['job.completed', 'job.failed', 'job.cancelled'] as const;
+export const JOB_CALLBACK_EVENTS = ['job.completed', 'job.failed', 'job.cancelled', 'job.expired'] as const;
 export type JobCallbackEvent = (typeof JOB_CALLBACK_EVENTS)[number];
 
 export const JobNotifyPayloadSchema = z.object({
@@ -74,6 +74,7 @@ export const BATCH_CALLBACK_EVENTS = [
   'batch.completed',
   'batch.completed_with_errors',
   'batch.cancelled',
+  'batch.expired',
 ] as const;
 export type BatchCallbackEvent = (typeof BATCH_CALLBACK_EVENTS)[number];
 

@@ -29,6 +29,11 @@ export const JobRecordSchema = z.object({
   /** The manifest row a batch job came from: its custom_id and 1-based line. */
   custom_id: z.string().optional(),
   line: z.number().int().optional(),
+  /**
+   * When the batch's completion_window closes (ISO-8601 UTC): a row still in line then ends
+   * `expired` and is never sent (see batches/expire.ts).
+   */
+  expires_at: z.string().optional(),
   /** Times a finished job was run again (batch retry); each run is charged on its own. */
   reruns: z.number().int().optional(),
   /** What to do when a budget cannot cover the job: wait for money (park) or fail at once. */

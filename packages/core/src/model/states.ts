@@ -4,7 +4,8 @@
  * or duplicated provider update can never move a job backwards.
  *
  * queued → (waiting_budget ⇄ queued) → submitting → submitted → running → completed | failed,
- * cancelling → cancelled from any non-terminal state.
+ * cancelling → cancelled from any non-terminal state; a batch row still in line when its batch's
+ * completion_window closes → expired (it never reached the provider).
  */
 export const JOB_STATES = [
   'queued',
@@ -16,10 +17,16 @@ export const JOB_STATES = [
   'failed',
   'cancelling',
   'cancelled',
+  'expired',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([
+  'completed',
+  'failed',
+  'cancelled',
+  'expired',
+]);
 
 export function isTerminalState(state: JobState): boolean {
   return TERMINAL_STATES.has(state);
@@ -41,6 +48,8 @@ const ALLOWED_FROM: Record<JobState, readonly JobState[]> = {
   failed: ['queued', 'waiting_budget', 'submitting', 'submitted', 'running', 'cancelling'],
   cancelling: ['submitting', 'submitted', 'running'],
   cancelled: ['queued', 'waiting_budget', 'submitting', 'submitted', 'running', 'cancelling'],
+  // Only from the line: a row that reached the provider finishes normally.
+  expired: ['queued', 'waiting_budget'],
 };
 
 export function allowedFrom(to: JobState): readonly JobState[] {
@@ -60,6 +69,8 @@ export const BATCH_STATUSES = [
   'completed_with_errors',
   'cancelling',
   'cancelled',
+  // Finished, with rows still in line when its completion_window closed (the others ran).
+  'expired',
 ] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
@@ -68,4 +79,5 @@ export const FINISHED_BATCH_STATUSES: readonly BatchStatus[] = [
   'completed',
   'completed_with_errors',
   'cancelled',
+  'expired',
 ];

@@ -46,6 +46,14 @@ const batchParamsSchema = (maxMetadataBytes: number) =>
       .refine((v) => usdToMicroUsd(v) !== undefined, { message: 'must be 0-1e9 with at most 6 decimals' })
       .optional(),
     callback_url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    // Read by the core (parseCompletionWindow), which names this field in its 400.
+    completion_window: z
+      .string()
+      .max(16, 'must be a whole number of s, m, h or d (e.g. 24h), from 1s to 30d')
+      .optional()
+      .describe(
+        'How long rows may wait to be sent to the provider, from the batch creation (e.g. `24h`, `30m`; 1s to 30d). Rows not yet sent when it closes end `expired`, with no spend; rows already at the provider finish normally.',
+      ),
     mode: z.enum(['atomic', 'partial'], { message: 'must be "atomic" or "partial"' }).default('atomic'),
     dry_run: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
   });
@@ -99,6 +107,7 @@ export default async function batchRoutes(app: FastifyInstance, options: BatchRo
           ...(params.metadata ? { metadata: params.metadata } : {}),
           ...(params.defaults ? { defaults: params.defaults } : {}),
           ...(params.callback_url ? { callback_url: params.callback_url } : {}),
+          ...(params.completion_window !== undefined ? { completion_window: params.completion_window } : {}),
           ...(params.max_cost_usd !== undefined
             ? { max_cost_micro_usd: usdToMicroUsd(params.max_cost_usd) as number }
             : {}),

@@ -84,9 +84,9 @@ if batch then
   if (current == 'queued' or current == 'waiting_budget') and redis.call('HSETNX', batchKey, 'started_at', ARGV[3]) == 1 then
     emit('type', 'batch.started', 'batch', batch, 'at', ARGV[3])
   end
-  if ARGV[1] == 'completed' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then
-    local c = redis.call('HMGET', counts, 'completed', 'failed', 'cancelled')
-    local done = tonumber(c[1] or '0') + tonumber(c[2] or '0') + tonumber(c[3] or '0')
+  if is_terminal(ARGV[1]) then
+    local c = redis.call('HMGET', counts, 'completed', 'failed', 'cancelled', 'expired')
+    local done = tonumber(c[1] or '0') + tonumber(c[2] or '0') + tonumber(c[3] or '0') + tonumber(c[4] or '0')
     if done >= tonumber(redis.call('HGET', batchKey, 'total') or '-1')
       and redis.call('HSETNX', batchKey, 'finished_at', ARGV[3]) == 1 then
       emit('type', 'batch.finished', 'batch', batch, 'at', ARGV[3])

@@ -18,7 +18,7 @@ const BATCH_LIMIT = 20;
 const FAILURE_LIMIT = 10;
 /** Jobs of a batch read at a time in its drill-down (More reads the next page). */
 const JOB_PAGE = 10;
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'expired']);
 const SVG = 'http://www.w3.org/2000/svg';
 
 const $ = (id) => document.getElementById(id);
@@ -617,9 +617,11 @@ function renderSpend(s) {
 
 function progressOf(batch) {
   const { completed, failed, cancelled } = batch.counts;
+  const expired = batch.counts.expired ?? 0;
   const total = batch.rows.total;
-  const done = completed + failed + cancelled;
-  return { total, done, pct: total ? Math.floor((done / total) * 100) : 100, completed, failed, cancelled };
+  const done = completed + failed + cancelled + expired;
+  const pct = total ? Math.floor((done / total) * 100) : 100;
+  return { total, done, pct, completed, failed, cancelled, expired };
 }
 
 /**
@@ -677,7 +679,7 @@ function batchRow(s, batch) {
     'aria-valuenow': p.pct,
     'aria-label': `${batch.name ?? batch.id}: ${p.done} of ${p.total} rows finished`,
   });
-  for (const part of ['completed', 'failed', 'cancelled']) {
+  for (const part of ['completed', 'failed', 'cancelled', 'expired']) {
     const seg = h('span', { class: `seg seg-${part}` });
     // CSSOM, not a style attribute: the CSP forbids inline styles, not this.
     seg.style.width = p.total ? `${(p[part] / p.total) * 100}%` : '0';
