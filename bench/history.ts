@@ -7,49 +7,18 @@
  * 2. `GET /v1/costs` for one month over 1,000,000 line items: p50 / p99, next to `GET /healthz`.
  * 3. `GET /v1/jobs/:id` of an archived job (read from PostgreSQL) next to a live one (Redis).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { buildEmulator } from '@recast/emulator';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { BENCH_AUTH, startApiProcess } from './api-process.js';
 import { benchDatabase, benchRedis, fmt, measure, report } from './lib.js';
+import { startWorkerProcess } from './worker-process.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const JOBS = Number(process.env.BENCH_HISTORY_JOBS ?? 10_000);
 const LINE_ITEMS = Number(process.env.BENCH_HISTORY_LINE_ITEMS ?? 1_000_000);
 const RETENTION_MS = 2_000;
 const SECRET = 'bench-secret-0123456789abcdef';
-
-async function startWorkerProcess(env: Record<string, string>): Promise<{ stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen = (seen + chunk.toString()).slice(-4096);
-      if (seen.includes('worker started')) {
-        child.stdout?.off('data', onData);
-        child.stdout?.resume();
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-  });
-  return {
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');

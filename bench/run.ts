@@ -6,6 +6,7 @@ import { benchBatches } from './batches.js';
 import { benchHistory } from './history.js';
 import { sharedBenchDatabaseIfAny } from './lib.js';
 import { benchLimiter } from './limiter.js';
+import { benchNewcomer } from './newcomer.js';
 import { benchPolling } from './polling.js';
 import { benchReservations } from './reservations.js';
 import { benchSubmit } from './submit.js';
@@ -14,7 +15,11 @@ import { benchSubmitWait } from './submit-wait.js';
 const benches: Record<string, () => Promise<unknown>> = {
   submit: benchSubmit,
   'submit-wait': benchSubmitWait,
-  limiter: benchLimiter,
+  // The three gates' accuracy, then a newcomer's wait behind a backlog with the submits paced.
+  limiter: async () => {
+    await benchLimiter();
+    await benchNewcomer();
+  },
   reservations: benchReservations,
   batches: benchBatches,
   polling: benchPolling,

@@ -59,6 +59,12 @@ export const CommonConfigShape = {
   /** Submits (POST /apps/run) allowed per window, across all workers; 0 = no limit. The
    * provider documents 100 runs per minute. The API reads these too, to report them. */
   PROVIDER_SUBMITS_PER_WINDOW: envInt(0).default(100),
+  /**
+   * Submits are paced across the window (PROVIDER_RATE_WINDOW_MS / PROVIDER_SUBMITS_PER_WINDOW
+   * apart on average, 600 ms at the defaults) instead of going all at once; this many may go back
+   * to back after a quiet spell. 0 = no pacing (a whole window's submits in one burst).
+   */
+  PROVIDER_SUBMIT_BURST: envInt(0).default(10),
   /** The window of all three provider quotas (submits, task reads, uploads). */
   PROVIDER_RATE_WINDOW_MS: envInt(1).default(60_000),
   /** Task reads (GET /tasks/{id}, /status, /tasks/list, cancels) per window, across every

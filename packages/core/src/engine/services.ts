@@ -88,6 +88,21 @@ export function pricesOf(config: CoreConfig): PriceTable {
   return config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
 }
 
+/** The dispatch steps handed to BullMQ ahead while submits are paced (see feedBuffer). */
+export const PACED_FEED_BUFFER = 4;
+
+/**
+ * How many dispatch steps the fair-share feeder hands BullMQ ahead of the gate. A newcomer tenant
+ * waits behind these, and while submits are paced (PROVIDER_SUBMIT_BURST) each costs it one pace
+ * interval: so the buffer is then at most PACED_FEED_BUFFER, enough to keep a gate that admits one
+ * submit per interval busy (the feeder refills it after every dispatch). Unpaced, FAIR_SHARE_BUFFER
+ * keeps a fast gate fed.
+ */
+export function feedBuffer(config: CoreConfig): number {
+  const paced = config.PROVIDER_SUBMITS_PER_WINDOW > 0 && config.PROVIDER_SUBMIT_BURST > 0;
+  return paced ? Math.min(config.FAIR_SHARE_BUFFER, PACED_FEED_BUFFER) : config.FAIR_SHARE_BUFFER;
+}
+
 /**
  * Open the connection (a producer waits for its first connect: it fails fast afterwards, and the
  * queues send commands as they are built; if Redis is down at start it goes on, and callers see
@@ -120,7 +135,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
   });
   const fair = new FairQueue(redis, keys, queues, {
-    buffer: config.FAIR_SHARE_BUFFER,
+    buffer: feedBuffer(config),
     dispatchAttempts: config.DISPATCH_ATTEMPTS,
     logger,
   });
@@ -161,6 +176,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
       maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
       // A submit still unanswered holds its place in the window until the client gives up on it.
       pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
+      burst: config.PROVIDER_SUBMIT_BURST,
     }),
     quotas,
     admission: quotaAdmission(quotas),

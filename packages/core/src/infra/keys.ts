@@ -45,6 +45,8 @@ export interface Keys {
   limitsInFlight(): string;
   limitsRate(): string;
   limitsPause(): string;
+  /** The submit pace (admit-4.lua): when the next submit is due, ms. */
+  limitsPace(): string;
   /** A quota other than submits (task reads, uploads): its request log and its pause after a 429. */
   limitsQuota(group: string): string;
   limitsQuotaPause(group: string): string;
@@ -113,6 +115,7 @@ export function createKeys(prefix: string): Keys {
     limitsInFlight: () => `${prefix}:{limits}:in-flight`,
     limitsRate: () => `${prefix}:{limits}:rate`,
     limitsPause: () => `${prefix}:{limits}:pause-until`,
+    limitsPace: () => `${prefix}:{limits}:pace`,
     limitsQuota: (group) => `${prefix}:{limits}:quota:${group}`,
     limitsQuotaPause: (group) => `${prefix}:{limits}:quota:${group}:pause-until`,
     fairPrefix: () => `{${prefix}}:fair:`,

@@ -90,4 +90,59 @@ describe('ProviderGate', () => {
     expect(maxInWindow).toBeLessThanOrEqual(limit);
     expect(admittedAt.length).toBeGreaterThan(limit * 3);
   });
+
+  it('paces submits: a burst, then one per window/limit, on every worker; a quiet spell refills it', async () => {
+    // 10 a second: one every 100 ms, three back to back.
+    const [a, b] = gates({ submitsPerWindow: 10, windowMs: 1000, burst: 3 }, 2) as [
+      ProviderGate,
+      ProviderGate,
+    ];
+    const take = async (gate: ProviderGate, id: string) => {
+      const admitted = await gate.admit(id);
+      if (admitted.ok) await gate.submitted(admitted.token);
+      return admitted;
+    };
+    for (const id of ['j1', 'j2', 'j3']) expect((await take(a, id)).ok).toBe(true);
+    const held = await take(b, 'j4');
+    expect(held).toMatchObject({ ok: false, reason: 'rate' });
+    // Due one interval after the first of the three, not when the window slides.
+    expect(held.ok ? 0 : held.waitMs).toBeGreaterThan(0);
+    expect(held.ok ? 0 : held.waitMs).toBeLessThanOrEqual(100);
+    await new Promise((r) => setTimeout(r, held.ok ? 0 : held.waitMs + 5));
+    expect((await take(b, 'j4')).ok).toBe(true);
+    expect((await take(a, 'j5')).ok).toBe(false);
+    await new Promise((r) => setTimeout(r, 350));
+    for (const id of ['j6', 'j7', 'j8']) expect((await take(a, id)).ok).toBe(true);
+    expect((await take(a, 'j9')).ok).toBe(false);
+  });
+
+  it('paces at the limit: four workers racing for 1.5 s keep about one submit per interval', async () => {
+    const limit = 20;
+    const windowMs = 1000;
+    const racing = gates({ submitsPerWindow: limit, windowMs, burst: 2 }, 4);
+    const admittedAt: number[] = [];
+    const started = Date.now();
+    await Promise.all(
+      racing.map(async (gate, w) => {
+        for (let i = 0; Date.now() - started < 1500; i++) {
+          const admitted = await gate.admit(`w${w}-${i}`);
+          if (admitted.ok) {
+            admittedAt.push(Date.now());
+            await gate.submitted(admitted.token);
+          } else await new Promise((r) => setTimeout(r, Math.min(admitted.waitMs, 20)));
+        }
+      }),
+    );
+    admittedAt.sort((x, y) => x - y);
+    // No burst beyond 2 in any interval's span, and ~1.5 s / 50 ms + burst submits in all.
+    let maxIn50 = 0;
+    for (let i = 0; i < admittedAt.length; i++) {
+      let j = i;
+      while (j < admittedAt.length && admittedAt[j]! - admittedAt[i]! < 45) j++;
+      maxIn50 = Math.max(maxIn50, j - i);
+    }
+    expect(maxIn50).toBeLessThanOrEqual(2);
+    expect(admittedAt.length).toBeLessThanOrEqual(1500 / 50 + 2 + 1);
+    expect(admittedAt.length).toBeGreaterThanOrEqual(20);
+  });
 });

@@ -11,6 +11,11 @@ export interface ProviderLimits {
   maxInFlight: number;
   /** How long a submit still in progress holds its place in the window: the client's timeout. */
   pendingHoldMs: number;
+  /**
+   * Submits are paced at windowMs / submitsPerWindow apart on average; this many may go back to
+   * back after a quiet spell. 0: no pacing (the window's whole limit may go at once).
+   */
+  burst?: number;
 }
 
 export type Admission =
@@ -22,6 +27,7 @@ interface GateRedis extends Redis {
     inFlight: string,
     rate: string,
     pause: string,
+    pace: string,
     ...args: string[]
   ): Promise<[1, number] | [0, string, number]>;
   recastSubmitted(rate: string, pause: string, token: string, pauseMs: string): Promise<number>;
@@ -31,7 +37,7 @@ interface GateRedis extends Redis {
  * Pressure on the provider, shared by every worker through Redis: a sliding-log limit on submits
  * per window, a cap on tasks in flight, and a global pause after a 429. Scheduling is Recast's
  * core, and BullMQ's own limiter counts jobs started, not requests that reach the provider, so
- * this is ours (see admit-3.lua for why it cannot overshoot).
+ * this is ours (see admit-4.lua for why it cannot overshoot, and how it paces).
  */
 export class ProviderGate {
   private readonly redis: GateRedis;
@@ -42,7 +48,7 @@ export class ProviderGate {
     readonly limits: ProviderLimits,
   ) {
     if (!('recastAdmit' in redis)) {
-      redis.defineCommand('recastAdmit', loadLua(new URL('./lua/admit-3.lua', import.meta.url)));
+      redis.defineCommand('recastAdmit', loadLua(new URL('./lua/admit-4.lua', import.meta.url)));
       redis.defineCommand('recastSubmitted', loadLua(new URL('./lua/submitted-2.lua', import.meta.url)));
     }
     this.redis = redis as GateRedis;
@@ -55,12 +61,14 @@ export class ProviderGate {
       this.keys.limitsInFlight(),
       this.keys.limitsRate(),
       this.keys.limitsPause(),
+      this.keys.limitsPace(),
       jobId,
       String(this.limits.maxInFlight),
       String(this.limits.submitsPerWindow),
       String(this.limits.windowMs),
       String(this.limits.pendingHoldMs),
       token,
+      String(Math.min(this.limits.burst ?? 0, this.limits.submitsPerWindow)),
     );
     if (reply[0] === 1) return { ok: true, token };
     return { ok: false, reason: reply[1] as 'paused' | 'in_flight' | 'rate', waitMs: Number(reply[2]) };

@@ -39,7 +39,7 @@ interface QuotaRedis extends Redis {
 
 /**
  * One provider quota shared by every process through Redis (task reads: 1,000 a minute; uploads:
- * 50 a minute): a sliding log like the submits' (admit-3.lua), and a pause of the whole group after
+ * 50 a minute): a sliding log like the submits' (admit-4.lua), and a pause of the whole group after
  * a 429. A caller waits its turn, up to `maxWaitMs`, then gets a retryable PROVIDER_RATE_LIMITED
  * naming when to come back. Scheduling the provider's budgets is Recast's core; no limiter library
  * counts requests by when they reach the provider across processes (see take-2.lua).

@@ -1,5 +1,5 @@
 --[[
-  A submit admitted by admit-3.lua has ended (answered, failed or timed out): from now on its
+  A submit admitted by admit-4.lua has ended (answered, failed or timed out): from now on its
   entry in the request log counts for one window from this moment, not from its pending hold.
   KEYS[1]  request log zset
   KEYS[2]  pause-until (ms)

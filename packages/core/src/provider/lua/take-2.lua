@@ -1,7 +1,7 @@
 --[[
   Take one request of a provider quota other than submits (task reads, uploads), for every
   process at once: the group is not paused after a 429 and its sliding log has room. The same log
-  as admit-3.lua: an entry counts from when it is taken until a full window after the request
+  as admit-4.lua: an entry counts from when it is taken until a full window after the request
   ended (submitted-2.lua moves its score there), so no window of the configured length ever holds
   more than the limit, wherever the provider counts the request between our send and its answer.
   KEYS[1]  request log: zset token -> the time the request stops counting from (ms)
