@@ -217,6 +217,8 @@ describe('recast submit --watch', () => {
       });
     });
     expect(said).toMatch(/3 waiting for budget \(batch cap \$0\.05 reached\): 0\/3 done/);
+    // Instead of an ETA, why nothing moves.
+    expect(said).toMatch(/waiting for money: 3 parked on batch:bat_\S+ lifetime$/);
     child.kill('SIGINT');
   });
 });

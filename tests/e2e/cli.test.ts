@@ -163,6 +163,8 @@ describe('recast CLI', () => {
     expect(quote.stdout).toMatch(/1080p +5 +10\.0 +\$0\.60/);
     expect(quote.stdout).toMatch(/720p +15 +30\.0 +\$0\.90/);
     expect(quote.stdout).toMatch(/total +20 +40\.0 +\$1\.50/);
+    // When it would be done if sent now: nothing has completed yet, so at the documented speed.
+    expect(quote.stdout).toMatch(/finish +if submitted now: ETA .+ UTC \(in .+\), default speed/);
     const overBudget = await recast(['submit', file, '--dry-run', '--max-cost-usd', '1'], env);
     expect(overBudget.stdout).toMatch(/batch +lifetime +\$1\.00 +\$1\.00 +NO/);
     expect(overBudget.stderr).toContain('does not fit every budget');

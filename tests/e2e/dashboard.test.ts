@@ -362,6 +362,15 @@ describe('dashboard in a real Chromium', () => {
       });
       await logIn(page, s, ADMIN_KEY);
       await expect.poll(() => page.textContent('#mode'), { timeout: 10_000 }).toBe('live');
+      // Instead of an ETA, why the parked batch does not move (and the backlog with it); a
+      // finished batch has none.
+      await expect
+        .poll(() => page.textContent(`tr[data-batch-id="${parked}"] .eta`), { timeout: 10_000 })
+        .toBe(`waiting for money: 1 parked on batch:${parked} lifetime`);
+      expect(await page.locator(`tr[data-batch-id="${done}"] .eta`).count()).toBe(0);
+      await expect
+        .poll(() => page.textContent('#backlog-eta'), { timeout: 10_000 })
+        .toBe('waiting for money: 1 parked');
 
       // The batch's jobs, ten at a time, in row order.
       await page.click(`button[data-open-batch="${done}"]`);

@@ -1,4 +1,5 @@
 import { JOB_STATES } from '@recast/core/contract';
+import { etaText } from '../cli/eta.js';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { type Batch, doneOf } from '../schemas.js';
@@ -24,6 +25,7 @@ export function printBatch(ctx: Context, batch: Batch): void {
       (c.reserved_micro_usd ? `, ${usd(c.reserved_micro_usd)} reserved` : '') +
       (c.max_cost_usd !== null ? `, max $${c.max_cost_usd}` : ''),
   );
+  if (batch.eta) out.line(`eta       ${etaText(batch.eta)}`);
   out.line(`created   ${batch.created_at}`);
   if (batch.started_at) out.line(`started   ${batch.started_at}`);
   if (batch.finished_at) out.line(`finished  ${batch.finished_at}`);

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { etaText } from '../cli/eta.js';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { ApiError, EXIT, RowsError, UsageError } from '../exit-codes.js';
@@ -211,6 +212,7 @@ function printQuote(ctx: Context, manifest: string, quote: Quote): void {
   out.line(`rows      ${quote.rows} valid, ${quote.invalid_rows} invalid`);
   const sources = Object.entries(quote.estimate_sources).map(([s, n]) => `${s} ${n}`);
   out.line(`seconds   estimated from ${sources.join(', ') || '-'}`);
+  if (quote.eta) out.line(`finish    if submitted now: ${etaText(quote.eta)}`);
   out.line('');
   const rows = Object.entries(quote.by_resolution)
     .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))

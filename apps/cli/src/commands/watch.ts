@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { etaText } from '../cli/eta.js';
 import { usd } from '../cli/output.js';
 import type { Context } from '../context.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -67,7 +68,8 @@ export async function watchBatch(ctx: Context, id: string): Promise<number> {
     ? new cliProgress.SingleBar(
         {
           stream: ctx.out.streams.stderr,
-          format: ' {bar} {percentage}% | {value}/{total} done | {status} | spent {spent} / est. {estimated}',
+          format:
+            ' {bar} {percentage}% | {value}/{total} done | {status} | spent {spent} / est. {estimated} | {eta}',
           hideCursor: true,
           clearOnComplete: false,
         },
@@ -88,13 +90,14 @@ export async function watchBatch(ctx: Context, id: string): Promise<number> {
           status: await describeProgress(ctx, batch),
           spent: usd(batch.cost.spent_micro_usd),
           estimated: usd(batch.cost.estimated_micro_usd),
+          eta: etaText(batch.eta) || '-',
         };
         if (bar) {
           if (!started) bar.start(batch.rows.total, doneOf(batch), payload);
           else bar.update(doneOf(batch), payload);
           started = true;
         } else {
-          const line = `${payload.status}: ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}`;
+          const line = `${payload.status}: ${doneOf(batch)}/${batch.rows.total} done, spent ${payload.spent} / est. ${payload.estimated}${batch.eta ? `, ${etaText(batch.eta)}` : ''}`;
           if (line !== last) ctx.out.note(line);
           last = line;
         }

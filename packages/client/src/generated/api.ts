@@ -2811,6 +2811,42 @@ export interface components {
             data: components["schemas"]["JobInput"][];
             next_cursor: string | null;
         };
+        EtaInput: {
+            /** @description estimated finish (UTC, to the second); null when blocked by money or a provider pause */
+            finish_at: string | null;
+            /** @description why nothing moves now: parked on a budget, the provider paused after a 429, or every in-flight slot taken by other work */
+            blocked_by: ({
+                /** @constant */
+                reason: "budget";
+                /** @description the budget scope the parked jobs wait on, e.g. `tenant:acme` */
+                scope: string | null;
+                window: string | null;
+                parked: number;
+            } | {
+                /** @constant */
+                reason: "provider_paused";
+                /** @description the provider asked for a pause (a 429) until then */
+                until: string;
+            } | {
+                /** @constant */
+                reason: "in_flight_full";
+                in_flight: number;
+                max_in_flight: number;
+            }) | null;
+            /** @description what the estimate is made of */
+            basis: {
+                /** @description jobs to be sent before the last one of this work, its own included */
+                jobs_ahead: number;
+                output_seconds_ahead: number;
+                submits_per_minute: number | null;
+                max_in_flight: number | null;
+                /** @description processing time per output second the estimate uses */
+                ms_per_output_second: number;
+                /** @enum {string} */
+                processing_source: "observed" | "default";
+                tasks_observed: number;
+            };
+        };
         BatchInput: {
             id: string;
             /** @constant */
@@ -2871,6 +2907,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["EtaInput"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -2936,6 +2974,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["EtaInput"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3001,6 +3041,8 @@ export interface components {
                     fits: boolean;
                 }[];
             };
+            /** @description when the rows would be done if submitted now, behind what is in line */
+            eta: components["schemas"]["EtaInput"] | null;
         };
         BatchCancelledInput: {
             id: string;
@@ -3062,6 +3104,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["EtaInput"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3132,6 +3176,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["EtaInput"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3267,6 +3313,21 @@ export interface components {
                 submits_per_window: number | null;
                 window_ms: number;
             };
+            /** @description when everything in line now should be done, or why it cannot move */
+            eta: components["schemas"]["EtaInput"];
+            /** @description processing time per output second observed on completed tasks, as ETAs use it */
+            processing: {
+                /** @description `<resolution>|std` or `<resolution>|turbo`, or `all` */
+                kind: string;
+                ms_per_output_second: number;
+                output_seconds_per_task: number;
+                /** @description how long a task holds its in-flight slot beyond the provider time */
+                turnaround_ms: number;
+                /** @description completed tasks the moving figure was learnt from (0: the default) */
+                tasks: number;
+                /** @enum {string} */
+                source: "observed" | "default";
+            }[];
             budgets: {
                 scope: string;
                 /** @enum {string} */
@@ -3617,6 +3678,42 @@ export interface components {
             data: components["schemas"]["Job"][];
             next_cursor: string | null;
         };
+        Eta: {
+            /** @description estimated finish (UTC, to the second); null when blocked by money or a provider pause */
+            finish_at: string | null;
+            /** @description why nothing moves now: parked on a budget, the provider paused after a 429, or every in-flight slot taken by other work */
+            blocked_by: ({
+                /** @constant */
+                reason: "budget";
+                /** @description the budget scope the parked jobs wait on, e.g. `tenant:acme` */
+                scope: string | null;
+                window: string | null;
+                parked: number;
+            } | {
+                /** @constant */
+                reason: "provider_paused";
+                /** @description the provider asked for a pause (a 429) until then */
+                until: string;
+            } | {
+                /** @constant */
+                reason: "in_flight_full";
+                in_flight: number;
+                max_in_flight: number;
+            }) | null;
+            /** @description what the estimate is made of */
+            basis: {
+                /** @description jobs to be sent before the last one of this work, its own included */
+                jobs_ahead: number;
+                output_seconds_ahead: number;
+                submits_per_minute: number | null;
+                max_in_flight: number | null;
+                /** @description processing time per output second the estimate uses */
+                ms_per_output_second: number;
+                /** @enum {string} */
+                processing_source: "observed" | "default";
+                tasks_observed: number;
+            };
+        };
         Batch: {
             id: string;
             /** @constant */
@@ -3677,6 +3774,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["Eta"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3742,6 +3841,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["Eta"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3807,6 +3908,8 @@ export interface components {
                     fits: boolean;
                 }[];
             };
+            /** @description when the rows would be done if submitted now, behind what is in line */
+            eta: components["schemas"]["Eta"] | null;
         };
         BatchCancelled: {
             id: string;
@@ -3868,6 +3971,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["Eta"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -3938,6 +4043,8 @@ export interface components {
             completion_window: string | null;
             /** @description when the completion_window closes */
             expires_at: string | null;
+            /** @description when the rows still to do should be done, or why they cannot move; null once finished */
+            eta: components["schemas"]["Eta"] | null;
             /** @description ISO-8601 UTC */
             created_at: string;
             started_at: string | null;
@@ -4073,6 +4180,21 @@ export interface components {
                 submits_per_window: number | null;
                 window_ms: number;
             };
+            /** @description when everything in line now should be done, or why it cannot move */
+            eta: components["schemas"]["Eta"];
+            /** @description processing time per output second observed on completed tasks, as ETAs use it */
+            processing: {
+                /** @description `<resolution>|std` or `<resolution>|turbo`, or `all` */
+                kind: string;
+                ms_per_output_second: number;
+                output_seconds_per_task: number;
+                /** @description how long a task holds its in-flight slot beyond the provider time */
+                turnaround_ms: number;
+                /** @description completed tasks the moving figure was learnt from (0: the default) */
+                tasks: number;
+                /** @enum {string} */
+                source: "observed" | "default";
+            }[];
             budgets: {
                 scope: string;
                 /** @enum {string} */

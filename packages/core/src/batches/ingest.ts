@@ -1,4 +1,6 @@
 import { AppError } from '../errors/app-error.js';
+import type { Eta } from '../forecast/eta.js';
+import type { Forecaster } from '../forecast/forecaster.js';
 import type { JobEstimator } from '../intake/submit.js';
 import { assertInputUrls, assertUrlFields } from '../intake/url-checks.js';
 import {
@@ -30,6 +32,8 @@ export interface IngestDeps {
   /** Where a batch's `callback_url` may point (SSRF guard); refused when `callbacks` is false. */
   urlPolicy?: UrlPolicy;
   callbacks?: boolean;
+  /** Estimates when a dry run's rows would be done if submitted now (quote.eta). */
+  forecaster?: Pick<Forecaster, 'quote'>;
 }
 
 export interface BatchParams {
@@ -56,6 +60,8 @@ export interface Quote {
   estimated_micro_usd: number;
   /** Whether the estimate fits what the budgets it falls under have left now (see budgetFit). */
   budgets: { fits: boolean; checks: BudgetCheck[] };
+  /** A dry run: when its rows would be done if submitted now, behind what is in line. */
+  eta?: Eta | null;
 }
 
 export interface BudgetCheck {
@@ -280,6 +286,13 @@ export async function ingestBatch(
         quote.estimated_micro_usd,
         params.max_cost_micro_usd,
       );
+      quote.eta = deps.forecaster
+        ? await deps.forecaster.quote(
+            params.tenant,
+            quote.rows,
+            Object.fromEntries(Object.entries(quote.by_resolution).map(([r, v]) => [r, v.seconds])),
+          )
+        : null;
       return { quote };
     }
     if (params.mode === 'atomic' && quote.invalid_rows > 0) {

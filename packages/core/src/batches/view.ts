@@ -1,3 +1,5 @@
+import type { Eta } from '../forecast/eta.js';
+import type { Forecaster } from '../forecast/forecaster.js';
 import type { Budgets } from '../money/budgets.js';
 import type { Ledger } from '../money/ledger.js';
 import { microUsdToUsd } from '../money/price-table.js';
@@ -22,6 +24,7 @@ export function batchView(
   counts: BatchCounts,
   money: BatchMoney,
   cancelBills: CancelBills = { billed: 0, endedCancelled: 0 },
+  eta: Eta | null = null,
 ) {
   const billedCancelled = Math.min(Math.max(0, cancelBills.endedCancelled), counts.cancelled);
   return {
@@ -56,6 +59,8 @@ export function batchView(
     callback_url: batch.callback_url ?? null,
     completion_window: batch.completion_window ?? null,
     expires_at: batch.expires_at ?? null,
+    /** When the rows still to do should be done, or why they cannot move (null once finished). */
+    eta,
     created_at: batch.created_at,
     started_at: batch.started_at ?? null,
     finished_at: batch.finished_at ?? null,
@@ -67,6 +72,8 @@ export interface BatchViewDeps {
   batches: BatchStore;
   budgets: Budgets;
   ledger: Ledger;
+  /** Estimates the finish of a live batch; without one (archiving, callbacks) eta is null. */
+  forecaster?: Pick<Forecaster, 'batch'>;
 }
 
 /**
@@ -81,6 +88,8 @@ export async function loadBatchView(deps: BatchViewDeps, batchId: string): Promi
     deps.ledger.batchTotals(batchId),
   ]);
   if (!found || found.batch.stored_status === 'validating') return undefined;
+  const finished = found.batch.finished_at !== undefined;
+  const eta = deps.forecaster && !finished ? await deps.forecaster.batch(found.batch, found.counts) : null;
   return batchView(
     found.batch,
     found.counts,
@@ -89,5 +98,6 @@ export async function loadBatchView(deps: BatchViewDeps, batchId: string): Promi
       billed_seconds: Object.fromEntries(Object.entries(totals).map(([res, t]) => [res, t.ms / 1000])),
     },
     found.cancelBills,
+    eta,
   );
 }

@@ -87,6 +87,17 @@ export const CommonConfigShape = {
    * the reconcile index with each transition, so the API and the workers must agree on them.
    */
   RECONCILE_AFTER_MS: envInt(100).default(300_000),
+  /**
+   * A quiet task is polled when it is overdue against its expected duration (the processing time
+   * per output second observed on completed tasks, times its seconds, times 1.5), but never sooner
+   * than this after its last move, and never later than RECONCILE_AFTER_MS (the ceiling).
+   */
+  RECONCILE_MIN_AFTER_MS: envInt(100).default(30_000),
+  /**
+   * Processing time per output second assumed until completed tasks have shown the real one
+   * (ETAs, and when a quiet task is overdue): 15 s per second of output, 2.5 minutes for a 10 s clip.
+   */
+  ETA_DEFAULT_MS_PER_OUTPUT_SECOND: envInt(1).default(15_000),
   RECONCILE_SUBMITTED_AFTER_MS: envInt(100).optional(),
   RECONCILE_RUNNING_AFTER_MS: envInt(100).optional(),
   RECONCILE_CANCELLING_AFTER_MS: envInt(100).optional(),

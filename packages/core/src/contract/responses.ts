@@ -144,6 +144,50 @@ const countsShape = Object.fromEntries(JOB_STATES.map((s) => [s, z.int()])) as R
   z.ZodInt
 >;
 
+export const EtaSchema = z
+  .strictObject({
+    finish_at: time
+      .nullable()
+      .describe('estimated finish (UTC, to the second); null when blocked by money or a provider pause'),
+    blocked_by: z
+      .discriminatedUnion('reason', [
+        z.strictObject({
+          reason: z.literal('budget'),
+          scope: z
+            .string()
+            .nullable()
+            .describe('the budget scope the parked jobs wait on, e.g. `tenant:acme`'),
+          window: z.string().nullable(),
+          parked: z.int(),
+        }),
+        z.strictObject({
+          reason: z.literal('provider_paused'),
+          until: time.describe('the provider asked for a pause (a 429) until then'),
+        }),
+        z.strictObject({
+          reason: z.literal('in_flight_full'),
+          in_flight: z.int(),
+          max_in_flight: z.int(),
+        }),
+      ])
+      .nullable()
+      .describe(
+        'why nothing moves now: parked on a budget, the provider paused after a 429, or every in-flight slot taken by other work',
+      ),
+    basis: z
+      .strictObject({
+        jobs_ahead: z.int().describe('jobs to be sent before the last one of this work, its own included'),
+        output_seconds_ahead: z.number(),
+        submits_per_minute: z.number().nullable(),
+        max_in_flight: z.int().nullable(),
+        ms_per_output_second: z.int().describe('processing time per output second the estimate uses'),
+        processing_source: z.enum(['observed', 'default']),
+        tasks_observed: z.int(),
+      })
+      .describe('what the estimate is made of'),
+  })
+  .meta({ id: 'Eta' });
+
 export const BatchViewSchema = z
   .strictObject({
     id: z.string(),
@@ -176,6 +220,9 @@ export const BatchViewSchema = z
       .nullable()
       .describe('as asked (e.g. `24h`): rows not yet sent to the provider when it closes end `expired`'),
     expires_at: time.nullable().describe('when the completion_window closes'),
+    eta: EtaSchema.nullable().describe(
+      'when the rows still to do should be done, or why they cannot move; null once finished',
+    ),
     created_at: time,
     started_at: time.nullable(),
     finished_at: time.nullable(),
@@ -220,6 +267,9 @@ export const BatchQuoteSchema = z
         }),
       ),
     }),
+    eta: EtaSchema.nullable().describe(
+      'when the rows would be done if submitted now, behind what is in line',
+    ),
   })
   .meta({ id: 'BatchQuote' });
 
@@ -330,6 +380,21 @@ export const StatsSchema = z
       submits_per_window: z.int().nullable(),
       window_ms: z.int(),
     }),
+    eta: EtaSchema.describe('when everything in line now should be done, or why it cannot move'),
+    processing: z
+      .array(
+        z.strictObject({
+          kind: z.string().describe('`<resolution>|std` or `<resolution>|turbo`, or `all`'),
+          ms_per_output_second: z.int(),
+          output_seconds_per_task: z.number(),
+          turnaround_ms: z
+            .int()
+            .describe('how long a task holds its in-flight slot beyond the provider time'),
+          tasks: z.int().describe('completed tasks the moving figure was learnt from (0: the default)'),
+          source: z.enum(['observed', 'default']),
+        }),
+      )
+      .describe('processing time per output second observed on completed tasks, as ETAs use it'),
     budgets: z.array(
       z.strictObject({
         scope: z.string(),

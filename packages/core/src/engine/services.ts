@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import { BatchStore } from '../batches/batch-store.js';
 import type { CoreConfig } from '../config/common.js';
 import { EventLog } from '../events/events.js';
+import { Forecaster } from '../forecast/forecaster.js';
+import { ProcessingTimes } from '../forecast/processing.js';
 import { connectDatabase, type Database } from '../history/db.js';
 import { Records } from '../history/records.js';
 import { Durability } from '../infra/durable.js';
@@ -44,6 +46,10 @@ export interface Services {
   readonly parking: BudgetParking;
   readonly batches: BatchStore;
   readonly gate: ProviderGate;
+  /** Processing time per output second, observed on completed tasks (ETAs, overdue polls). */
+  readonly processing: ProcessingTimes;
+  /** Estimated finish times of batches, backlogs and quotes, and why work is not moving. */
+  readonly forecaster: Forecaster;
   /** The provider's other quotas (task reads, uploads), shared by every process. */
   readonly quotas: Record<QuotaGroup, ProviderQuota>;
   /** What a client of this process waits on before each request (InferenceClient.useAdmission). */
@@ -87,6 +93,9 @@ export function reconcileDelaysOf(config: CoreConfig): ReconcileDelays {
 export function pricesOf(config: CoreConfig): PriceTable {
   return config.PRICE_TABLE ? parsePriceTable(config.PRICE_TABLE) : DEFAULT_PRICE_TABLE;
 }
+
+/** Output seconds per task assumed for forecasts until completed tasks have shown the real mix. */
+export const DEFAULT_SECONDS_PER_TASK = 10;
 
 /** The dispatch steps handed to BullMQ ahead while submits are paced (see feedBuffer). */
 export const PACED_FEED_BUFFER = 4;
@@ -155,6 +164,30 @@ export async function createServices(options: ServicesOptions): Promise<Services
     reads: quota('reads', config.PROVIDER_READS_PER_WINDOW),
     uploads: quota('uploads', config.PROVIDER_UPLOADS_PER_WINDOW),
   };
+  const gate = new ProviderGate(redis, keys, {
+    submitsPerWindow: config.PROVIDER_SUBMITS_PER_WINDOW,
+    windowMs: config.PROVIDER_RATE_WINDOW_MS,
+    maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
+    // A submit still unanswered holds its place in the window until the client gives up on it.
+    pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
+    burst: config.PROVIDER_SUBMIT_BURST,
+  });
+  const processing = new ProcessingTimes(redis, keys, {
+    defaultMsPerSecond: config.ETA_DEFAULT_MS_PER_OUTPUT_SECOND,
+    defaultSecondsPerTask: DEFAULT_SECONDS_PER_TASK,
+  });
+  const forecaster = new Forecaster({
+    redis,
+    keys,
+    gate,
+    fair,
+    processing,
+    // At most the feed buffer (and steps put back for a while): a few reads.
+    handed: async () =>
+      (await queues.dispatch.getJobs(['waiting', 'delayed', 'prioritized'], 0, 199)).flatMap((j) =>
+        j?.data?.jobId ? [j.data.jobId] : [],
+      ),
+  });
   return {
     config,
     logger,
@@ -170,19 +203,14 @@ export async function createServices(options: ServicesOptions): Promise<Services
     fair,
     parking: new BudgetParking(redis, keys, store, ledger, fair, logger),
     batches,
-    gate: new ProviderGate(redis, keys, {
-      submitsPerWindow: config.PROVIDER_SUBMITS_PER_WINDOW,
-      windowMs: config.PROVIDER_RATE_WINDOW_MS,
-      maxInFlight: config.PROVIDER_MAX_IN_FLIGHT,
-      // A submit still unanswered holds its place in the window until the client gives up on it.
-      pendingHoldMs: config.INFERENCE_TIMEOUT_MS,
-      burst: config.PROVIDER_SUBMIT_BURST,
-    }),
+    gate,
+    processing,
+    forecaster,
     quotas,
     admission: quotaAdmission(quotas),
     events: new EventLog(redis, keys),
     db,
-    records: new Records({ redis, keys, store, batches, budgets, ledger }, db),
+    records: new Records({ redis, keys, store, batches, budgets, ledger, forecaster }, db),
     durability,
     durable: (write) => durability.run(redis, write),
     async close() {

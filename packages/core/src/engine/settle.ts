@@ -179,6 +179,15 @@ async function settleTerminal(
     // wrote the charge).
     await ctx.batches.countCancelBilled(record.batch_id, to === 'cancelled');
   }
+  if (moved.ok && to === 'completed') {
+    // The moving figure behind ETAs and overdue polls, once per task (the move).
+    const took = processingMs(task, record, finishedAt);
+    if (took !== undefined) {
+      await ctx.processing
+        .observe(record.input, took, billedMs / 1000, slotMs(record, finishedAt))
+        .catch((err: Error) => log.warn({ err: err.message }, 'processing time not recorded'));
+    }
+  }
   // Only now, with the money settled: keeping the output can fail or lag without touching it.
   if (to === 'completed' && ctx.retention) {
     await enqueueRetain(ctx.queues, { jobId: record.id, taskId: task.id }, ctx.retention);
@@ -188,6 +197,24 @@ async function settleTerminal(
     `job ${to}`,
   );
   return { state: to, charged };
+}
+
+/**
+ * What the provider took with a task: from its creation to its last update on the provider's own
+ * clock (a lost webhook found late by a poll does not make the task look slow, which would make
+ * the next ones be polled later still); from our submit to now when the provider gives no times.
+ */
+function processingMs(task: Task, record: JobRecord, finishedAt: Date): number | undefined {
+  const created = task.createdAt ? Date.parse(task.createdAt) : Number.NaN;
+  const updated = task.updatedAt ? Date.parse(task.updatedAt) : Number.NaN;
+  if (Number.isFinite(created) && Number.isFinite(updated) && updated > created) return updated - created;
+  return record.submitted_at ? finishedAt.getTime() - Date.parse(record.submitted_at) : undefined;
+}
+
+/** How long the task held its in-flight slot: from the claim (right after the gate) to now. */
+function slotMs(record: JobRecord, finishedAt: Date): number | undefined {
+  const from = record.claimed_at ?? record.submitted_at;
+  return from ? finishedAt.getTime() - Date.parse(from) : undefined;
 }
 
 /**

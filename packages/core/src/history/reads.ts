@@ -78,7 +78,11 @@ export async function archivedJobsById(
 
 export async function archivedBatch(db: Database, id: string): Promise<BatchView | undefined> {
   const { rows } = await db.query<{ view: BatchView }>('SELECT view FROM recast_batches WHERE id = $1', [id]);
-  return rows[0]?.view;
+  // Views archived before a field existed read it as it is for every finished batch (archived
+  // since, it is there already, in its place).
+  const view = rows[0]?.view as Partial<BatchView> | undefined;
+  if (!view || 'eta' in view) return view as BatchView | undefined;
+  return { completion_window: null, expires_at: null, ...view, eta: null } as BatchView;
 }
 
 /** A tenant's archived batch ids, newest first, before `cursor`. */

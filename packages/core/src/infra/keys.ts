@@ -47,6 +47,8 @@ export interface Keys {
   limitsPause(): string;
   /** The submit pace (admit-4.lua): when the next submit is due, ms. */
   limitsPace(): string;
+  /** Provider processing time per output second, observed on completed tasks (forecast/processing.ts). */
+  processingTimes(): string;
   /** A quota other than submits (task reads, uploads): its request log and its pause after a 429. */
   limitsQuota(group: string): string;
   limitsQuotaPause(group: string): string;
@@ -116,6 +118,7 @@ export function createKeys(prefix: string): Keys {
     limitsRate: () => `${prefix}:{limits}:rate`,
     limitsPause: () => `${prefix}:{limits}:pause-until`,
     limitsPace: () => `${prefix}:{limits}:pace`,
+    processingTimes: () => `${prefix}:processing`,
     limitsQuota: (group) => `${prefix}:{limits}:quota:${group}`,
     limitsQuotaPause: (group) => `${prefix}:{limits}:quota:${group}:pause-until`,
     fairPrefix: () => `{${prefix}}:fair:`,

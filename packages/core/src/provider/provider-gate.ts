@@ -100,6 +100,41 @@ export class ProviderGate {
     return this.redis.zcount(this.keys.limitsRate(), now - this.limits.windowMs, '+inf');
   }
 
+  /**
+   * The pressure on the provider as forecasts need it, in one round trip: the server's now, the
+   * tasks in flight with when each took its slot (the first `max`), how many there are, and until
+   * when the provider is paused after a 429 (null when it is not).
+   */
+  async pressure(max = 2_000): Promise<{
+    now: number;
+    inFlight: Array<{ jobId: string; since: number }>;
+    inFlightCount: number;
+    pausedUntil: number | null;
+  }> {
+    const replies =
+      (await this.redis
+        .pipeline()
+        .time()
+        .zrange(this.keys.limitsInFlight(), 0, max - 1, 'WITHSCORES')
+        .zcard(this.keys.limitsInFlight())
+        .get(this.keys.limitsPause())
+        .exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [seconds, micros] = (replies[0]?.[1] ?? ['0', '0']) as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const flat = (replies[1]?.[1] ?? []) as string[];
+    const inFlight: Array<{ jobId: string; since: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      inFlight.push({ jobId: flat[i] as string, since: Number(flat[i + 1]) });
+    const paused = Number(replies[3]?.[1] ?? 0);
+    return {
+      now,
+      inFlight,
+      inFlightCount: Number(replies[2]?.[1] ?? 0),
+      pausedUntil: paused > now ? paused : null,
+    };
+  }
+
   /** Slots held longer than `olderThanMs`: candidates for recovery when their job was lost. */
   async heldSince(olderThanMs: number, max = 500): Promise<string[]> {
     const [seconds] = await this.redis.time();

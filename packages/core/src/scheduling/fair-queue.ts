@@ -117,6 +117,12 @@ export class FairQueue {
     return Object.fromEntries(tenants.map((t, i) => [t, Number(replies[i]?.[1] ?? 0)]));
   }
 
+  /** Where a job stands in its tenant's line (0 = next), or null when it is not in it. */
+  async position(tenant: string, jobId: string): Promise<number | null> {
+    const at = await this.redis.lpos(this.line(tenant), jobId);
+    return at === null || at === undefined ? null : Number(at);
+  }
+
   /** Hand BullMQ the next jobs in fair order, up to the buffer. Returns how many. */
   async feedOnce(max = 64): Promise<number> {
     const members = await this.redis.recastFairPick(

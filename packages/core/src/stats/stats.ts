@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Forecaster } from '../forecast/forecaster.js';
 import { readBacklog } from '../history/archiver.js';
 import type { Keys } from '../infra/keys.js';
 import { JOB_STATES, type JobState } from '../model/states.js';
@@ -13,6 +14,7 @@ export interface StatsDeps {
   budgets: Budgets;
   ledger: Ledger;
   gate: Pick<ProviderGate, 'inFlight' | 'submitsInWindow' | 'limits'>;
+  forecaster: Pick<Forecaster, 'backlog' | 'figures'>;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface StatsDeps {
  * the budgets that apply (global and the tenant's own; every one for an admin view of all tenants),
  * today's spend by resolution (the ledger's per-day totals), and the archive's backlog. Jobs by
  * state count what Redis holds: live jobs, and finished ones until REDIS_JOB_RETENTION_MS after
- * they were archived.
+ * they were archived. And the ETA of the backlog, with the processing figures it is made of.
  */
 export async function statsOf(deps: StatsDeps, tenant: string | undefined, now = new Date()) {
   const pipeline = deps.redis.pipeline();
@@ -40,6 +42,10 @@ export async function statsOf(deps: StatsDeps, tenant: string | undefined, now =
   const byState = Object.fromEntries(
     JOB_STATES.map((state, i) => [state, Number(counts?.[i]?.[1] ?? 0)]),
   ) as Record<JobState, number>;
+  const [eta, processing] = await Promise.all([
+    deps.forecaster.backlog(tenant, byState.waiting_budget),
+    deps.forecaster.figures(),
+  ]);
   const spend = Object.entries(today)
     .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
     .map(([resolution, t]) => ({
@@ -62,6 +68,10 @@ export async function statsOf(deps: StatsDeps, tenant: string | undefined, now =
       submits_per_window: limits.submitsPerWindow === 0 ? null : limits.submitsPerWindow,
       window_ms: limits.windowMs,
     },
+    /** When everything in line now (the tenant's, or the deployment's) should be done, or why it cannot move. */
+    eta,
+    /** Processing time per output second by resolution and turbo (`all`: every task), as ETAs use it. */
+    processing,
     budgets: budgets.map((b: BudgetStatus) => ({
       scope: b.scope,
       window: b.window,

@@ -536,6 +536,12 @@ function renderStats(s) {
   $('submits-cap').textContent =
     provider.submits_per_window === null ? 'no limit' : String(provider.submits_per_window);
   $('window').textContent = `${Math.round(provider.window_ms / 1000)} s`;
+  // The backlog's estimate: nothing in line is "idle", else when it should be done, or why not.
+  const eta = s.stats.eta;
+  $('backlog-eta').textContent =
+    eta && (eta.basis.jobs_ahead > 0 || eta.blocked_by || Date.parse(eta.finish_at) > Date.now())
+      ? etaText(eta)
+      : 'idle';
   $('scope').textContent =
     tenant === null
       ? "All tenants (an admin key): job counts, spend and failures. Batches and events: the key's own tenant."
@@ -613,6 +619,40 @@ function renderSpend(s) {
     chart.append(svg('text', { x, y: height - 8, class: 'label' }, resolution));
   });
   $('spend-chart').replaceChildren(chart);
+}
+
+/** How long, for a person: `45s`, `3m 12s`, `1h 04m`, `2d 3h`. */
+function durationText(ms) {
+  const sec = Math.max(0, Math.round(ms / 1000));
+  if (sec < 60) return `${sec}s`;
+  const m = Math.floor(sec / 60);
+  if (m < 60) return `${m}m ${String(sec % 60).padStart(2, '0')}s`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return `${hours}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+/**
+ * An estimate in words (the same as the CLI's): when, or why nothing moves instead (parked on a
+ * budget, the provider paused after a 429); a full in-flight cap is named next to the estimate.
+ */
+function etaText(eta) {
+  if (!eta) return '';
+  const why = eta.blocked_by;
+  if (why?.reason === 'budget') {
+    const on = why.scope ? ` on ${why.scope}${why.window ? ` ${why.window}` : ''}` : '';
+    return `waiting for money: ${why.parked} parked${on}`;
+  }
+  if (why?.reason === 'provider_paused') {
+    return `provider paused (429) until ${new Date(why.until).toISOString().slice(11, 19)} UTC`;
+  }
+  const when = eta.finish_at
+    ? `done in ${durationText(Date.parse(eta.finish_at) - Date.now())} (${new Date(eta.finish_at).toISOString().slice(11, 19)} UTC)`
+    : 'no estimate';
+  const speed = eta.basis.processing_source === 'default' ? ', default speed' : '';
+  const full =
+    why?.reason === 'in_flight_full' ? `; in-flight cap full (${why.in_flight}/${why.max_in_flight})` : '';
+  return `${when}${speed}${full}`;
 }
 
 function progressOf(batch) {
@@ -694,7 +734,21 @@ function batchRow(s, batch) {
     { 'data-batch-id': batch.id },
     h('td', {}, h('div', { class: 'name' }, openButton(s, batch)), h('div', { class: 'id' }, batch.id)),
     h('td', {}, h('span', { class: `status status-${batch.status}` }, batch.status.replaceAll('_', ' '))),
-    h('td', {}, bar, h('div', { class: 'progress-label' }, `${p.done} / ${p.total} · ${p.pct}%`)),
+    h(
+      'td',
+      {},
+      bar,
+      h('div', { class: 'progress-label' }, `${p.done} / ${p.total} · ${p.pct}%`),
+      ...(batch.eta
+        ? [
+            h(
+              'div',
+              { class: `eta${batch.eta.finish_at ? '' : ' eta-blocked'}`, 'data-eta': '' },
+              etaText(batch.eta),
+            ),
+          ]
+        : []),
+    ),
     h('td', {}, h('div', { class: 'counts' }, ...counts)),
     h(
       'td',
