@@ -63,6 +63,7 @@ function providerBinding(config: WorkerConfig, client: InferenceClient): Provide
     reconcile: {
       maxPerPass: config.RECONCILE_MAX_PER_PASS,
       againAfterMs: config.RECONCILE_SUBMITTED_AFTER_MS ?? config.RECONCILE_AFTER_MS,
+      floorMs: config.RECONCILE_MIN_AFTER_MS,
     },
   };
 }

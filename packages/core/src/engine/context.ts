@@ -20,7 +20,11 @@ export interface ProviderBinding {
   recheckMs: number;
   maxRechecks: number;
   orphans: OrphanSearchOptions;
-  reconcile: { maxPerPass: number; againAfterMs: number };
+  /**
+   * Jobs looked at per pass; the next look at a task still going after a poll, at the latest
+   * (againAfterMs) and at the soonest (floorMs: an overdue task is looked at as often as it is late).
+   */
+  reconcile: { maxPerPass: number; againAfterMs: number; floorMs: number };
 }
 
 export interface OrphanSearchOptions {

@@ -21,6 +21,7 @@ import { followDuplicate } from './duplicates.js';
 import { redoLostClaim } from './lost-claim.js';
 import { expireAtDispatch } from './maintenance.js';
 import { adoptOrphan, findOrphan, orphanSearchFrom } from './orphans.js';
+import { overdueAt } from './overdue.js';
 import { submitFailed } from './submit-errors.js';
 import { notifyTerminal, ownerOf, releaseLeftover, releaseUnbilled } from './terminal.js';
 import { watchAbandoned } from './watch.js';
@@ -303,11 +304,14 @@ async function recordTask(
   task: TaskResult,
   log: Logger,
 ): Promise<void> {
+  const submittedAt = Date.now();
+  const overdue = await overdueAt(ctx, record, submittedAt);
   const fields = {
     task_id: task.id,
     provider_status: task.status,
-    submitted_at: new Date().toISOString(),
+    submitted_at: new Date(submittedAt).toISOString(),
     submit_claim: null,
+    ...(overdue !== undefined ? { overdue_ms: overdue } : {}),
   };
   const guard = { attempt: record.attempt, task: task.id };
   let moved = await ctx.store.transition(record.id, 'submitted', fields, guard);

@@ -47,7 +47,7 @@ async function engineWith(handler: CannedHandler) {
       recheckMs: 100,
       maxRechecks: 3,
       orphans: { graceMs: 0, timeoutMs: 5_000, watchMs: 10_000, pageSize: 100 },
-      reconcile: { maxPerPass: 10, againAfterMs: 1_000 },
+      reconcile: { maxPerPass: 10, againAfterMs: 1_000, floorMs: 100 },
     },
   });
   return { engine, services, provider };

@@ -7,6 +7,7 @@ import { isTerminalStatus } from '../provider/status.js';
 import type { Task, TaskList } from '../provider/task.js';
 import { belongsTo, webhookUrl } from '../provider/webhook-token.js';
 import type { EngineContext, OrphanSearchOptions } from './context.js';
+import { overdueAt } from './overdue.js';
 
 /**
  * When an orphan search of the job's current attempt may conclude: a POST whose answer was lost
@@ -88,16 +89,19 @@ function oldest(tasks: Task[]): Task | undefined {
 
 /** Record an orphan as the job's task (the claim is spent), then let settle read its real state. */
 export async function adoptOrphan(
-  ctx: Pick<EngineContext, 'store' | 'queues'> & { client: InferenceClient },
+  ctx: Pick<EngineContext, 'store' | 'queues' | 'processing'> & { client: InferenceClient },
   record: JobRecord,
   task: Task,
   log: Logger,
 ): Promise<void> {
+  const submittedAt = task.createdAt ?? new Date().toISOString();
+  const overdue = await overdueAt(ctx, record, Date.parse(submittedAt) || Date.now());
   const fields = {
     task_id: task.id,
     provider_status: task.status,
-    submitted_at: task.createdAt ?? new Date().toISOString(),
+    submitted_at: submittedAt,
     submit_claim: null,
+    ...(overdue !== undefined ? { overdue_ms: overdue } : {}),
   };
   const guard = { attempt: record.attempt, task: task.id };
   if (record.state === 'cancelling') {

@@ -5,6 +5,7 @@ import { InferenceError } from '../provider/inference-error.js';
 import { isTerminalStatus } from '../provider/status.js';
 import { type EngineContext, jobLogger, type ProviderBinding, providerOf } from './context.js';
 import { adoptOrphan, findOrphan, orphanSearchFrom } from './orphans.js';
+import { nextLookMs } from './overdue.js';
 import { releaseUnbilled } from './terminal.js';
 import { watchAbandoned } from './watch.js';
 
@@ -17,8 +18,10 @@ export interface ReconcilePass {
 
 /**
  * One reconcile pass (a BullMQ job scheduler runs one every RECONCILE_INTERVAL_MS across all
- * worker processes): find the jobs whose provider task has been quiet for longer than its state
- * allows (the index moves with every transition, so this reads only what is overdue) and
+ * worker processes): find the jobs whose provider task is overdue (against its expected duration,
+ * see overdue.ts, or quiet for longer than its state allows; the index moves with every
+ * transition, so this reads only what is due), most overdue first, at most RECONCILE_MAX_PER_PASS
+ * and within the reads quota, and
  * - poll `GET /tasks/:id/status`; a change (or a terminal status) goes to settle, which reads the
  *   full task: a lost webhook is recovered this way;
  * - for a job stuck in `submitting` whose dispatch is gone, look for the orphan task at the provider
@@ -43,7 +46,10 @@ export async function reconcile(ctx: EngineContext): Promise<ReconcilePass> {
     // task is looked at by its deadline at the latest.
     const untilDeadline =
       waiting && record.deadline_ms !== undefined ? Math.max(0, record.deadline_ms - now) : Infinity;
-    await ctx.store.reconcileLater(jobId, Math.min(provider.reconcile.againAfterMs, untilDeadline), now);
+    const again = waiting
+      ? nextLookMs(record, now, provider.reconcile.floorMs, provider.reconcile.againAfterMs)
+      : provider.reconcile.againAfterMs;
+    await ctx.store.reconcileLater(jobId, Math.min(again, untilDeadline), now);
     try {
       polled++;
       if (waiting && record.deadline_ms !== undefined && record.deadline_ms <= now) {

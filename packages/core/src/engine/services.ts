@@ -137,6 +137,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     reconcileDelaysOf(config),
     config.EVENTS_RETENTION_MS,
     config.JOB_TIMEOUT_SECONDS,
+    config.RECONCILE_MIN_AFTER_MS,
   );
   const ledger = new Ledger(redis, keys);
   const durability = new Durability({

@@ -44,6 +44,7 @@ interface JobRedis extends Redis {
     reconcileAt: string,
     eventsMinId: string,
     task: string,
+    reconcileFloorAt: string,
     ...fields: string[]
   ): Promise<TransitionReply>;
   recastClaim(
@@ -86,6 +87,8 @@ export class JobStore {
     private readonly eventRetentionMs: number = DEFAULT_EVENT_RETENTION_MS,
     /** The deadline of a job that gives no `timeout_seconds` (JOB_TIMEOUT_SECONDS); 0: none. */
     private readonly jobTimeoutSeconds = 0,
+    /** The soonest a task overdue against its expected duration is polled after a move (RECONCILE_MIN_AFTER_MS). */
+    private readonly reconcileFloorMs = 30_000,
   ) {
     if (!('recastTransition' in redis)) {
       redis.defineCommand('recastTransition', loadLua(new URL('./lua/transition-2.lua', import.meta.url)));
@@ -343,7 +346,7 @@ export class JobStore {
     to: JobState,
     fields: Partial<Record<keyof JobRecord, string | number | null>>,
     options: TransitionOptions,
-  ): [string, string, string, string, string, string, string, string, string, ...string[]] {
+  ): [string, string, string, string, string, string, string, string, string, string, ...string[]] {
     const from = options.from ?? allowedFrom(to);
     const args: string[] = [];
     for (const [key, value] of Object.entries(fields)) {
@@ -365,6 +368,7 @@ export class JobStore {
       delay === undefined ? '' : String(now.getTime() + delay),
       this.eventsMinId(now.getTime()),
       options.task ?? '',
+      to === 'submitted' || to === 'running' ? String(now.getTime() + this.reconcileFloorMs) : '',
       ...args,
     ];
   }

@@ -60,6 +60,12 @@ export const JobRecordSchema = z.object({
    * and when it was passed (the task is then cancelled and the job fails with DEADLINE_EXCEEDED).
    */
   timeout_seconds: z.number().int().optional(),
+  /**
+   * When the task is overdue against its expected duration (ms, set at its submit: the processing
+   * time per output second observed on completed tasks, times its seconds, times 1.5): the
+   * reconciler polls it then (within RECONCILE_MIN_AFTER_MS .. RECONCILE_AFTER_MS of its last move).
+   */
+  overdue_ms: z.number().int().optional(),
   deadline_ms: z.number().int().optional(),
   deadline_exceeded_at: z.string().optional(),
   /** The provider task whose failure was retried last (so a retried settle can finish its charge). */
@@ -140,6 +146,7 @@ const NUMBER_FIELDS = new Set([
   'duplicate_cost_micro_usd',
   'timeout_seconds',
   'deadline_ms',
+  'overdue_ms',
 ]);
 
 /** Hash fields are strings: JSON for objects, decimal for numbers; absent values are not written. */

@@ -11,7 +11,9 @@
   ARGV[6]  events older than this (ms) may be trimmed from the tenant's event stream
   ARGV[7]  task guard: '' for none, else the move only happens when the record holds no task id
            or this one (a task attached by a faster update is never replaced by another)
-  ARGV[8..] field, value pairs to write with the move ('' value deletes the field)
+  ARGV[8]  the soonest the reconciler may look (ms) when the new state waits on the provider ('' for
+           no floor): a task with an `overdue_ms` is looked at then, within ARGV[8] .. ARGV[5]
+  ARGV[9..] field, value pairs to write with the move ('' value deletes the field)
   Returns  {1, previous_state, new_version}  moved
            {0, current_state, version}       refused: the job is not in an allowed state
            {-1}                              no such job
@@ -58,7 +60,7 @@ if not allowed then
 end
 version = version + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3], 'version', version)
-write_fields(KEYS[1], 8)
+write_fields(KEYS[1], 9)
 append_timeline(KEYS[1], ARGV[1], ARGV[3])
 local base, jobId = job_key_parts(KEYS[1])
 local fields = redis.call('HMGET', KEYS[1], 'tenant', 'batch_id', 'indexed')
@@ -104,6 +106,12 @@ end
 -- goes back in line for a new attempt. The reconciler looks at the job by its deadline at the latest.
 local reconcileAt = ARGV[5]
 if ARGV[1] == 'submitted' or ARGV[1] == 'running' then
+  -- Looked at when overdue against its expected duration, not a flat delay after each move.
+  local overdue = redis.call('HGET', KEYS[1], 'overdue_ms')
+  if overdue and reconcileAt ~= '' and ARGV[8] ~= '' then
+    local at = math.min(tonumber(reconcileAt), math.max(tonumber(overdue), tonumber(ARGV[8])))
+    reconcileAt = string.format('%d', at)
+  end
   local deadline = redis.call('HGET', KEYS[1], 'deadline_ms')
   local timeout = redis.call('HGET', KEYS[1], 'timeout_seconds')
   if not deadline and timeout then
@@ -114,7 +122,7 @@ if ARGV[1] == 'submitted' or ARGV[1] == 'running' then
     reconcileAt = deadline
   end
 elseif ARGV[1] == 'queued' or ARGV[1] == 'waiting_budget' or ARGV[1] == 'submitting' then
-  redis.call('HDEL', KEYS[1], 'deadline_ms', 'deadline_exceeded_at')
+  redis.call('HDEL', KEYS[1], 'deadline_ms', 'deadline_exceeded_at', 'overdue_ms')
 end
 if reconcileAt ~= '' then
   redis.call('ZADD', KEYS[2], reconcileAt, KEYS[1])
