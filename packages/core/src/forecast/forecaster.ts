@@ -46,6 +46,8 @@ const TERMINAL_OR_GONE: JobState[] = ['completed', 'failed', 'cancelled', 'expir
  */
 export class Forecaster {
   private cached: { at: number; value: Promise<Pipeline> } | undefined;
+  /** Where each batch's last row stands in its line, for as long as the pipeline snapshot. */
+  private readonly positions = new Map<string, { at: number; ahead: number }>();
 
   constructor(
     private readonly deps: ForecastDeps,
@@ -170,9 +172,16 @@ export class Forecaster {
     }
     let ownLineAhead = 0;
     if (unsent > 0) {
-      const [last] = await redis.zrange(keys.batchJobs(batch.id), -1, -1);
-      const at = last ? await fair.position(batch.tenant, last) : null;
-      ownLineAhead = at === null ? unsent : at + 1;
+      // LPOS walks the line: once per batch per snapshot, however many poll it.
+      const known = this.positions.get(batch.id);
+      if (known && Date.now() - known.at < this.cacheMs) ownLineAhead = known.ahead;
+      else {
+        const [last] = await redis.zrange(keys.batchJobs(batch.id), -1, -1);
+        const at = last ? await fair.position(batch.tenant, last) : null;
+        ownLineAhead = at === null ? unsent : at + 1;
+        if (this.positions.size > 10_000) this.positions.clear();
+        this.positions.set(batch.id, { at: Date.now(), ahead: ownLineAhead });
+      }
     }
     const seconds = Object.fromEntries(
       Object.entries(batch.estimated_ms ?? {}).map(([r, ms]) => [r, ms / 1000]),
