@@ -5,7 +5,7 @@ import type { JobRecord } from '../model/record.js';
 import type { JobState } from '../model/states.js';
 import { utcDay } from '../money/ledger.js';
 import { costOf } from '../money/price-table.js';
-import type { TaskStatusName } from '../provider/status.js';
+import { isTerminalStatus, parseTaskStatus, type TaskStatusName } from '../provider/status.js';
 import { billedSeconds, outputVideoUrl, type Task, taskError } from '../provider/task.js';
 import { belongsTo } from '../provider/webhook-token.js';
 import { done, type EngineContext, jobLogger, providerOf, type StepOutcome } from './context.js';
@@ -16,6 +16,19 @@ export type SettleResult =
   | { skipped: string }
   | { state: JobState; charged?: boolean; retried?: boolean }
   | DuplicateResult;
+
+/**
+ * What a settle's hint claims, when it names a status (a webhook's status text, or a poll's
+ * `poll-<status>`); undefined for the other hints (a cancel, an adoption, a re-check, a duplicate)
+ * and for bare numbers, whose meaning depends on the provider's numbering.
+ */
+export function claimedStatus(hint: string | undefined): TaskStatusName | undefined {
+  if (!hint) return undefined;
+  const raw = hint.startsWith('poll-') ? hint.slice('poll-'.length) : hint;
+  if (/^\d+$/.test(raw)) return undefined;
+  const status = parseTaskStatus(undefined, raw);
+  return status === 'unknown' ? undefined : status;
+}
 
 /** Where a provider status puts a Recast job (ARCHITECTURE.md: 1-2 submitted, 3-9 running). */
 export function targetState(status: TaskStatusName): JobState | undefined {
@@ -63,6 +76,22 @@ export async function settle(ctx: EngineContext, payload: SettlePayload): Promis
     return done(await settleDuplicate(ctx, provider, record, payload, log));
   }
 
+  const claimed = claimedStatus(payload.statusHint);
+  const claimedMove = claimed === undefined ? undefined : targetState(claimed);
+  if (
+    payload.recheck === 0 &&
+    claimed !== undefined &&
+    !isTerminalStatus(claimed) &&
+    record.task_id === payload.taskId &&
+    (record.state === 'submitted' || record.state === 'running') &&
+    (claimedMove === record.state || (claimedMove === 'submitted' && record.state === 'running'))
+  ) {
+    // A webhook (or a poll) of a status that would not move the job (received, queued, dispatched,
+    // preparing: all `submitted`; uploading: `running`): nothing to confirm, so no task read. Reads
+    // are a budget (1,000 a minute for the account): one per such webhook, and a chain of
+    // re-checks after it, would spend it on nothing while the reconciler polls when overdue.
+    return done({ state: record.state });
+  }
   const task = await provider.client.getTask(payload.taskId);
   if (!record.task_id && task.webhook !== undefined && !belongsTo(task, record.id, record.attempt)) {
     // Not this attempt's task after all (its own webhook URL says so): never attach it.
@@ -80,7 +109,11 @@ export async function settle(ctx: EngineContext, payload: SettlePayload): Promis
     { task: task.id },
   );
   log.info({ to, moved: moved.ok, state: moved.state }, 'settled provider update');
-  if (payload.recheck < provider.maxRechecks) {
+  // Re-checked only where the task was expected to have ended (a terminal claim the provider did
+  // not confirm yet, a cancel, an adoption, a chain already going): a webhook of a status on the
+  // way is followed by the next webhook, and a lost one by the reconciler once the task is overdue.
+  const expectedEnd = claimed === undefined || isTerminalStatus(claimed) || payload.recheck > 0;
+  if (expectedEnd && payload.recheck < provider.maxRechecks) {
     // The webhook came before the task was terminal (or was stale): look again later.
     await enqueueSettle(
       ctx.queues,

@@ -36,6 +36,27 @@ describe('ProviderQuota', () => {
     expect(started.at(-1)! - started[0]!).toBeGreaterThanOrEqual(3 * 390);
   });
 
+  it('keeps a fifth of the window for settle reads: background polls stop at the rest', async () => {
+    const [a, b] = quotas({ perWindow: 10, windowMs: 60_000, maxWaitMs: 100 }, 2) as [
+      ProviderQuota,
+      ProviderQuota,
+    ];
+    // Reconcile polls across two processes: eight of the ten places, then no more.
+    for (let i = 0; i < 8; i++) await (await (i % 2 ? a : b).take('get_status', true))?.end(undefined);
+    const refused = await a.take('get_status', true).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'PROVIDER_RATE_LIMITED' });
+    expect((refused as InferenceError).retryAfterMs).toBeGreaterThan(50_000);
+    // A settle read (a task's end, the money) still finds room, twice.
+    for (let i = 0; i < 2; i++) await (await b.take('get_task'))?.end(undefined);
+    expect(await a.inWindow()).toBe(10);
+    await expect(b.take('get_task')).rejects.toMatchObject({ code: 'PROVIDER_RATE_LIMITED' });
+    // The admission decides by endpoint.
+    const admit = quotaAdmission({ reads: quotas({ perWindow: 5, windowMs: 60_000, maxWaitMs: 100 })[0]! });
+    for (let i = 0; i < 4; i++) await (await admit('get_status'))?.end(undefined);
+    await expect(admit('list')).rejects.toMatchObject({ code: 'PROVIDER_RATE_LIMITED' });
+    await (await admit('get_task'))?.end(undefined);
+  });
+
   it('pauses every process after a 429, for as long as the provider asked', async () => {
     const [a, b] = quotas({ perWindow: 100 }, 2) as [ProviderQuota, ProviderQuota];
     const turn = await a.take();

@@ -11,6 +11,15 @@ const POLL_MS = 250;
 /** The provider's per-account quotas besides submits (those are ProviderGate's). */
 export type QuotaGroup = 'reads' | 'uploads';
 
+/**
+ * Reads that may wait behind the others: the reconciler's polls and orphan searches (a late one
+ * only finds a lost webhook a little later). They take at most BACKGROUND_SHARE of the reads
+ * window, so settle confirmations and cancels (which finish jobs and free slots and money) always
+ * find room, however many quiet tasks there are to poll.
+ */
+export const BACKGROUND_ENDPOINTS: ReadonlySet<InferenceEndpoint> = new Set(['get_status', 'list']);
+export const BACKGROUND_SHARE = 0.8;
+
 /** Which quota a request counts against: the provider's `get` group holds every task route. */
 export const QUOTA_OF_ENDPOINT: Partial<Record<InferenceEndpoint, QuotaGroup>> = {
   get_task: 'reads',
@@ -62,9 +71,15 @@ export class ProviderQuota {
     this.redis = redis as QuotaRedis;
   }
 
-  /** Wait for a turn; undefined when the quota is off. The turn's end() must be called. */
-  async take(what: string = this.group): Promise<RequestTurn | undefined> {
+  /**
+   * Wait for a turn; undefined when the quota is off. The turn's end() must be called. A
+   * `background` request takes only up to BACKGROUND_SHARE of the window (at least one place).
+   */
+  async take(what: string = this.group, background = false): Promise<RequestTurn | undefined> {
     if (this.limits.perWindow <= 0) return undefined;
+    const reserved = background
+      ? Math.min(this.limits.perWindow - 1, Math.ceil(this.limits.perWindow * (1 - BACKGROUND_SHARE)))
+      : 0;
     const token = `${this.group}:${randomBytes(6).toString('hex')}`;
     const started = Date.now();
     for (;;) {
@@ -75,6 +90,7 @@ export class ProviderQuota {
         String(this.limits.windowMs),
         String(this.limits.pendingHoldMs),
         token,
+        String(reserved),
       );
       if (reply[0] === 1) return { end: (rateLimited) => this.end(token, rateLimited) };
       const waitMs = Number(reply[2]);
@@ -122,6 +138,6 @@ export function quotaAdmission(quotas: Partial<Record<QuotaGroup, ProviderQuota>
   return (endpoint) => {
     const group = QUOTA_OF_ENDPOINT[endpoint];
     const quota = group ? quotas[group] : undefined;
-    return quota ? quota.take(endpoint) : Promise.resolve(undefined);
+    return quota ? quota.take(endpoint, BACKGROUND_ENDPOINTS.has(endpoint)) : Promise.resolve(undefined);
   };
 }

@@ -10,6 +10,8 @@
   ARGV[2]  window length (ms)
   ARGV[3]  how long a request still in progress holds its place (ms): the client's timeout
   ARGV[4]  a unique token for this request
+  ARGV[5]  how many of the window's places this request may not take (0: it may take them all):
+           the share kept for requests that must not wait behind background ones
   Returns  {1, now}                    taken
            {0, reason, wait ms}        reason 'paused' | 'rate'
   Uses the server clock (TIME), one clock for all processes. Both keys share {limits}.
@@ -22,10 +24,13 @@ if pausedUntil > now then
 end
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local open = limit - tonumber(ARGV[5] or '0')
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - window))
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, 'rate', math.max(1, tonumber(oldest[2]) + window - now + 1)}
+local held = redis.call('ZCARD', KEYS[1])
+if held >= open then
+  -- Room comes back as the oldest entries leave the window: the one that brings it under `open`.
+  local nth = redis.call('ZRANGE', KEYS[1], held - open, held - open, 'WITHSCORES')
+  return {0, 'rate', math.max(1, tonumber(nth[2]) + window - now + 1)}
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window + tonumber(ARGV[3]))
