@@ -52,14 +52,16 @@ export const FAST_RECOVERY_ENV: Record<string, string> = {
   WORKER_LOCK_MS: '3000',
   ORPHAN_GRACE_MS: '1000',
   RECONCILE_INTERVAL_MS: '500',
-  // A quiet task is polled once overdue against its expected duration (learnt from the first
-  // tasks; until then 1 s per output second), 2 s after its last move at the soonest and 20 s at
-  // the latest: as production does, at a faster scale. A flat 2 s would poll every task of a
-  // 6 s emulator run before its webhooks, twice the reads the provider's budget allows.
+  // A quiet task is polled once overdue against its expected duration, 2 s after its last move at
+  // the soonest and 20 s at the latest: as production does, at a faster scale. Until tasks have
+  // completed, 2 s per output second is expected (the slowest emulator here: six 1 s steps for a
+  // 3 s clip), as production's default is the provider's. A flat 2 s, or a default under the real
+  // speed, polls every task of a burst several times before its webhook: more reads than the
+  // provider's budget of 1,000 a minute allows.
   RECONCILE_AFTER_MS: '20000',
   RECONCILE_MIN_AFTER_MS: '2000',
   RECONCILE_CANCELLING_AFTER_MS: '2000',
-  ETA_DEFAULT_MS_PER_OUTPUT_SECOND: '1000',
+  ETA_DEFAULT_MS_PER_OUTPUT_SECOND: '2000',
   ORPHAN_AFTER_MS: '2000',
 };
 

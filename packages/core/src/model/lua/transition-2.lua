@@ -106,11 +106,17 @@ end
 -- goes back in line for a new attempt. The reconciler looks at the job by its deadline at the latest.
 local reconcileAt = ARGV[5]
 if ARGV[1] == 'submitted' or ARGV[1] == 'running' then
-  -- Looked at when overdue against its expected duration, not a flat delay after each move.
+  -- Looked at when overdue against its expected duration, not a flat delay after each move; a
+  -- task late already is looked at again as long after as it is late (the reconciler backs off
+  -- the same way), so the most overdue do not take the reads budget from the rest.
   local overdue = redis.call('HGET', KEYS[1], 'overdue_ms')
   if overdue and reconcileAt ~= '' and ARGV[8] ~= '' then
-    local at = math.min(tonumber(reconcileAt), math.max(tonumber(overdue), tonumber(ARGV[8])))
-    reconcileAt = string.format('%d', at)
+    local at = math.max(tonumber(overdue), tonumber(ARGV[8]))
+    local late = server_now() - tonumber(overdue)
+    if late > 0 then
+      at = math.max(at, server_now() + late)
+    end
+    reconcileAt = string.format('%d', math.min(tonumber(reconcileAt), at))
   end
   local deadline = redis.call('HGET', KEYS[1], 'deadline_ms')
   local timeout = redis.call('HGET', KEYS[1], 'timeout_seconds')
